@@ -1,0 +1,28 @@
+"""specsolve: a pluggable framework for learning and solving PDEs.
+
+Public API::
+
+    import specsolve
+    model = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[12, 12])
+    specsolve.list_components("model")
+    specsolve.register("model", "my_model")(MyModel)
+"""
+
+from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveError
+from specsolve.registry import KINDS, create, get, is_registered, list_components, register
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KINDS",
+    "ConfigError",
+    "DataError",
+    "RegistryError",
+    "SpecsolveError",
+    "__version__",
+    "create",
+    "get",
+    "is_registered",
+    "list_components",
+    "register",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from specsolve.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,264 @@
+"""The ``specsolve`` command line: thin verbs over the Python API, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+from specsolve.errors import SpecsolveError
+
+EXIT_USER_ERROR = 2
+
+
+def _quiet_libraries() -> None:
+    import lightning.pytorch  # noqa: F401  (it sets its own log level on import: override it afterwards)
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", category=UserWarning, message=".*does not have many workers.*")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _progress(description: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """A rich progress bar when attached to a terminal; returns (advance, close)."""
+    if not sys.stderr.isatty():
+        return (lambda n: None), (lambda: None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    task = bar.add_task(description, total=total)
+    bar.start()
+    return (lambda n: bar.advance(task, n)), bar.stop
+
+
+# -- verbs ---------------------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    from omegaconf import OmegaConf
+
+    from specsolve.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(OmegaConf.to_yaml(cfg), end="")
+        return 0
+    from specsolve.training.run import train
+
+    result = train(cfg, resume=args.resume)
+    console = _console()
+    console.print(f"run directory: {result['run_dir']}")
+    console.print(f"best checkpoint: {result['best']}")
+    for key, value in sorted(result["metrics"].items()):
+        console.print(f"{key}: {value:.6g}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from specsolve.inference.predict import predict
+
+    state: dict = {}
+
+    def progress(done: int, total: int) -> None:
+        if "advance" not in state:
+            state["advance"], state["close"] = _progress("predict", total)
+        state["advance"](done - state.get("done", 0))
+        state["done"] = done
+
+    try:
+        out = predict(
+            args.checkpoint, args.data, args.out, args.stride, args.batch_size, args.overwrite, args.device, progress
+        )
+    finally:
+        if "close" in state:
+            state["close"]()
+    print(f"predictions written to {out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from specsolve.inference.evaluate import evaluate, write_json
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    result = evaluate(args.pred, args.data, metrics)
+    table = Table(title=f"{result['n_samples']} samples")
+    table.add_column("variable")
+    for m in metrics:
+        table.add_column(f"mean {m}", justify="right")
+    for name, entry in result["variables"].items():
+        table.add_row(name, *(f"{entry['mean'][m]:.6g}" for m in metrics))
+    console = _console()
+    console.print(table)
+    if args.per_sample:
+        for name, entry in result["variables"].items():
+            for i in range(result["n_samples"]):
+                console.print(f"{name}[{i}] " + " ".join(f"{m}={entry['per_sample'][m][i]:.6g}" for m in metrics))
+    if args.json:
+        write_json(result, args.json)
+        console.print(f"metrics written to {args.json}")
+    if args.plot:
+        from specsolve.inference.plots import plot_samples
+
+        samples = [int(s) for s in args.samples.split(",")] if args.samples else None
+        console.print(f"figure written to {plot_samples(args.pred, args.data, args.plot, samples)}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from specsolve.data.generation import run_recipe
+
+    closers: list[Callable[[], None]] = []
+
+    def factory(name: str, total: int) -> Callable[[int], None]:
+        advance, close = _progress(f"generate {name}", total)
+        closers.append(close)
+        return advance
+
+    try:
+        paths = run_recipe(args.recipe, args.overrides, args.shard, args.overwrite, factory)
+    finally:
+        for close in closers:
+            close()
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_plugins_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from specsolve.registry import list_components
+
+    table = Table(title="specsolve components")
+    for col in ("kind", "name", "distribution", "summary"):
+        table.add_column(col)
+    for c in list_components(args.kind):
+        summary = c.summary if c.obj is not None else "(plugin, loaded on first use)"
+        table.add_row(c.kind, c.name, c.distribution, summary)
+    _console().print(table)
+    return 0
+
+
+def cmd_plugins_info(args: argparse.Namespace) -> int:
+    import inspect
+
+    from rich.table import Table
+
+    from specsolve.config.validation import describe_parameters
+    from specsolve.registry import REGISTRY, get
+
+    matches = [c for c in REGISTRY.find(args.name) if args.kind in (None, c.kind)]
+    if not matches:
+        get(args.kind or "model", args.name)  # raises the unknown-name error with suggestions
+    console = _console()
+    for c in matches:
+        obj = c.load()
+        console.print(f"[bold]{c.kind} '{c.name}'[/bold] from {c.distribution} ({obj.__module__}.{obj.__qualname__})")
+        console.print(inspect.getdoc(obj) or "(no docstring)")
+        table = Table()
+        for col in ("parameter", "type", "default"):
+            table.add_column(col)
+        for row in describe_parameters(obj):
+            table.add_row(*row)
+        console.print(table)
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    from specsolve.data.inspect import describe_file
+
+    print(describe_file(args.file))
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specsolve", description="Learn and solve PDEs: neural operators, GP solvers, spectral losses.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("config", help="run config (YAML)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (OmegaConf dotlist)")
+    p.add_argument("--resume", action="store_true", help="continue the run in run_dir from its last checkpoint")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="write predictions of a checkpoint on a stored dataset")
+    p.add_argument("--checkpoint", "-c", required=True)
+    p.add_argument("--data", "-d", required=True)
+    p.add_argument("--out", "-o", required=True)
+    p.add_argument("--stride", type=int, default=None, help="spatial stride on the stored grid (default: training stride)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics of predictions against reference data")
+    p.add_argument("--pred", "-p", required=True)
+    p.add_argument("--data", "-d", required=True)
+    p.add_argument("--metrics", default="rel_l2", help="comma-separated registered metrics")
+    p.add_argument("--json", help="write per-sample and mean metrics to this JSON file")
+    p.add_argument("--per-sample", action="store_true", help="print every sample's metrics")
+    p.add_argument("--plot", help="draw truth / prediction / error to this PNG file")
+    p.add_argument("--samples", help="comma-separated sample indices to plot (default 0,1,2)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("generate", help="generate a dataset from a recipe in datasets/")
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", help="key=value overrides of the recipe")
+    p.add_argument("--shard", help="i/N: generate the i-th of N contiguous shards")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("plugins", help="list registered components or show one")
+    psub = p.add_subparsers(dest="plugins_command", required=True)
+    q = psub.add_parser("list")
+    q.add_argument("--kind", default=None)
+    q.set_defaults(func=cmd_plugins_list)
+    q = psub.add_parser("info")
+    q.add_argument("name")
+    q.add_argument("--kind", default=None)
+    q.set_defaults(func=cmd_plugins_info)
+
+    p = sub.add_parser("data", help="inspect data files")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    q = dsub.add_parser("inspect")
+    q.add_argument("file")
+    q.set_defaults(func=cmd_data_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra  # overrides given after an option
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _quiet_libraries()
+    try:
+        return int(args.func(args) or 0)
+    except SpecsolveError as exc:
+        if os.environ.get("SPECSOLVE_DEBUG"):
+            raise
+        print(f"specsolve: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("specsolve: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The ``hdf5`` dataset: a Lightning DataModule over native (or any dimension-labelled) HDF5 field files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from specsolve.data.fields import FieldDataset, channel_statistics
+from specsolve.errors import ConfigError
+from specsolve.registry import register
+
+
+@register("dataset", "hdf5")
+class FieldDataModule(L.LightningDataModule):
+    """Input/output fields from HDF5 files: ``x: (B, C_in, *S)``, ``y: (B, C_out, *S)``.
+
+    Parameters
+    ----------
+    train, val, test : file paths; ``val`` defaults to ``test`` (the FNO scripts report test error per epoch).
+    inputs, outputs : variable names stacked as channels (extra non-spatial dims fold into channels).
+    batch_size, num_workers : DataLoader settings; each worker opens its own HDF5 handle.
+    stride : spatial subsampling of the stored grid (85 = 421[::5]).
+    eval_strides : further strides at which ``evaluate`` reports errors (zero-shot resolution transfer).
+    n_train : use only the first ``n_train`` training samples (None = all).
+    cache : keep samples in RAM after the first read (for datasets that fit).
+    """
+
+    def __init__(
+        self,
+        train: str,
+        inputs: list[str],
+        outputs: list[str],
+        test: str | None = None,
+        val: str | None = None,
+        batch_size: int = 20,
+        num_workers: int = 0,
+        stride: int = 1,
+        eval_strides: list[int] | None = None,
+        n_train: int | None = None,
+        cache: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if stride < 1:
+            raise ConfigError(f"data.stride must be >= 1, got {stride}")
+        if num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.paths = {"train": train, "val": val or test, "test": test}
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.stride, self.eval_strides = stride, list(eval_strides or [])
+        self.n_train, self.cache = n_train, cache
+        self.datasets: dict[str, FieldDataset] = {}
+        for split, path in self.paths.items():
+            if path is not None:
+                self.datasets[split] = FieldDataset(Path(path), self.inputs, self.outputs, stride, cache)
+        train_set = self.datasets["train"]
+        if n_train is not None and not 1 <= n_train <= len(train_set):
+            raise ConfigError(f"data.n_train={n_train} but the training file has {len(train_set)} samples")
+        self.in_channels = train_set.info.n_channels(self.inputs)
+        self.out_channels = train_set.info.n_channels(self.outputs)
+        self.spatial_shape = train_set.spatial_shape
+
+    def normalization_statistics(self) -> dict:
+        return channel_statistics(self._train_subset())
+
+    def _train_subset(self):
+        from torch.utils.data import Subset
+
+        train = self.datasets["train"]
+        return train if self.n_train is None else Subset(train, range(self.n_train))
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader | None:
+        dataset = self._train_subset() if split == "train" else self.datasets.get(split)
+        if dataset is None:
+            return None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) or []
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader("test", shuffle=False) or []

@@ -1,0 +1,1 @@
+"""specsolve.training"""

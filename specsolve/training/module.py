@@ -1,0 +1,123 @@
+"""The LightningModule that wraps any registered model with normalisation, a weighted loss and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from specsolve.config.loading import component_spec
+from specsolve.errors import ConfigError, SpecsolveError
+from specsolve.registry import create
+
+
+class DivergenceError(SpecsolveError):
+    """The loss became NaN or infinite."""
+
+
+def build_model(model_cfg: dict[str, Any]) -> nn.Module:
+    name, params = component_spec(model_cfg, "model")
+    return create("model", name, **params)
+
+
+def build_losses(loss_cfg: Any) -> list[tuple[float, str, nn.Module]]:
+    """``[{name, weight, ...params}]`` -> ``[(weight, name, module)]``; a single mapping is accepted too."""
+    entries = loss_cfg if isinstance(loss_cfg, list) else [loss_cfg]
+    if not entries:
+        raise ConfigError("loss: the list of losses is empty")
+    losses = []
+    for i, entry in enumerate(entries):
+        name, params = component_spec(entry, f"loss[{i}]")
+        weight = params.pop("weight", 1.0)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+            raise ConfigError(f"loss[{i}].weight must be a number, got {weight!r}")
+        losses.append((float(weight), name, create("loss", name, **params)))
+    return losses
+
+
+class OperatorModule(L.LightningModule):
+    """Trains ``model`` on normalised fields: ``pred = denorm_y(model(norm_x(x)))``; losses compare ``pred`` with the
+    raw target in physical units (as the FNO scripts decode before ``LpLoss``).
+
+    ``config`` is the whole resolved run config (plain dict); it is saved in every checkpoint
+    (``hyper_parameters``) and is all that is needed, with the state dict, to rebuild the model.
+    Normalisation statistics are buffers, so they travel in the state dict too.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        in_channels: int,
+        out_channels: int,
+        stats: dict[str, Tensor] | None = None,
+        layout: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {"config": config, "in_channels": in_channels, "out_channels": out_channels, "layout": layout or {}}
+        )
+        self.config = config
+        self.model = build_model(config["model"])
+        entries = build_losses(config["loss"])
+        self.loss_weights = [w for w, _, _ in entries]
+        self.loss_names = [n for _, n, _ in entries]
+        self.losses = nn.ModuleList(m for _, _, m in entries)
+        stats = stats or {}
+        for key, size in (("x", in_channels), ("y", out_channels)):
+            self.register_buffer(f"{key}_mean", stats.get(f"{key}_mean", torch.zeros(size)).clone())
+            std = stats.get(f"{key}_std", torch.ones(size)).clone()
+            self.register_buffer(f"{key}_std", torch.where(std > 0, std, torch.ones_like(std)))
+        from specsolve.metrics.relative_l2 import RelativeL2
+
+        self.val_rel_l2 = RelativeL2()
+
+    @staticmethod
+    def _shape(stat: Tensor, like: Tensor) -> Tensor:
+        return stat.view(1, -1, *([1] * (like.dim() - 2))).to(like.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        xn = (x - self._shape(self.x_mean, x)) / self._shape(self.x_std, x)
+        out = self.model(xn)
+        return out * self._shape(self.y_std, out) + self._shape(self.y_mean, out)
+
+    def compute_loss(self, pred: Tensor, y: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        parts = {name: loss(pred, y, inputs=x) for name, loss in zip(self.loss_names, self.losses)}
+        total = sum(w * v for w, v in zip(self.loss_weights, parts.values()))
+        return total, parts
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        pred = self(x)
+        loss, parts = self.compute_loss(pred, y, x)
+        if not torch.isfinite(loss):
+            raise DivergenceError(
+                f"training diverged: loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
+                "the last good checkpoint is kept"
+            )
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0], sync_dist=True)
+        if len(parts) > 1:
+            for name, value in parts.items():
+                self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        pred = self(x)
+        loss, _ = self.compute_loss(pred, y, x)
+        self.val_rel_l2.update(pred, y)
+        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
+        self.log("val/rel_l2", self.val_rel_l2, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])
+
+    def configure_optimizers(self) -> Any:
+        name, params = component_spec(self.config["optimizer"], "optimizer")
+        optimizer = create("optimizer", name, **params)(self.parameters())
+        sname, sparams = component_spec(self.config["scheduler"], "scheduler")
+        scheduler_factory = create("scheduler", sname, **sparams)
+        max_epochs = int(self.trainer.max_epochs or 1) if self.trainer else 1
+        steps = int(self.trainer.estimated_stepping_batches // max(max_epochs, 1)) if self.trainer else 1
+        scheduler = scheduler_factory(optimizer, max_epochs, max(steps, 1))
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

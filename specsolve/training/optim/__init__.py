@@ -1,0 +1,1 @@
+"""Optimizers and schedulers, registered as kinds ``optimizer`` and ``scheduler``."""

@@ -1,0 +1,157 @@
+"""``specsolve train``: validate a run config, build data, model and Lightning Trainer, fit, checkpoint."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+from specsolve.config.loading import component_spec, to_container
+from specsolve.config.validation import signature_parameters, validate_params
+from specsolve.errors import ConfigError
+from specsolve.registry import create, get
+from specsolve.training.module import OperatorModule, build_losses
+
+TRAINER_DEFAULTS: dict[str, Any] = {"accelerator": "auto", "devices": "auto", "log_every_n_steps": 10}
+FORBIDDEN_TRAINER_KEYS = ("callbacks", "logger", "plugins", "default_root_dir")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
+    if "data" not in cfg:
+        raise ConfigError("config has no 'data' section")
+    name, params = component_spec(cfg.data, "data")
+    return create("dataset", name, **params)
+
+
+def resolve_model_config(cfg: DictConfig, in_channels: int, out_channels: int) -> dict[str, Any]:
+    """The model section with ``in_channels``/``out_channels`` filled from the data when the model takes them."""
+    if "model" not in cfg:
+        raise ConfigError("config has no 'model' section")
+    name, params = component_spec(cfg.model, "model")
+    accepted = signature_parameters(get("model", name))
+    for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if key in accepted and key not in params:
+            params[key] = value
+    validate_params(get("model", name), params, where=f"model '{name}'")
+    return {"name": name, **params}
+
+
+def trainer_options(cfg: DictConfig) -> dict[str, Any]:
+    options = {**TRAINER_DEFAULTS, **(to_container(cfg.get("trainer")) or {})}
+    for key in FORBIDDEN_TRAINER_KEYS:
+        if key in options:
+            raise ConfigError(f"trainer.{key} is managed by specsolve and cannot be set in a config")
+    return validate_params(L.Trainer, options, where="trainer")
+
+
+def validate_components(cfg: DictConfig) -> None:
+    """Check every section against its component's signature before any data is read or anything is built.
+
+    ``in_channels``/``out_channels`` of the model come from the data later, so placeholders stand in here.
+    """
+    for section in ("data", "model"):
+        if section not in cfg:
+            raise ConfigError(f"config has no '{section}' section")
+    name, params = component_spec(cfg.data, "data")
+    validate_params(get("dataset", name), params, where=f"data '{name}'")
+    name, params = component_spec(cfg.model, "model")
+    accepted = signature_parameters(get("model", name))
+    placeholders = {k: 1 for k in ("in_channels", "out_channels") if k in accepted and k not in params}
+    validate_params(get("model", name), {**placeholders, **params}, where=f"model '{name}'")
+    for section in ("optimizer", "scheduler"):
+        name, params = component_spec(cfg[section], section)
+        validate_params(get(section, name), params, where=f"{section} '{name}'")
+    build_losses(to_container(cfg.loss))
+    trainer_options(cfg)
+
+
+def check_forward(model_cfg: dict[str, Any], datamodule: L.LightningDataModule) -> None:
+    """Run the model once on one training sample so shape and resolution errors surface before training."""
+    from specsolve.training.module import build_model
+
+    x, _ = datamodule.datasets["train"][0]
+    with torch.no_grad():
+        build_model(model_cfg)(x.unsqueeze(0))
+
+
+def default_run_dir(cfg: DictConfig) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    model = cfg.model.get("name", "model") if "model" in cfg else "model"
+    return Path("runs") / f"{model}-{stamp}"
+
+
+def train(cfg: DictConfig, resume: bool = False, progress: bool | None = None) -> dict[str, Any]:
+    """Fit the model of ``cfg``; returns ``{"run_dir", "best", "last", "metrics"}``.
+
+    The resolved config is written to ``run_dir/config.yaml``; checkpoints (``last.ckpt``, ``best.ckpt`` by
+    ``val/rel_l2``) go to ``run_dir/checkpoints``, CSV logs to ``run_dir/logs``. An existing run directory with
+    checkpoints is never overwritten: pass ``resume=True`` to continue it from ``last.ckpt``.
+    """
+    validate_components(cfg)
+    run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else default_run_dir(cfg)
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    if resume and not last.exists():
+        raise ConfigError(f"--resume: no checkpoint to resume from at {last}")
+    if not resume and ckpt_dir.exists() and any(ckpt_dir.iterdir()):
+        raise ConfigError(f"run directory {run_dir} already holds checkpoints; use --resume or another run_dir")
+
+    datamodule = build_datamodule(cfg)
+    model_cfg = resolve_model_config(cfg, datamodule.in_channels, datamodule.out_channels)
+    resolved = to_container(cfg)
+    resolved["model"] = model_cfg
+    resolved["run_dir"] = str(run_dir)
+    options = trainer_options(cfg)
+
+    check_forward(model_cfg, datamodule)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    stats = None if resume else datamodule.normalization_statistics()
+    layout = datamodule.datasets["train"].info.layout(datamodule.outputs)
+    module = OperatorModule(resolved, datamodule.in_channels, datamodule.out_channels, stats, layout)
+    write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+
+    has_val = datamodule.paths.get("val") is not None
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir,
+        filename="best",
+        monitor="val/rel_l2" if has_val else None,
+        mode="min",
+        save_last=True,
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    callbacks: list[Any] = [checkpoint]
+    if show_progress:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    trainer = L.Trainer(
+        default_root_dir=str(run_dir),
+        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        callbacks=callbacks,
+        enable_progress_bar=show_progress,
+        enable_model_summary=show_progress,
+        **options,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None, weights_only=True)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+    best = checkpoint.best_model_path or None
+    return {"run_dir": str(run_dir), "best": best, "last": str(last), "metrics": metrics}
