@@ -97,11 +97,14 @@ def default_run_dir(cfg: DictConfig) -> Path:
     return Path("runs") / f"{model}-{stamp}"
 
 
-def train(cfg: DictConfig, resume: bool = False, progress: bool | None = None) -> dict[str, Any]:
+def train(
+    cfg: DictConfig, resume: bool = False, progress: bool | None = None, callbacks: list[Any] | None = None
+) -> dict[str, Any]:
     """Fit the model of ``cfg``; returns ``{"run_dir", "best", "last", "metrics"}``.
 
     The resolved config is written to ``run_dir/config.yaml``; checkpoints (``last.ckpt``, ``best.ckpt`` by
-    ``val/rel_l2``) go to ``run_dir/checkpoints``, CSV logs to ``run_dir/logs``. An existing run directory with
+    ``val/rel_l2``) go to ``run_dir/checkpoints``, CSV logs to ``run_dir/logs``; ``callbacks`` are extra Lightning
+    callbacks (Python API). An existing run directory with
     checkpoints is never overwritten: pass ``resume=True`` to continue it from ``last.ckpt``.
     """
     validate_components(cfg)
@@ -138,7 +141,7 @@ def train(cfg: DictConfig, resume: bool = False, progress: bool | None = None) -
         enable_version_counter=False,
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
-    callbacks: list[Any] = [checkpoint]
+    callbacks = [checkpoint, *(callbacks or [])]
     if show_progress:
         from lightning.pytorch.callbacks import RichProgressBar
 

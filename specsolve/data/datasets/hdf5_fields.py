@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from specsolve.data.fields import FieldDataset, channel_statistics
-from specsolve.errors import ConfigError
+from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
+
+
+def open_fields(pattern: str, inputs: list[str], outputs: list[str], stride: int, cache: bool) -> Dataset:
+    """One file, or every file matching a glob pattern (shards ``train-*-of-*.h5``) read back as one dataset."""
+    if not any(ch in pattern for ch in "*?["):
+        return FieldDataset(Path(pattern), inputs, outputs, stride, cache)
+    paths = sorted(glob.glob(pattern))
+    if not paths:
+        raise DataError(f"no data files match {pattern}")
+    parts = [FieldDataset(Path(p), inputs, outputs, stride, cache) for p in paths]
+    first = parts[0].info
+    for part in parts[1:]:
+        if (part.info.spatial_shape, part.info.channels) != (first.spatial_shape, first.channels):
+            raise DataError(
+                f"shard {part.info.path} has grid {part.info.spatial_shape} / channels {part.info.channels}, "
+                f"but {first.path} has {first.spatial_shape} / {first.channels}"
+            )
+    merged = ConcatDataset(parts)
+    merged.info = first  # shared description (dims, channels, coordinates)
+    merged.spatial_shape = parts[0].spatial_shape
+    return merged
 
 
 @register("dataset", "hdf5")
@@ -18,7 +40,8 @@ class FieldDataModule(L.LightningDataModule):
 
     Parameters
     ----------
-    train, val, test : file paths; ``val`` defaults to ``test`` (the FNO scripts report test error per epoch).
+    train, val, test : file paths or glob patterns over shards; ``val`` defaults to ``test`` (the FNO scripts
+        report test error per epoch).
     inputs, outputs : variable names stacked as channels (extra non-spatial dims fold into channels).
     batch_size, num_workers : DataLoader settings; each worker opens its own HDF5 handle.
     stride : spatial subsampling of the stored grid (85 = 421[::5]).
@@ -53,10 +76,10 @@ class FieldDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.stride, self.eval_strides = stride, list(eval_strides or [])
         self.n_train, self.cache = n_train, cache
-        self.datasets: dict[str, FieldDataset] = {}
+        self.datasets: dict[str, Dataset] = {}
         for split, path in self.paths.items():
             if path is not None:
-                self.datasets[split] = FieldDataset(Path(path), self.inputs, self.outputs, stride, cache)
+                self.datasets[split] = open_fields(path, self.inputs, self.outputs, stride, cache)
         train_set = self.datasets["train"]
         if n_train is not None and not 1 <= n_train <= len(train_set):
             raise ConfigError(f"data.n_train={n_train} but the training file has {len(train_set)} samples")

@@ -1,0 +1,199 @@
+"""Private building blocks of the Spectral-Refiner spatiotemporal FNO (:mod:`specsolve.models.sfno`).
+
+All layers work on the channels-first space-time layout ``(B, C, X, Y, T)`` (time last, so the real FFT runs
+along time); the model converts from the project's ``(B, T, C, X, Y)`` window layout.
+
+Conventions (Cao, Brarda, Li, Xi, ICLR 2025, arXiv 2405.17211; reference ``scaomath/torch-cfd`` ``fno/``):
+
+- spectral weights are real tensors ``(..., 2)`` (real, imaginary parts) viewed as complex;
+- FFTs use ``norm="backward"``: ``rfftn`` unscaled, ``irfftn`` divided by the *output* grid size. In space the
+  grid is unchanged, so a layer is resolution-consistent; in time the inverse transform may have another length
+  (resampling), and then the amplitude scales by ``n_in / n_out`` exactly as in the reference code;
+- FFTs run in float32 under autocast (float64 for float64 inputs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+def spectral_dtype(x: Tensor) -> torch.dtype:
+    """Real dtype for FFT work: float64 stays float64, everything else (incl. fp16/bf16) becomes float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def space_time_encoding(
+    nx: int,
+    ny: int,
+    nt: int,
+    channels: int,
+    beta: float,
+    max_steps: int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """Fixed space-time positional encoding ``(channels, nx, ny, nt)``.
+
+    Channels 0, 1, 2 are the coordinates ``x, y, t`` with ``x = linspace(0, 1, nx)`` (endpoint included, FNO's grid
+    convention), ``y`` likewise, and ``t = linspace(0, 1, max_steps + 1)[1 : nt + 1]`` (the input steps as
+    fractions of a horizon of ``max_steps`` steps). Channel ``3 + k`` (``k = 0 .. channels - 4``) is
+    ``exp(beta t) * sin(pi (k + 1) t)`` for even ``k`` and ``exp(beta t) * cos(pi (k + 1) t)`` for odd ``k``;
+    ``beta`` mirrors the exponential factor of the a-priori Navier-Stokes energy estimate.
+    """
+    if nt > max_steps:
+        raise ValueError(f"the positional encoding covers at most max_steps={max_steps} input steps, got {nt}")
+    gx = torch.linspace(0, 1, nx, dtype=dtype, device=device)
+    gy = torch.linspace(0, 1, ny, dtype=dtype, device=device)
+    gt = torch.linspace(0, 1, max_steps + 1, dtype=dtype, device=device)[1 : nt + 1]
+    pe = torch.empty(channels, nx, ny, nt, dtype=dtype, device=device)
+    pe[0] = gx[:, None, None]
+    pe[1] = gy[None, :, None]
+    pe[2] = gt[None, None, :]
+    envelope = torch.exp(beta * gt)
+    for k in range(channels - 3):
+        basis = torch.sin if k % 2 == 0 else torch.cos
+        pe[3 + k] = (envelope * basis(math.pi * (k + 1) * gt))[None, None, :]
+    return pe
+
+
+def _axis_slices(n: int, m_weight: int, negative: bool) -> tuple[slice, slice]:
+    """(slice into a full FFT axis of length ``n``, slice into a weight axis of ``m_weight`` modes).
+
+    The weight axis stores frequencies ``0 .. m-1`` (positive group) or ``-m .. -1`` (negative group). On a
+    grid too coarse for ``m`` modes only ``min(m, n // 2)`` are used: the same frequencies get the same weights
+    on every grid, the others are dropped (no wrap-around overlap of the two groups).
+    """
+    mk = min(m_weight, n // 2)
+    if negative:
+        return slice(n - mk, n), slice(m_weight - mk, m_weight)
+    return slice(0, mk), slice(0, mk)
+
+
+class SpaceTimeSpectralConv(nn.Module):
+    """Space-time Fourier layer ``(B, I, X, Y, T_in) -> (B, O, X, Y, T_out)``.
+
+    ``v -> irfftn(W * rfftn(v) [+ delta * b], s=(X, Y, T_out))`` over the axes (x, y, t): full FFTs in x, y and a
+    real FFT in t. ``W`` acts on the kept modes ``kx, ky in {0..m-1} U {-m..-1}`` and ``kt in [0, m_t)`` (four
+    weight groups ``(I, O, m, m, m_t, 2)``, index ``ix + 2 iy`` with ``ix, iy = 0`` for the non-negative and 1
+    for the negative frequencies), initialised ``gain * U[0, 1)`` with ``gain = 0.5 / (I O)``. Every other mode
+    is zero (the real part taken by the inverse FFT mirrors ``-m`` to ``+m``, so outputs live on ``|k| <= m``).
+    With ``bias=True`` a complex spectral bias ``(O, m, m, m_t, 2)`` per group, zero-initialised and
+    scaled by ``delta``, is added on the kept modes (the paper's source term).
+
+    ``out_steps`` resamples time by the inverse FFT length (``None``: keep ``T_in``). ``temporal_padding`` left
+    pads time with ``T_in`` zeros before the FFT, inverts to ``out_steps + T_in`` steps and returns the last
+    ``out_steps`` (against aliasing from non-periodicity in time).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes_x: int,
+        modes_y: int,
+        modes_t: int,
+        bias: bool = False,
+        delta: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.modes_x, self.modes_y, self.modes_t = modes_x, modes_y, modes_t
+        self.delta = delta
+        gain = 0.5 / (in_channels * out_channels)
+        shape = (in_channels, out_channels, modes_x, modes_y, modes_t, 2)
+        self.weight = nn.ParameterList([nn.Parameter(gain * torch.rand(*shape)) for _ in range(4)])
+        if bias:
+            bshape = (out_channels, modes_x, modes_y, modes_t, 2)
+            self.bias = nn.ParameterList([nn.Parameter(torch.zeros(*bshape)) for _ in range(4)])
+        else:
+            self.bias = None
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, modes=({self.modes_x}, {self.modes_y}, {self.modes_t}), "
+            f"bias={self.bias is not None}, delta={self.delta}"
+        )
+
+    def forward(self, v: Tensor, out_steps: int | None = None, temporal_padding: bool = False) -> Tensor:
+        if v.ndim != 5 or v.shape[1] != self.in_channels:
+            raise ValueError(
+                f"space-time spectral conv expects (B, {self.in_channels}, X, Y, T), got {tuple(v.shape)}"
+            )
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            real = spectral_dtype(v)
+            v = v.to(real)
+            pad = v.shape[-1] if temporal_padding else 0
+            if pad:
+                v = nn.functional.pad(v, (pad, 0))
+            batch, _, nx, ny, nt = v.shape
+            n_out = (v.shape[-1] - pad if out_steps is None else out_steps) + pad
+            v_hat = torch.fft.rfftn(v, dim=(-3, -2, -1), norm="backward")
+            kt = min(self.modes_t, nt // 2 + 1, n_out // 2 + 1)
+            out_hat = v_hat.new_zeros(batch, self.out_channels, nx, ny, n_out // 2 + 1)
+            for iy in range(2):
+                sy, wy = _axis_slices(ny, self.modes_y, negative=iy == 1)
+                for ix in range(2):
+                    sx, wx = _axis_slices(nx, self.modes_x, negative=ix == 1)
+                    group = ix + 2 * iy
+                    w = torch.view_as_complex(self.weight[group].to(real))[:, :, wx, wy, :kt]
+                    block = torch.einsum("bixyt,ioxyt->boxyt", v_hat[:, :, sx, sy, :kt], w)
+                    if self.bias is not None:
+                        b = torch.view_as_complex(self.bias[group].to(real))[:, wx, wy, :kt]
+                        block = block + self.delta * b
+                    out_hat[:, :, sx, sy, :kt] = block
+            out = torch.fft.irfftn(out_hat, s=(nx, ny, n_out), dim=(-3, -2, -1), norm="backward")
+        return out[..., pad:] if pad else out
+
+
+class PointwiseFFN(nn.Module):
+    """Pointwise two-layer MLP ``Conv1x1(C -> e C) -> act -> Conv1x1(e C -> C)`` on ``(B, C, X, Y, T)``."""
+
+    def __init__(self, channels: int, expansion: int, activation: nn.Module) -> None:
+        super().__init__()
+        self.linear1 = nn.Conv3d(channels, expansion * channels, kernel_size=1)
+        self.activation = activation
+        self.linear2 = nn.Conv3d(expansion * channels, channels, kernel_size=1)
+
+    def forward(self, v: Tensor) -> Tensor:
+        return self.linear2(self.activation(self.linear1(v)))
+
+
+def _derivative_wavenumbers(n: int, dtype: torch.dtype, device: torch.device, half: bool) -> Tensor:
+    """Integer wavenumbers of an FFT axis (``rfft`` axis if ``half``) for first derivatives.
+
+    The Nyquist wavenumber of an even grid is set to 0: the real trigonometric interpolant carries that mode as
+    ``cos(pi n x)``, whose derivative vanishes on the grid, and its sign (+-n/2) would otherwise be ambiguous.
+    """
+    k = torch.fft.rfftfreq(n, d=1.0 / n) if half else torch.fft.fftfreq(n, d=1.0 / n)
+    if n % 2 == 0:
+        k[n // 2] = 0.0
+    return k.to(dtype=dtype, device=device)
+
+
+def helmholtz_project(u: Tensor, channel_dim: int = 2) -> Tensor:
+    """Leray (Helmholtz) projection of a periodic 2-component field onto its divergence-free part.
+
+    ``u`` has the two components on ``channel_dim`` and the two spatial axes last. In Fourier space
+    ``u_hat <- u_hat - k (k . u_hat) / |k|^2`` for ``k != 0`` (the mean flow ``k = 0`` is kept), so the spectral
+    divergence ``i k . u_hat`` vanishes to round-off (Nyquist wavenumbers of even grids count as 0, the usual
+    convention for odd derivatives; with +-n/2 the projection could not stay real). The projector is invariant to
+    the domain size, so no period is needed. FFTs in float32 under autocast, float64 for float64 inputs.
+    """
+    if u.shape[channel_dim] != 2:
+        raise ValueError(f"Helmholtz projection needs 2 components on dim {channel_dim}, got {tuple(u.shape)}")
+    with torch.autocast(device_type=u.device.type, enabled=False):
+        real = spectral_dtype(u)
+        nx, ny = u.shape[-2:]
+        u_hat = torch.fft.rfft2(u.to(real), dim=(-2, -1))
+        kx = _derivative_wavenumbers(nx, real, u.device, half=False)[:, None]
+        ky = _derivative_wavenumbers(ny, real, u.device, half=True)[None, :]
+        k2 = kx**2 + ky**2
+        k2 = torch.where(k2 == 0, torch.ones_like(k2), k2)  # k = 0 (mean, Nyquist corners): nothing to remove
+        ux, uy = u_hat.unbind(channel_dim)
+        div_over_k2 = (kx * ux + ky * uy) / k2
+        projected = torch.stack((ux - kx * div_over_k2, uy - ky * div_over_k2), dim=channel_dim)
+        return torch.fft.irfft2(projected, s=(nx, ny), dim=(-2, -1))

@@ -1,0 +1,145 @@
+"""Group Equivariant Fourier Neural Operator, 2D (Helwig et al., "Group Equivariant Fourier Neural Operators
+for Partial Differential Equations", ICML 2023), written from the paper's equations.
+
+Equivariant to 90-degree rotations (``p4``) or rotations and reflections (``p4m``) of a square periodic grid:
+``model(T x) = T model(x)`` for ``T`` in the group acting on the last two axes (the output is an invariant,
+i.e. scalar, field per channel). Group conventions and the regular-representation layout are in
+:mod:`specsolve.models._gconv`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from specsolve.errors import ConfigError, DataError
+from specsolve.models._gconv import (
+    GROUP_ORDERS,
+    GConv1x1,
+    GMLP,
+    gather_centered,
+    group_norm,
+    hermitian_plane,
+    input_permutation,
+    real_to_complex,
+    scatter_centered,
+    spectral_parameter,
+    spectral_real_dtype,
+    transform,
+)
+from specsolve.registry import register
+
+
+def symmetric_grid(spatial: tuple[int, int], batch: int, like: Tensor) -> Tensor:
+    """Rotation/reflection-invariant feature ``(x - 1/2)^2 + (y - 1/2)^2`` on ``linspace(0, 1, n)`` axes:
+    ``(B, 1, H, W)``. Invariant under ``rot90``/``flip`` of a square array (symmetric about the array centre)."""
+    y, x = (torch.linspace(0.0, 1.0, n, device=like.device, dtype=like.dtype) for n in spatial)
+    r2 = (y[:, None] - 0.5) ** 2 + (x[None, :] - 0.5) ** 2
+    return r2.expand(batch, 1, *spatial)
+
+
+class GSpectralConv2d(nn.Module):
+    """Group-equivariant spectral convolution on regular fields ``(B, I|G|, H, W) -> (B, O|G|, H, W)``.
+
+    Base kernel ``K[o, i, h]``: a Hermitian Fourier kernel on ``ky, kx in [-(m-1), m-1]`` (odd ``(2m-1)^2`` block,
+    closed under 90-degree rotation; real inverse DFT), parameterised by its ``kx >= 0`` half: ``weight_y0``
+    (``kx = 0, ky = 1..m-1``, complex), ``weight_dc`` (real) and ``weight_half`` (``kx = 1..m-1``, complex), i.e.
+    ``(2m-1)^2`` reals per ``(o, i, h)``. Output copy ``g`` uses ``T_g K[o, i, g^{-1} h]`` with ``T_g`` acting on
+    ``(ky, kx)``; the kernel is cropped back to ``kx in [0, m)`` and applied as ``irfft2(W . rfft2(x))``.
+    The expanded kernel is rebuilt on every call.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, modes: int, group: str) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.modes = in_channels, out_channels, modes
+        self.order = GROUP_ORDERS[group]
+        base = (out_channels, in_channels, self.order)
+        m = modes
+        self.weight_y0 = spectral_parameter(base, m - 1)
+        self.weight_dc = spectral_parameter(base, complex_=False)
+        self.weight_half = spectral_parameter(base, 2 * m - 1, m - 1)
+        self.register_buffer("perm", input_permutation(group), persistent=False)
+
+    def kernel(self, real_dtype: torch.dtype) -> Tensor:
+        """Expanded kernel ``(O|G|, I|G|, 2m-1, m)`` complex, rows ``ky = -(m-1)..m-1``, columns ``kx = 0..m-1``."""
+        base = hermitian_plane(
+            real_to_complex(self.weight_y0, real_dtype),
+            self.weight_dc.to(real_dtype),
+            real_to_complex(self.weight_half, real_dtype),
+        )  # (O, I, h, 2m-1, 2m-1)
+        copies = [transform(base[:, :, self.perm[g]], g, (-2, -1)) for g in range(self.order)]
+        full = torch.stack(copies, dim=1)  # (O, g, I, h, 2m-1, 2m-1)
+        o, g, i, h, ky, kx = full.shape
+        return full.reshape(o * g, i * h, ky, kx)[..., self.modes - 1 :]
+
+    def forward(self, x: Tensor) -> Tensor:
+        height, width = x.shape[-2:]
+        m = self.modes
+        if 2 * m - 1 > min(height, width):
+            raise DataError(
+                f"gfno with modes={m} needs grids of at least {2 * m - 1} points per axis, got {height}x{width}"
+            )
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            real_dtype = spectral_real_dtype(x)
+            x_ft = torch.fft.rfft2(x.to(real_dtype))
+            block = gather_centered(x_ft[..., :m], dim=-2, m=m)  # (B, I|G|, 2m-1, m)
+            mixed = torch.einsum("bixy,oixy->boxy", block, self.kernel(real_dtype))
+            out_ft = x_ft.new_zeros(x.shape[0], mixed.shape[1], height, width // 2 + 1)
+            scatter_centered(out_ft.narrow(-1, 0, m), mixed, dim=-2, m=m)
+            out = torch.fft.irfft2(out_ft, s=(height, width))
+        return out.to(x.dtype) if x.dtype in (torch.float16, torch.bfloat16) else out
+
+
+@register("model", "gfno")
+class GFNO(nn.Module):
+    """G-FNO 2D: ``(B, in_channels, H, W) -> (B, out_channels, H, W)``, equivariant to ``group`` on square grids.
+
+    Structure (paper/official design): append the invariant grid feature (``grid="symmetric"``); lift with a 1x1
+    group convolution to ``width`` regular channels (layout ``(c, g)``, ``g`` fastest); ``layers`` G-Fourier
+    layers ``x <- GELU(GMLP(GNorm(GSpectralConv(GNorm(x)))) + GConv1x1(x))`` (no GELU after the last; GMLP hidden
+    = width; GNorm = instance norm over ``(g, H, W)`` per channel); project with a GMLP (hidden ``4 * width``)
+    whose last 1x1 layer pools over the group, giving invariant outputs. For NS, ``in_channels`` = T_in = 10.
+    Paper sizes: p4 width 10 -> 853,121 parameters, p4m width 7 -> 835,969 (modes 12, in 10, out 1).
+    Equivariance needs a square periodic grid with ``2 * modes - 1 <= n``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        modes: int = 12,
+        width: int = 10,
+        layers: int = 4,
+        group: Literal["p4", "p4m"] = "p4",
+        grid: Literal["symmetric", "none"] = "symmetric",
+    ) -> None:
+        super().__init__()
+        if group not in GROUP_ORDERS:
+            raise ConfigError(f"gfno: group must be 'p4' or 'p4m', got {group!r}")
+        if grid not in ("symmetric", "none"):
+            raise ConfigError(f"gfno: grid must be 'symmetric' or 'none', got {grid!r}")
+        if min(in_channels, out_channels, modes, width, layers) < 1:
+            raise ConfigError("gfno: in_channels, out_channels, modes, width and layers must be positive")
+        self.group, self.grid, self.order = group, grid, GROUP_ORDERS[group]
+        lift_in = in_channels + (1 if grid == "symmetric" else 0)
+        self.lift = GConv1x1(lift_in, width, group, "lift")
+        self.spectral = nn.ModuleList(GSpectralConv2d(width, width, modes, group) for _ in range(layers))
+        self.mlp = nn.ModuleList(GMLP(width, width, width, group) for _ in range(layers))
+        self.pointwise = nn.ModuleList(GConv1x1(width, width, group, "regular") for _ in range(layers))
+        self.project = GMLP(width, out_channels, 4 * width, group, last_layer=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4:
+            raise DataError(f"gfno expects (batch, channels, H, W), got shape {tuple(x.shape)}")
+        if self.grid == "symmetric":
+            x = torch.cat([x, symmetric_grid(tuple(x.shape[-2:]), x.shape[0], x)], dim=1)
+        x = self.lift(x)
+        for i, (spectral, mlp, pointwise) in enumerate(zip(self.spectral, self.mlp, self.pointwise)):
+            x1 = mlp(group_norm(spectral(group_norm(x, self.order)), self.order))
+            x = x1 + pointwise(x)
+            if i < len(self.spectral) - 1:
+                x = F.gelu(x)
+        return self.project(x)

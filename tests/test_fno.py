@@ -1,0 +1,122 @@
+"""FNO: the paper's structure and parameter counts, spectral truncation, resolution invariance, regression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import specsolve
+from specsolve.errors import DataError
+from specsolve.models._spectral_conv import SpectralConv
+
+REGRESSION = Path(__file__).parent / "data" / "fno_regression.pt"
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_paper_parameter_counts() -> None:
+    darcy = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[12, 12], width=32, padding=9)
+    assert n_params(darcy) == 2_368_001  # original FNO2d, Darcy (references/operators.md §1.3)
+    ns3d = specsolve.create("model", "fno", in_channels=10, out_channels=1, modes=[8, 8, 8], width=20)
+    assert n_params(ns3d) == 6_558_537 - 4 * 40  # the paper's count includes 4 BatchNorm layers (2 x 20 each)
+
+
+@pytest.mark.parametrize("modes, shape", [([5], (16,)), ([4, 3], (12, 9)), ([3, 3, 2], (8, 7, 6)), ([2, 3], (4, 4))])
+def test_dft_and_fft_backends_agree(modes: list[int], shape: tuple[int, ...]) -> None:
+    torch.manual_seed(0)
+    conv = SpectralConv(3, 2, modes).double()
+    x = torch.randn(2, 3, *shape, dtype=torch.float64)
+    conv.backend = "fft"
+    reference = conv(x)
+    conv.backend = "dft"
+    assert torch.allclose(conv(x), reference, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["fft", "dft"])
+def test_spectrum_zero_outside_kept_modes(backend: str) -> None:
+    torch.manual_seed(0)
+    conv = SpectralConv(2, 2, [3, 4], backend=backend).double()
+    out = conv(torch.randn(1, 2, 16, 16, dtype=torch.float64))
+    spectrum = torch.fft.rfft2(out).abs()
+    kept = torch.zeros_like(spectrum, dtype=torch.bool)
+    kept[..., :3, :4] = True
+    kept[..., -3:, :4] = True
+    kept[..., 3, 0] = True  # irfft's Hermitian completion of the kx=0 column mirrors mode -m to +m
+    assert spectrum[~kept].max() < 1e-12
+    assert spectrum[kept].max() > 1e-3
+
+
+def test_spectral_conv_is_resolution_invariant() -> None:
+    """On a band-limited input, the spectral convolution gives the same function at 16 and 32 points/axis."""
+    torch.manual_seed(0)
+    conv = SpectralConv(1, 1, [3, 3]).double()
+    def field(n: int) -> torch.Tensor:
+        x = torch.arange(n, dtype=torch.float64) / n
+        X, Y = torch.meshgrid(x, x, indexing="ij")
+        return (torch.sin(2 * torch.pi * X) * torch.cos(4 * torch.pi * Y) + torch.cos(2 * torch.pi * (X + Y)))[None, None]
+    coarse, fine = conv(field(16)), conv(field(32))
+    assert torch.allclose(fine[..., ::2, ::2], coarse, atol=1e-12)
+
+
+def test_model_shapes_and_resolution_transfer() -> None:
+    torch.manual_seed(0)
+    model = specsolve.create("model", "fno", in_channels=2, out_channels=3, modes=[4, 4], width=8, layers=2)
+    for n in (16, 33):
+        assert model(torch.randn(2, 2, n, n)).shape == (2, 3, n, n)
+    model1d = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[8], width=8)
+    assert model1d(torch.randn(3, 1, 64)).shape == (3, 1, 64)
+
+
+def test_errors_on_bad_shapes() -> None:
+    model = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[8, 8], width=4, layers=1)
+    with pytest.raises(DataError, match="expects"):
+        model(torch.randn(2, 1, 16))
+    with pytest.raises(DataError, match="modes"):
+        model(torch.randn(2, 1, 10, 10))
+
+
+def test_autocast_keeps_fft_in_fp32() -> None:
+    torch.manual_seed(0)
+    model = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[4, 4], width=8, layers=2)
+    x = torch.randn(2, 1, 16, 16)
+    ref = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(x)
+    assert torch.isfinite(low).all()
+    assert (low.float() - ref).norm() / ref.norm() < 5e-2
+    for layer in model.spectral:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h = torch.randn(2, 8, 16, 16)
+            assert layer(h).dtype == torch.float32
+
+
+def tiny_model() -> torch.nn.Module:
+    torch.manual_seed(1234)
+    return specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[4, 4], width=8, layers=2, padding=2)
+
+
+def tiny_input() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(99)
+    return torch.randn(2, 1, 12, 12, generator=generator)
+
+
+def test_stored_output_regression() -> None:
+    stored = torch.load(REGRESSION, weights_only=True)
+    model = tiny_model()
+    model.load_state_dict(stored["state_dict"])
+    assert torch.allclose(model(stored["input"]), stored["output"], atol=1e-5)
+    # and the seeded construction still yields the stored weights
+    for key, value in tiny_model().state_dict().items():
+        assert torch.allclose(value, stored["state_dict"][key])
+
+
+if __name__ == "__main__":  # regenerate: python tests/test_fno.py
+    model = tiny_model()
+    x = tiny_input()
+    REGRESSION.parent.mkdir(exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "input": x, "output": model(x).detach()}, REGRESSION)
+    print(f"wrote {REGRESSION}")
