@@ -19,6 +19,7 @@ from specsolve.config.loading import component_spec, to_container
 from specsolve.config.validation import signature_parameters, validate_params
 from specsolve.errors import ConfigError
 from specsolve.registry import create, get
+from specsolve.training.atomic_io import AtomicCheckpointIO
 from specsolve.training.module import OperatorModule, build_losses
 
 TRAINER_DEFAULTS: dict[str, Any] = {"accelerator": "auto", "devices": "auto", "log_every_n_steps": 10}
@@ -148,6 +149,7 @@ def train(
         callbacks.append(RichProgressBar())
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
         logger=CSVLogger(str(run_dir), name="logs", version=""),
         callbacks=callbacks,
         enable_progress_bar=show_progress,
