@@ -9,6 +9,7 @@ import lightning as L
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from specsolve.data.fields import FieldDataset, channel_statistics
+from specsolve.data.sampling import EpochSeededSampler
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
@@ -48,6 +49,7 @@ class FieldDataModule(L.LightningDataModule):
     eval_strides : further strides at which ``evaluate`` reports errors (zero-shot resolution transfer).
     n_train : use only the first ``n_train`` training samples (None = all).
     cache : keep samples in RAM after the first read (for datasets that fit).
+    seed : the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e`` (resumable runs).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class FieldDataModule(L.LightningDataModule):
         eval_strides: list[int] | None = None,
         n_train: int | None = None,
         cache: bool = False,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -75,7 +78,7 @@ class FieldDataModule(L.LightningDataModule):
         self.inputs, self.outputs = list(inputs), list(outputs)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.stride, self.eval_strides = stride, list(eval_strides or [])
-        self.n_train, self.cache = n_train, cache
+        self.n_train, self.cache, self.seed = n_train, cache, seed
         self.datasets: dict[str, Dataset] = {}
         for split, path in self.paths.items():
             if path is not None:
@@ -103,7 +106,7 @@ class FieldDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=EpochSeededSampler(len(dataset), self.seed) if shuffle else None,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
