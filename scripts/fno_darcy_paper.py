@@ -59,6 +59,7 @@ def main() -> None:
             f"trainer.max_epochs={args.epochs}",
             f"trainer.accelerator={args.accelerator}",
             f"run_dir={run_dir}",
+            "data.cache=true",
         ],
     )
     t0 = time.perf_counter()
