@@ -53,8 +53,12 @@ class OperatorModule(L.LightningModule):
         out_channels: int,
         stats: dict[str, Tensor] | None = None,
         layout: dict[str, Any] | None = None,
+        channel_axis: int | None = None,
     ) -> None:
         super().__init__()
+        # where the physical channels sit in a batch: 1 for (B, C, *S); 2 for time-axis windows (B, T, C, *S),
+        # i.e. a data section with ``layout: time`` (hdf5_windows); normalisation broadcasts over that axis
+        self.channel_axis = channel_axis or (2 if (config.get("data") or {}).get("layout") == "time" else 1)
         self.save_hyperparameters(
             {"config": config, "in_channels": in_channels, "out_channels": out_channels, "layout": layout or {}}
         )
@@ -73,13 +77,15 @@ class OperatorModule(L.LightningModule):
 
         self.val_rel_l2 = RelativeL2()
 
-    @staticmethod
-    def _shape(stat: Tensor, like: Tensor) -> Tensor:
-        return stat.view(1, -1, *([1] * (like.dim() - 2))).to(like.dtype)
+    def _shape(self, stat: Tensor, like: Tensor) -> Tensor:
+        shape = [1] * like.dim()
+        shape[self.channel_axis] = -1
+        return stat.view(shape).to(like.dtype)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
+        """``t``: lead times ``(B,)`` of three-element batches ``(x, y, t)``, passed on as ``model(x, t)``."""
         xn = (x - self._shape(self.x_mean, x)) / self._shape(self.x_std, x)
-        out = self.model(xn)
+        out = self.model(xn) if t is None else self.model(xn, t)
         return out * self._shape(self.y_std, out) + self._shape(self.y_mean, out)
 
     def compute_loss(self, pred: Tensor, y: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -87,9 +93,9 @@ class OperatorModule(L.LightningModule):
         total = sum(w * v for w, v in zip(self.loss_weights, parts.values()))
         return total, parts
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
-        pred = self(x)
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x, y, *rest = batch  # (x, y) or (x, y, t)
+        pred = self(x, *rest)
         loss, parts = self.compute_loss(pred, y, x)
         if not torch.isfinite(loss):
             raise DivergenceError(
@@ -102,9 +108,9 @@ class OperatorModule(L.LightningModule):
                 self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x, y = batch
-        pred = self(x)
+    def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
+        x, y, *rest = batch  # (x, y) or (x, y, t)
+        pred = self(x, *rest)
         loss, _ = self.compute_loss(pred, y, x)
         self.val_rel_l2.update(pred, y)
         self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=x.shape[0], sync_dist=True)

@@ -87,9 +87,9 @@ def check_forward(model_cfg: dict[str, Any], datamodule: L.LightningDataModule) 
     """Run the model once on one training sample so shape and resolution errors surface before training."""
     from specsolve.training.module import build_model
 
-    x, _ = datamodule.datasets["train"][0]
+    x, _, *rest = datamodule.datasets["train"][0]  # (x, y) or (x, y, t): t is passed on as model(x, t)
     with torch.no_grad():
-        build_model(model_cfg)(x.unsqueeze(0))
+        build_model(model_cfg)(x.unsqueeze(0), *(r.unsqueeze(0) for r in rest))
 
 
 def default_run_dir(cfg: DictConfig) -> Path:

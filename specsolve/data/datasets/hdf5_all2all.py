@@ -1,0 +1,385 @@
+"""The ``hdf5_all2all`` dataset: every time pair of stored trajectories, for lead-time-conditioned operators.
+
+Poseidon's all2all training (Herde et al., NeurIPS 2024) uses the semigroup property of time-dependent PDEs:
+a trajectory with snapshots ``u(t_0), ..., u(t_K)`` gives the ``(K+1)(K+2)/2`` samples
+``(u(t_i), t_j - t_i, u(t_j))``, ``i <= j`` (identity pairs included).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Any
+
+import h5py
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+
+from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
+from specsolve.errors import ConfigError, DataError
+from specsolve.registry import register
+
+
+class TrajectoryFile:
+    """Describes trajectories ``name(sample, time, *extra, *space)`` of one file; ``extra`` folds into channels.
+
+    Offers the same description as :class:`specsolve.data.fields.FieldFile` (``spatial_dims``, ``spatial_shape``,
+    ``coords``, ``channels``, ``n_channels``, ``layout``), for one time slice of each variable.
+    """
+
+    def __init__(self, path: str | Path, inputs: list[str], outputs: list[str]) -> None:
+        self.path = Path(path)
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        with open_h5(self.path) as f:
+            self.dims: dict[str, tuple[str, ...]] = {}
+            shapes = {}
+            for name in dict.fromkeys(self.inputs + self.outputs):
+                dims = variable_dims(f, name)
+                if len(dims) < 3 or dims[:2] != ("sample", "time"):
+                    raise DataError(
+                        f"{self.path}: all2all needs trajectories with dims (sample, time, ..., space); "
+                        f"'{name}' has {dims}"
+                    )
+                space = tuple(d for d in dims if d in SPATIAL_DIMS)
+                if not space or dims[len(dims) - len(space):] != space:
+                    raise DataError(f"{self.path}: variable '{name}' must end with its spatial dims, got {dims}")
+                self.dims[name] = dims
+                shapes[name] = f[name].shape
+            first = self.inputs[0]
+            self.spatial_dims = tuple(d for d in self.dims[first] if d in SPATIAL_DIMS)
+            nspace = len(self.spatial_dims)
+            for name, dims in self.dims.items():
+                if tuple(d for d in dims if d in SPATIAL_DIMS) != self.spatial_dims or (
+                    shapes[name][:2] + shapes[name][-nspace:] != shapes[first][:2] + shapes[first][-nspace:]
+                ):
+                    raise DataError(
+                        f"{self.path}: variable '{name}' {dims} {shapes[name]} does not match '{first}' "
+                        f"{self.dims[first]} {shapes[first]} in samples, times or space"
+                    )
+            self.n_samples, self.n_times = int(shapes[first][0]), int(shapes[first][1])
+            self.spatial_shape = tuple(shapes[first][-nspace:])
+            self.time = coordinate(f, "time").astype(np.float64)
+            self.coords = {d: coordinate(f, d) for d in self.spatial_dims}
+            self.channels = {
+                name: int(np.prod(shapes[name][2 : len(shapes[name]) - nspace], dtype=int)) for name in self.dims
+            }
+        if self.n_samples == 0 or self.n_times == 0:
+            raise DataError(f"{self.path}: the dataset is empty ({self.n_samples} samples, {self.n_times} times)")
+        if self.time.shape != (self.n_times,):
+            raise DataError(f"{self.path}: coordinate 'time' has {self.time.size} values, variables {self.n_times}")
+
+    def n_channels(self, names: list[str]) -> int:
+        return sum(self.channels[n] for n in names)
+
+    def layout(self, names: list[str]) -> dict[str, dict]:
+        """Per-variable dims of one time slice (without ``sample`` and ``time``), for writing predictions."""
+        out = {}
+        with open_h5(self.path) as f:
+            for name in names:
+                dims = self.dims[name][2:]
+                extra = [d for d in dims if d not in self.spatial_dims]
+                out[name] = {"dims": list(dims), "coords": {d: coordinate(f, d).tolist() for d in extra}}
+        return out
+
+
+def snapshot_pairs(
+    n_snapshots: int, allowed_transitions: list[int] | None = None, max_lead: int | None = None
+) -> list[tuple[int, int]]:
+    """All pairs ``(i, j)``, ``0 <= i <= j < n_snapshots`` (row-major), optionally restricted to
+    ``j - i in allowed_transitions`` and ``j - i <= max_lead`` (in snapshot steps)."""
+    pairs = []
+    for i in range(n_snapshots):
+        for j in range(i, n_snapshots):
+            lead = j - i
+            if allowed_transitions is not None and lead not in allowed_transitions:
+                continue
+            if max_lead is not None and lead > max_lead:
+                continue
+            pairs.append((i, j))
+    return pairs
+
+
+class All2AllDataset(Dataset):
+    """Samples ``(x, y, t)``: ``x = inputs(sample, t_i)`` ``(C_in, *S)``, ``y = outputs(sample, t_j)``
+    ``(C_out, *S)``, ``t = time_scale * (t_j - t_i)`` (0-dim float32), for every trajectory and every pair of
+    :func:`snapshot_pairs` over the time indices ``time_start + k * time_stride``, ``k < n_snapshots``.
+    Item ``index = sample * n_pairs + pair``. The file is opened lazily per process; ``stride`` subsamples space.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        inputs: list[str],
+        outputs: list[str],
+        time_indices: list[int] | None,
+        time_stride: int,
+        n_snapshots: int | None,
+        time_start: int,
+        allowed_transitions: list[int] | None,
+        max_lead: int | None,
+        time_scale: float,
+        stride: int = 1,
+        cache: bool = False,
+    ) -> None:
+        self.info = TrajectoryFile(path, inputs, outputs)
+        nt = self.info.n_times
+        if time_indices is not None:
+            bad = [k for k in time_indices if not 0 <= k < nt]
+            if bad or len(set(time_indices)) != len(time_indices) or list(time_indices) != sorted(time_indices):
+                raise DataError(
+                    f"{path}: time_indices {time_indices} must be distinct, increasing and within 0..{nt - 1}"
+                )
+            self.snapshots = list(time_indices)
+        else:
+            if time_start >= nt:
+                raise DataError(f"{path}: time_start={time_start} but the file has {nt} time steps")
+            available = (nt - 1 - time_start) // time_stride + 1
+            count = available if n_snapshots is None else n_snapshots
+            if count > available:
+                raise DataError(
+                    f"{path}: {count} snapshots every {time_stride} steps from {time_start} need "
+                    f"{time_start + (count - 1) * time_stride + 1} time steps, the file has {nt}"
+                )
+            self.snapshots = [time_start + k * time_stride for k in range(count)]
+        self.pairs = snapshot_pairs(len(self.snapshots), allowed_transitions, max_lead)
+        if not self.pairs:
+            raise DataError(f"{path}: no snapshot pair satisfies allowed_transitions / max_lead")
+        times = self.info.time[self.snapshots]
+        self.lead_times = [float(time_scale * (times[j] - times[i])) for i, j in self.pairs]
+        self.stride, self.cache = stride, cache
+        self._cache: dict[tuple[str, int, int], np.ndarray] = {}
+        self._handle: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.info.n_samples * len(self.pairs)
+
+    @property
+    def n_trajectories(self) -> int:
+        return self.info.n_samples
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
+
+    def _file(self) -> h5py.File:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = open_h5(self.info.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def _slice(self, name: str, sample: int, time_index: int) -> np.ndarray:
+        key = (name, sample, time_index)
+        if key in self._cache:
+            return self._cache[key]
+        dset = self._file()[name]
+        nspace = len(self.info.spatial_dims)
+        extra = dset.ndim - 2 - nspace
+        index = (sample, time_index) + (slice(None),) * extra + (slice(None, None, self.stride),) * nspace
+        values = np.asarray(dset[index], dtype=np.float32)
+        values = values.reshape((-1,) + values.shape[extra:])
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"{self.info.path}: '{name}' sample {sample} time {time_index} contains NaN or inf")
+        if self.cache:
+            self._cache[key] = values
+        return values
+
+    def snapshot(self, names: list[str], sample: int, time_index: int) -> torch.Tensor:
+        """Channels of ``names`` at one stored time index: ``(C, *S)``."""
+        return torch.from_numpy(np.concatenate([self._slice(n, sample, time_index) for n in names], axis=0))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        sample, p = divmod(index, len(self.pairs))
+        i, j = self.pairs[p]
+        x = self.snapshot(self.info.inputs, sample, self.snapshots[i])
+        y = self.snapshot(self.info.outputs, sample, self.snapshots[j])
+        return x, y, torch.tensor(self.lead_times[p], dtype=torch.float32)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = None  # h5py handles cannot cross process boundaries
+        state["_pid"] = None
+        return state
+
+
+def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:
+    """Per-channel mean and std of ``x`` and ``y`` over all pairs of the first ``n`` trajectories of each part.
+
+    Each snapshot is read once and weighted by how many pairs use it as input (for ``x``) or target (for ``y``),
+    which gives exactly the statistics over the pair dataset (float64 sums).
+    """
+    acc: dict[str, list] = {"x": [0.0, 0.0, 0.0], "y": [0.0, 0.0, 0.0]}  # weighted sum, sum of squares, count
+    for dataset, n in parts:
+        w_in = np.bincount([i for i, _ in dataset.pairs], minlength=len(dataset.snapshots))
+        w_out = np.bincount([j for _, j in dataset.pairs], minlength=len(dataset.snapshots))
+        points = int(np.prod(dataset.spatial_shape))
+        for sample in range(n):
+            for k, time_index in enumerate(dataset.snapshots):
+                for key, names, weight in (("x", dataset.info.inputs, w_in[k]), ("y", dataset.info.outputs, w_out[k])):
+                    if weight == 0:
+                        continue
+                    values = dataset.snapshot(names, sample, time_index).double().flatten(1)
+                    acc[key][0] = acc[key][0] + weight * values.sum(1)
+                    acc[key][1] = acc[key][1] + weight * (values**2).sum(1)
+                    acc[key][2] += weight * points
+    stats = {}
+    for key, (total, squares, count) in acc.items():
+        mean = total / count
+        stats[f"{key}_mean"] = mean.float()
+        stats[f"{key}_std"] = (squares / count - mean**2).clamp(min=0.0).sqrt().float()
+    return stats
+
+
+@register("dataset", "hdf5_all2all")
+class All2AllDataModule(L.LightningDataModule):
+    """Time pairs of trajectories from HDF5 files: batches ``(x (B, C_in, *S), y (B, C_out, *S), t (B,))``.
+
+    Variables are stored as ``name(sample, time, ..., space)`` with a ``time`` coordinate. From the time indices
+    ``time_start + k * time_stride``, ``k = 0..n_snapshots-1`` (None: as many as fit), or an explicit list
+    ``time_indices``, every pair ``i <= j`` becomes a sample with input ``inputs(t_i)``, target ``outputs(t_j)``
+    and lead time ``t = time_scale * (t_j - t_i)`` in the units of the ``time`` coordinate: ``(K+1)(K+2)/2`` pairs
+    per trajectory (Poseidon: 8 snapshots every 2 steps of 21, ``time_scale`` 1 on times in [0, 1]).
+    ``allowed_transitions`` keeps only leads ``j - i`` in the list, ``max_lead`` only ``j - i <= max_lead``
+    (both in snapshot steps; [1] = next snapshot only). ``outputs`` defaults to ``inputs``.
+    ``n_train`` takes the first ``n_train`` training trajectories (all their pairs). Other parameters as ``hdf5``.
+    The trainer calls the model as ``model(x, t)`` for these three-element batches.
+    """
+
+    def __init__(
+        self,
+        train: str,
+        inputs: list[str],
+        outputs: list[str] | None = None,
+        test: str | None = None,
+        val: str | None = None,
+        time_stride: int = 1,
+        n_snapshots: int | None = None,
+        time_start: int = 0,
+        time_indices: list[int] | None = None,
+        allowed_transitions: list[int] | None = None,
+        max_lead: int | None = None,
+        time_scale: float = 1.0,
+        batch_size: int = 20,
+        num_workers: int = 0,
+        stride: int = 1,
+        eval_strides: list[int] | None = None,
+        n_train: int | None = None,
+        cache: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if stride < 1 or time_stride < 1:
+            raise ConfigError(f"data.stride and data.time_stride must be >= 1, got {stride} and {time_stride}")
+        if num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        if n_snapshots is not None and n_snapshots < 1:
+            raise ConfigError(f"data.n_snapshots must be >= 1, got {n_snapshots}")
+        if time_start < 0:
+            raise ConfigError(f"data.time_start must be >= 0, got {time_start}")
+        if time_indices is not None and (n_snapshots is not None or time_stride != 1 or time_start != 0):
+            raise ConfigError("data.time_indices replaces time_start / time_stride / n_snapshots; give one or the other")
+        if allowed_transitions is not None and (not allowed_transitions or any(k < 0 for k in allowed_transitions)):
+            raise ConfigError(f"data.allowed_transitions must list leads >= 0, got {allowed_transitions}")
+        if max_lead is not None and max_lead < 0:
+            raise ConfigError(f"data.max_lead must be >= 0, got {max_lead}")
+        if not inputs:
+            raise ConfigError("data.inputs must name at least one variable")
+        self.paths = {"train": train, "val": val or test, "test": test}
+        self.inputs = list(inputs)
+        self.outputs = list(outputs) if outputs else list(inputs)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.stride, self.eval_strides = stride, list(eval_strides or [])
+        self.n_train, self.cache = n_train, cache
+        self.time_scale = time_scale
+        options = dict(
+            time_indices=time_indices, time_stride=time_stride, n_snapshots=n_snapshots, time_start=time_start,
+            allowed_transitions=allowed_transitions, max_lead=max_lead, time_scale=time_scale,
+        )
+        self.datasets: dict[str, Dataset] = {}
+        self._parts: dict[str, list[All2AllDataset]] = {}
+        for split, path in self.paths.items():
+            if path is not None:
+                self._parts[split] = self._open(path, options)
+                self.datasets[split] = self._merge(self._parts[split])
+        train_set = self.datasets["train"]
+        n_traj = sum(p.n_trajectories for p in self._parts["train"])
+        if n_train is not None and not 1 <= n_train <= n_traj:
+            raise ConfigError(f"data.n_train={n_train} but the training files hold {n_traj} trajectories")
+        self.in_channels = train_set.info.n_channels(self.inputs)
+        self.out_channels = train_set.info.n_channels(self.outputs)
+        self.spatial_shape = train_set.spatial_shape
+        self.pairs_per_trajectory = len(self._parts["train"][0].pairs)
+
+    def _open(self, pattern: str, options: dict[str, Any]) -> list[All2AllDataset]:
+        if any(ch in pattern for ch in "*?["):
+            paths = sorted(glob.glob(pattern))
+            if not paths:
+                raise DataError(f"no data files match {pattern}")
+        else:
+            paths = [pattern]
+        parts = [All2AllDataset(p, self.inputs, self.outputs, **options, stride=self.stride, cache=self.cache)
+                 for p in paths]
+        first = parts[0]
+        for part in parts[1:]:
+            if (part.spatial_shape, part.info.channels, part.lead_times) != (
+                first.spatial_shape, first.info.channels, first.lead_times
+            ):
+                raise DataError(
+                    f"shard {part.info.path} differs from {first.info.path} in grid, channels or time coordinates"
+                )
+        return parts
+
+    @staticmethod
+    def _merge(parts: list[All2AllDataset]) -> Dataset:
+        if len(parts) == 1:
+            return parts[0]
+        merged = ConcatDataset(parts)
+        merged.info = parts[0].info  # shared description (dims, channels, coordinates)
+        merged.spatial_shape = parts[0].spatial_shape
+        return merged
+
+    def _train_counts(self) -> list[tuple[All2AllDataset, int]]:
+        """(part, number of its trajectories used) for the training split, honouring ``n_train``."""
+        left = self.n_train if self.n_train is not None else float("inf")
+        counts = []
+        for part in self._parts["train"]:
+            n = int(min(part.n_trajectories, left))
+            if n > 0:
+                counts.append((part, n))
+            left -= n
+        return counts
+
+    def normalization_statistics(self) -> dict:
+        return pair_statistics(self._train_counts())
+
+    def _train_subset(self) -> Dataset:
+        if self.n_train is None:
+            return self.datasets["train"]
+        return ConcatDataset([Subset(part, range(n * len(part.pairs))) for part, n in self._train_counts()])
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader | None:
+        dataset = self._train_subset() if split == "train" else self.datasets.get(split)
+        if dataset is None:
+            return None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) or []
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader("test", shuffle=False) or []

@@ -1,0 +1,276 @@
+"""Building blocks of the scOT (Poseidon-style SwinV2 U-Net) model; see :mod:`specsolve.models.scot`.
+
+All token tensors are channels-last grids ``(B, H, W, C)``; ``t`` is the lead time ``(B,)`` (ignored by the
+unconditioned layer norm). Written from the SwinV2 paper (Liu et al., CVPR 2022) and the Poseidon paper
+(Herde et al., NeurIPS 2024); no reference code is copied.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from specsolve.errors import DataError
+
+LOGIT_SCALE_MAX = math.log(100.0)  # SwinV2 clamps the learnable logit scale at 1 / 0.01
+CPB_HIDDEN = 512  # hidden width of the continuous position-bias MLP (SwinV2)
+
+
+class ConditionalLayerNorm(nn.Module):
+    """Time-conditioned layer norm ``gamma(t) * xhat + beta(t)`` over the last axis, no affine of its own.
+
+    ``xhat = (x - mean) / sqrt(var + eps)`` (biased variance over the channel axis, like ``nn.LayerNorm``);
+    ``gamma, beta = Linear(1, dim)(t)``, broadcast over all axes between batch and channels. Init: weights
+    ``N(0, 0.02)``, bias 1 (gamma) / 0 (beta), so that at ``t = 0`` it starts as a plain layer norm.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.weight = nn.Linear(1, dim)
+        self.bias = nn.Linear(1, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight.weight, std=0.02)
+        nn.init.ones_(self.weight.bias)
+        nn.init.normal_(self.bias.weight, std=0.02)
+        nn.init.zeros_(self.bias.bias)
+
+    def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
+        if t is None:
+            raise DataError("a time-conditioned layer norm needs the lead times t (batch,)")
+        xhat = F.layer_norm(x, (self.dim,), eps=self.eps)
+        tt = t.reshape(-1, 1).to(x.dtype)
+        shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (self.dim,)
+        return self.weight(tt).view(shape) * xhat + self.bias(tt).view(shape)
+
+
+class PlainLayerNorm(nn.LayerNorm):
+    """``nn.LayerNorm`` over the last axis that accepts (and ignores) ``t``, for ``time_conditioning=False``."""
+
+    def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        return super().forward(x)
+
+
+def make_norm(dim: int, conditional: bool, eps: float = 1e-5) -> nn.Module:
+    return ConditionalLayerNorm(dim, eps) if conditional else PlainLayerNorm(dim, eps=eps)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: zero a residual branch per sample with probability ``p`` (training only), rescale."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype) >= self.p
+        return x * keep / (1.0 - self.p)
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+def window_partition(x: Tensor, window: int) -> Tensor:
+    """``(B, H, W, C) -> (B * nW, window**2, C)``, windows in row-major order."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // window, window, w // window, window, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, window * window, c)
+
+
+def window_reverse(windows: Tensor, window: int, h: int, w: int) -> Tensor:
+    """Inverse of :func:`window_partition`: ``(B * nW, window**2, C) -> (B, H, W, C)``."""
+    c = windows.shape[-1]
+    x = windows.view(-1, h // window, w // window, window, window, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, h, w, c)
+
+
+def effective_window(resolution: int, window: int, shifted: bool) -> tuple[int, int]:
+    """``(window, shift)`` at a level: the whole grid and no shift when ``resolution <= window``."""
+    if resolution <= window:
+        return resolution, 0
+    return window, (window // 2 if shifted else 0)
+
+
+def shift_region_labels(h: int, w: int, window: int, shift: int, device: torch.device | None = None) -> Tensor:
+    """Region label of each token of the cyclically shifted ``(h, w)`` grid: ``(h, w)`` int.
+
+    After rolling by ``-shift``, the last window row/column holds tokens from both ends of the original grid;
+    the regions ``[0, n - window)``, ``[n - window, n - shift)``, ``[n - shift, n)`` per axis keep them apart.
+    """
+    labels = torch.zeros(h, w, dtype=torch.long, device=device)
+    if shift == 0:
+        return labels
+    bounds_h = (slice(0, h - window), slice(h - window, h - shift), slice(h - shift, h))
+    bounds_w = (slice(0, w - window), slice(w - window, w - shift), slice(w - shift, w))
+    for i, sh in enumerate(bounds_h):
+        for j, sw in enumerate(bounds_w):
+            labels[sh, sw] = 3 * i + j
+    return labels
+
+
+def shifted_window_mask(h: int, w: int, window: int, shift: int, device: torch.device | None = None) -> Tensor | None:
+    """Boolean mask ``(nW, N, N)``, True where two tokens of a shifted window lie in different regions (the
+    attention between them is removed); None without shift."""
+    if shift == 0:
+        return None
+    labels = shift_region_labels(h, w, window, shift, device)
+    lw = window_partition(labels.view(1, h, w, 1), window).squeeze(-1)  # (nW, N)
+    return lw.unsqueeze(1) != lw.unsqueeze(2)
+
+
+def relative_coords_table(window: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> Tensor:
+    """SwinV2 log-spaced relative coordinates ``((2w-1)**2, 2)``: ``sign(d) log2(1 + 8|d|/(w-1)) / log2(8)``."""
+    r = torch.arange(-(window - 1), window, device=device, dtype=torch.float64)
+    table = torch.stack(torch.meshgrid(r, r, indexing="ij"), dim=-1).reshape(-1, 2)
+    table = table / max(window - 1, 1) * 8.0
+    table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8.0)
+    return table.to(dtype or torch.get_default_dtype())
+
+
+def relative_position_index(window: int, device: torch.device | None = None) -> Tensor:
+    """Index ``(N, N)`` into the ``(2w-1)**2`` relative offsets for every token pair of a window."""
+    ar = torch.arange(window, device=device)
+    coords = torch.stack(torch.meshgrid(ar, ar, indexing="ij")).flatten(1)  # (2, N)
+    rel = (coords[:, :, None] - coords[:, None, :]) + (window - 1)  # (2, N, N) in [0, 2w-2]
+    return rel[0] * (2 * window - 1) + rel[1]
+
+
+class WindowAttention(nn.Module):
+    """SwinV2 window attention with scaled cosine similarity and a continuous relative-position bias.
+
+    ``logits = cos(q, k) * exp(min(logit_scale, log 100)) + 16 sigmoid(CPB(log-spaced offsets))``; masked pairs
+    get ``-inf`` (exact zeros after the softmax). Query and value carry a bias (``qkv_bias``), the key none.
+    Input ``(B', N, C)`` windows of ``N = window**2`` tokens; the window size may change from call to call.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.logit_scale = nn.Parameter(torch.full((num_heads, 1, 1), math.log(10.0)))
+        self.cpb_mlp = nn.Sequential(nn.Linear(2, CPB_HIDDEN), nn.ReLU(), nn.Linear(CPB_HIDDEN, num_heads, bias=False))
+        self.query = nn.Linear(dim, dim, bias=qkv_bias)
+        self.key = nn.Linear(dim, dim, bias=False)
+        self.value = nn.Linear(dim, dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def position_bias(self, window: int, like: Tensor) -> Tensor:
+        """``16 sigmoid(CPB)`` for every token pair: ``(heads, N, N)``."""
+        table = self.cpb_mlp(relative_coords_table(window, like.device, like.dtype))  # ((2w-1)^2, heads)
+        index = relative_position_index(window, like.device)
+        bias = table[index.reshape(-1)].view(window * window, window * window, -1).permute(2, 0, 1)
+        return 16.0 * torch.sigmoid(bias)
+
+    def attention_weights(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
+        """Softmax weights ``(B', heads, N, N)``; ``mask`` ``(nW, N, N)`` bool, windows ordered as in ``B'``."""
+        bw, n, _ = x.shape
+        q = self.query(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = self.key(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
+        scale = torch.clamp(self.logit_scale, max=LOGIT_SCALE_MAX).exp().to(x.dtype)
+        logits = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1) * scale
+        logits = logits + self.position_bias(window, x).unsqueeze(0)
+        if mask is not None:
+            nw = mask.shape[0]
+            logits = logits.view(bw // nw, nw, self.num_heads, n, n)
+            logits = logits.masked_fill(mask[None, :, None], float("-inf")).view(bw, self.num_heads, n, n)
+        return torch.softmax(logits, dim=-1)
+
+    def forward(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
+        bw, n, c = x.shape
+        v = self.value(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
+        out = (self.attention_weights(x, window, mask) @ v).transpose(1, 2).reshape(bw, n, c)
+        return self.proj(out)
+
+
+class SwinV2Block(nn.Module):
+    """Res-post-norm SwinV2 block on ``(B, H, W, C)``:
+
+    ``x <- x + DropPath(LN(WindowAttn(x)))``, ``x <- x + DropPath(LN(MLP(x)))``, ``MLP = Linear(C, rC) -> GELU ->
+    Linear(rC, C)``. Odd blocks (``shifted=True``) roll the grid by ``-window // 2`` before attention and mask
+    cross-region pairs; at a level whose resolution is ``<= window`` the window is the whole grid, unshifted.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window: int,
+        shifted: bool,
+        mlp_ratio: float,
+        drop_path: float,
+        conditional: bool,
+        qkv_bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.window, self.shifted = window, shifted
+        self.attention = WindowAttention(dim, num_heads, qkv_bias)
+        self.norm_attention = make_norm(dim, conditional)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.norm_mlp = make_norm(dim, conditional)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
+        b, h, w, c = x.shape
+        window, shift = effective_window(min(h, w), self.window, self.shifted)
+        if h % window or w % window:
+            raise DataError(f"scot: a {h}x{w} token grid cannot be tiled by {window}x{window} attention windows")
+        y = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2)) if shift else x
+        mask = shifted_window_mask(h, w, window, shift, x.device)
+        y = window_reverse(self.attention(window_partition(y, window), window, mask), window, h, w)
+        if shift:
+            y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
+        x = x + self.drop_path(self.norm_attention(y, t))
+        return x + self.drop_path(self.norm_mlp(self.mlp(x), t))
+
+
+class PatchMerging(nn.Module):
+    """``(B, H, W, C) -> (B, H/2, W/2, 2C)``: concatenate each 2x2 neighbourhood, ``Linear(4C, 2C, no bias)``, LN."""
+
+    def __init__(self, dim: int, conditional: bool) -> None:
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = make_norm(2 * dim, conditional)
+
+    def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
+        return self.norm(self.reduction(x), t)
+
+
+class PatchUnmerging(nn.Module):
+    """``(B, H, W, C) -> (B, 2H, 2W, C/2)``: ``Linear(C, 2C, no bias)``, 2x2 pixel shuffle, LN, ``Linear`` mixup."""
+
+    def __init__(self, dim: int, conditional: bool) -> None:
+        super().__init__()
+        self.expansion = nn.Linear(dim, 2 * dim, bias=False)
+        self.norm = make_norm(dim // 2, conditional)
+        self.mixup = nn.Linear(dim // 2, dim // 2)
+
+    def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
+        y = F.pixel_shuffle(self.expansion(x).permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+        return self.mixup(self.norm(y, t))
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt block on ``(B, H, W, C)``: ``x + s * Linear(4C, C)(GELU(Linear(C, 4C)(LN(dwconv7x7(x)))))``,
+    layer scale ``s`` initialised to 1e-6."""
+
+    def __init__(self, dim: int, conditional: bool, layer_scale: float = 1e-6) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = make_norm(dim, conditional, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.layer_scale = nn.Parameter(torch.full((dim,), layer_scale))
+
+    def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
+        y = self.dwconv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        y = self.pwconv2(F.gelu(self.pwconv1(self.norm(y, t))))
+        return x + self.layer_scale * y

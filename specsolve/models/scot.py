@@ -1,0 +1,403 @@
+"""scOT, the Poseidon operator (Herde et al., "Poseidon: Efficient Foundation Models for PDEs", NeurIPS 2024).
+
+A SwinV2 U-Net ``(B, in_channels, n, n), t (B,) -> (B, out_channels, n, n)``, ``t`` the lead time:
+
+- patch embedding ``Conv2d(in, C, k = s = patch)`` -> LN, tokens on an ``(n/p)^2`` grid (no position embedding);
+- encoder, level ``i = 0..L-1`` with width ``C 2^i``: ``depths[i]`` res-post-norm SwinV2 blocks (scaled cosine
+  window attention, continuous log-spaced position bias, shift ``window/2`` on odd blocks; a level whose
+  resolution is ``<= window`` uses one unshifted window); then, except at the last level,
+  ``PatchMerging(hidden + stage input)`` (2x2 concat -> ``Linear(4C, 2C)`` -> LN);
+- skips: the pre-merging state of level ``i`` passes ``skip_connections[i]`` ConvNeXt blocks;
+- decoder, mirrored: starts from the (processed) bottleneck state; level ``i < L-1`` adds its skip, runs
+  ``depths[i]`` blocks, and ``PatchUnmerging`` (``Linear(d, 2d)`` -> 2x2 pixel shuffle -> LN -> ``Linear`` mixup)
+  for ``i > 0``;
+- patch recovery ``ConvTranspose2d(C, out, k = s = patch)`` -> ``Conv2d(out, out, 5x5, no bias)``;
+- ``time_conditioning``: every layer norm is ``gamma(t) xhat + beta(t)``, ``gamma, beta = Linear(1, dim)(t)``;
+- ``learn_residual``: the input is added to the output (needs ``in_channels == out_channels``).
+
+Sizes of the paper (``scot_t`` / ``scot_s`` / ``scot_b`` / ``scot_l``): patch 4, window 16, MLP ratio 4,
+heads (3, 6, 12, 24), skips (2, 2, 2, 0); embed 48 / 48 / 96 / 192, depths 4 / 8 / 8 / 8 per level.
+The parameter count does not depend on the resolution (the position bias is an MLP of relative offsets).
+
+Resolution: the model runs at any square ``n`` that ``patch * 2^(L-1)`` divides and whose per-level token grids
+the windows tile. With ``image_size`` set, other resolutions are Fourier-resampled to ``image_size`` and the
+output back, as Poseidon does. Deviations from the Poseidon code, on purpose: shifted-window masks use ``-inf``
+(exact zeros) instead of ``-100``; the conditional norms start as plain layer norms (``gamma = 1 + O(0.02) t``);
+no absolute position embedding, dropout or mask token.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from specsolve.errors import ConfigError, DataError
+from specsolve.models._swin_layers import (
+    ConditionalLayerNorm,
+    ConvNeXtBlock,
+    PatchMerging,
+    PatchUnmerging,
+    SwinV2Block,
+    effective_window,
+    make_norm,
+)
+from specsolve.registry import register
+
+
+def fourier_resample(x: Tensor, n: int) -> Tensor:
+    """Band-limited resampling of a periodic square field ``(B, C, m, m) -> (B, C, n, n)``.
+
+    Keeps the Fourier modes ``|k| <= (min(m, n) - 1) // 2`` per axis (the Nyquist mode is dropped), zero elsewhere;
+    a field made of those modes is interpolated exactly. FFTs run in float32 (or float64 for float64 input).
+    """
+    m = x.shape[-1]
+    if n == m:
+        return x
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        xf = x if x.dtype == torch.float64 else x.float()
+        spec = torch.fft.fft2(xf)
+        kmax = (min(m, n) - 1) // 2
+        freqs = torch.arange(-kmax, kmax + 1, device=x.device)
+        src, dst = freqs % m, freqs % n
+        out = spec.new_zeros(*spec.shape[:-2], n, n)
+        out[..., dst[:, None], dst[None, :]] = spec[..., src[:, None], src[None, :]]
+        y = torch.fft.ifft2(out).real * (n * n / (m * m))
+    return y.to(x.dtype)
+
+
+class PatchEmbedding(nn.Module):
+    """``(B, C_in, n, n) -> (B, n/p, n/p, C)``: ``Conv2d(k = s = p)`` then LN."""
+
+    def __init__(self, in_channels: int, dim: int, patch: int, conditional: bool) -> None:
+        super().__init__()
+        self.projection = nn.Conv2d(in_channels, dim, kernel_size=patch, stride=patch)
+        self.norm = make_norm(dim, conditional)
+
+    def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
+        return self.norm(self.projection(x).permute(0, 2, 3, 1), t)
+
+
+class PatchRecovery(nn.Module):
+    """``(B, n/p, n/p, C) -> (B, C_out, n, n)``: ``ConvTranspose2d(k = s = p)`` then a 5x5 ``Conv2d`` mixup."""
+
+    def __init__(self, dim: int, out_channels: int, patch: int) -> None:
+        super().__init__()
+        self.projection = nn.ConvTranspose2d(dim, out_channels, kernel_size=patch, stride=patch)
+        self.mixup = nn.Conv2d(out_channels, out_channels, kernel_size=5, padding=2, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.mixup(self.projection(x.permute(0, 3, 1, 2)))
+
+
+@register("model", "scot")
+class ScOT(nn.Module):
+    """Poseidon's scOT: a time-conditioned SwinV2 U-Net, ``forward(x (B, C_in, n, n), t (B,)) -> (B, C_out, n, n)``.
+
+    Defaults are the T size (about 20.8 M parameters with 4 in / 4 out channels). ``depths``, ``num_heads`` and
+    ``skip_connections`` list one entry per level; ``embed_dim * 2^i`` must be divisible by ``num_heads[i]``.
+    ``drop_path`` is the largest stochastic-depth rate (linear over the encoder blocks, mirrored in the decoder).
+    ``image_size``: training resolution; set, it is checked at construction and other input sizes are Fourier-
+    resampled to it. Without ``time_conditioning`` the norms are plain ``LayerNorm`` and ``t`` is ignored.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        embed_dim: int = 48,
+        depths: tuple[int, ...] = (4, 4, 4, 4),
+        num_heads: tuple[int, ...] = (3, 6, 12, 24),
+        skip_connections: tuple[int, ...] = (2, 2, 2, 0),
+        patch_size: int = 4,
+        window_size: int = 16,
+        mlp_ratio: float = 4.0,
+        time_conditioning: bool = True,
+        learn_residual: bool = False,
+        drop_path: float = 0.0,
+        qkv_bias: bool = True,
+        image_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        levels = len(depths)
+        if in_channels < 1 or out_channels < 1:
+            raise ConfigError("scot: in_channels and out_channels must be positive")
+        if levels < 1 or len(num_heads) != levels or len(skip_connections) != levels:
+            raise ConfigError(
+                f"scot: depths, num_heads and skip_connections need one entry per level, got {len(depths)}, "
+                f"{len(num_heads)}, {len(skip_connections)}"
+            )
+        if any(d < 1 for d in depths) or any(s < 0 for s in skip_connections):
+            raise ConfigError("scot: depths must be >= 1 and skip_connections >= 0")
+        if embed_dim < 1 or patch_size < 1 or window_size < 1 or mlp_ratio <= 0 or not 0 <= drop_path < 1:
+            raise ConfigError("scot: embed_dim, patch_size, window_size, mlp_ratio must be positive, 0 <= drop_path < 1")
+        dims = [embed_dim * 2**i for i in range(levels)]
+        for i, (dim, heads) in enumerate(zip(dims, num_heads)):
+            if heads < 1 or dim % heads:
+                raise ConfigError(f"scot: level {i} width {dim} is not divisible by num_heads[{i}]={heads}")
+        if learn_residual and in_channels != out_channels:
+            raise ConfigError(
+                f"scot: learn_residual adds the input to the output and needs in_channels == out_channels, got "
+                f"{in_channels} and {out_channels}"
+            )
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.patch_size, self.window_size = patch_size, window_size
+        self.levels = levels
+        self.time_conditioning, self.learn_residual = time_conditioning, learn_residual
+        self.image_size = image_size
+        if image_size is not None:
+            problem = self.tiling_problem(image_size)
+            if problem:
+                raise ConfigError(f"scot: image_size {problem}")
+
+        cond = time_conditioning
+        total = sum(depths)
+        rates = [drop_path * k / (total - 1) for k in range(total)] if total > 1 else [drop_path]
+        starts = [sum(depths[:i]) for i in range(levels)]
+
+        def blocks(i: int, reverse: bool) -> nn.ModuleList:
+            r = rates[starts[i] : starts[i] + depths[i]]
+            r = r[::-1] if reverse else r
+            return nn.ModuleList(
+                SwinV2Block(dims[i], num_heads[i], window_size, b % 2 == 1, mlp_ratio, r[b], cond, qkv_bias)
+                for b in range(depths[i])
+            )
+
+        self.embedding = PatchEmbedding(in_channels, embed_dim, patch_size, cond)
+        self.encoder = nn.ModuleList(blocks(i, False) for i in range(levels))
+        self.merges = nn.ModuleList(PatchMerging(dims[i], cond) for i in range(levels - 1))
+        self.skip_blocks = nn.ModuleList(
+            nn.ModuleList(ConvNeXtBlock(dims[i], cond) for _ in range(skip_connections[i])) for i in range(levels)
+        )
+        self.decoder = nn.ModuleList(blocks(i, True) for i in range(levels))
+        self.unmerges = nn.ModuleList(PatchUnmerging(dims[i + 1], cond) for i in range(levels - 1))
+        self.recovery = PatchRecovery(embed_dim, out_channels, patch_size)
+        if not self.recovery.mixup.weight.is_meta:  # meta tensors (shape-only construction) need no init
+            self.apply(_init_weights)
+
+    def tiling_problem(self, n: int) -> str | None:
+        """Why an ``n x n`` grid cannot be processed (None if it can)."""
+        factor = self.patch_size * 2 ** (self.levels - 1)
+        if n % factor:
+            return f"{n} is not divisible by patch_size * 2^(levels-1) = {factor}"
+        for i in range(self.levels):
+            res = n // self.patch_size // 2**i
+            window, _ = effective_window(res, self.window_size, False)
+            if res % window:
+                return f"{n}: level {i} has {res}x{res} tokens, which {window}x{window} windows do not tile"
+        return None
+
+    def _lead_times(self, t: Tensor | float | None, x: Tensor) -> Tensor | None:
+        if not self.time_conditioning:
+            return None
+        if t is None:
+            raise DataError("scot with time_conditioning=True needs the lead times t (one per sample)")
+        t = torch.as_tensor(t, device=x.device, dtype=x.dtype)
+        if t.dim() == 0:
+            t = t.expand(x.shape[0])
+        t = t.reshape(-1) if t.dim() == 2 and t.shape[1] == 1 else t
+        if t.shape != (x.shape[0],):
+            raise DataError(f"scot: lead times t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
+        return t
+
+    def forward(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
+        if x.dim() != 4:
+            raise DataError(f"scot expects (batch, channels, n, n) fields, got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise DataError(f"scot expects {self.in_channels} input channels, got {x.shape[1]}")
+        n = x.shape[-1]
+        if x.shape[-2] != n:
+            raise DataError(f"scot needs square inputs, got a {x.shape[-2]}x{n} grid")
+        tt = self._lead_times(t, x)
+        inp = x
+        if self.image_size is not None and n != self.image_size:
+            x = fourier_resample(x, self.image_size)
+        problem = self.tiling_problem(x.shape[-1])
+        if problem:
+            raise DataError(f"scot (patch {self.patch_size}, window {self.window_size}): grid {problem}")
+
+        h = self.embedding(x, tt)
+        skips = []
+        for i in range(self.levels):
+            stage_input = h
+            for block in self.encoder[i]:
+                h = block(h, tt)
+            skips.append(h)
+            if i < self.levels - 1:
+                h = self.merges[i](h + stage_input, tt)
+        for i, convnexts in enumerate(self.skip_blocks):
+            for block in convnexts:
+                skips[i] = block(skips[i], tt)
+        h = skips[-1]
+        for i in reversed(range(self.levels)):
+            if i < self.levels - 1:
+                h = h + skips[i]
+            for block in self.decoder[i]:
+                h = block(h, tt)
+            if i > 0:
+                h = self.unmerges[i - 1](h, tt)
+        out = self.recovery(h)
+        if out.shape[-1] != n:
+            out = fourier_resample(out, n)
+        return out + inp if self.learn_residual else out
+
+
+def _init_weights(module: nn.Module) -> None:
+    """SwinV2/HF-style init: linear and conv weights ``N(0, 0.02)``, zero biases, layer norms ``(1, 0)``;
+    conditional norms then reset their ``Linear(1, dim)`` to their own init (``Module.apply`` visits children
+    first), i.e. a plain LN at ``t = 0``."""
+    if isinstance(module, ConditionalLayerNorm):
+        module.reset_parameters()
+    elif isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def _preset(size: str) -> dict:
+    embed, depth = {"T": (48, 4), "S": (48, 8), "B": (96, 8), "L": (192, 8)}[size]
+    return dict(
+        embed_dim=embed,
+        depths=(depth,) * 4,
+        num_heads=(3, 6, 12, 24),
+        skip_connections=(2, 2, 2, 0),
+        patch_size=4,
+        window_size=16,
+        mlp_ratio=4.0,
+    )
+
+
+@register("model", "scot_t")
+def scot_t(
+    in_channels: int,
+    out_channels: int,
+    time_conditioning: bool = True,
+    learn_residual: bool = False,
+    drop_path: float = 0.0,
+    image_size: int | None = 128,
+) -> ScOT:
+    """scOT-T (Poseidon-T): embed 48, depths (4, 4, 4, 4), about 20.8 M parameters at 4 in / 4 out."""
+    return ScOT(in_channels, out_channels, **_preset("T"), time_conditioning=time_conditioning,
+                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+
+
+@register("model", "scot_s")
+def scot_s(
+    in_channels: int,
+    out_channels: int,
+    time_conditioning: bool = True,
+    learn_residual: bool = False,
+    drop_path: float = 0.0,
+    image_size: int | None = 128,
+) -> ScOT:
+    """scOT-S (in the Poseidon code only): embed 48, depths (8, 8, 8, 8)."""
+    return ScOT(in_channels, out_channels, **_preset("S"), time_conditioning=time_conditioning,
+                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+
+
+@register("model", "scot_b")
+def scot_b(
+    in_channels: int,
+    out_channels: int,
+    time_conditioning: bool = True,
+    learn_residual: bool = False,
+    drop_path: float = 0.0,
+    image_size: int | None = 128,
+) -> ScOT:
+    """scOT-B (Poseidon-B): embed 96, depths (8, 8, 8, 8), about 158 M parameters."""
+    return ScOT(in_channels, out_channels, **_preset("B"), time_conditioning=time_conditioning,
+                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+
+
+@register("model", "scot_l")
+def scot_l(
+    in_channels: int,
+    out_channels: int,
+    time_conditioning: bool = True,
+    learn_residual: bool = False,
+    drop_path: float = 0.0,
+    image_size: int | None = 128,
+) -> ScOT:
+    """scOT-L (Poseidon-L): embed 192, depths (8, 8, 8, 8), about 629 M parameters."""
+    return ScOT(in_channels, out_channels, **_preset("L"), time_conditioning=time_conditioning,
+                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+
+
+# --- fine-tuning -------------------------------------------------------------------------------------
+
+# Parameter-name patterns of the groups Poseidon fine-tunes with a larger learning rate.
+EMBEDDING_RECOVERY = ["embedding.projection.*", "recovery.*"]
+TIME_CONDITIONING = ["*norm*.weight.*", "*norm*.bias.*"]
+
+
+def load_weights(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Load a local checkpoint into ``model``, matching by name and shape; nothing is reinitialised silently.
+
+    Accepts a specsolve/Lightning checkpoint (``state_dict`` with ``model.`` prefixes) or a plain state dict,
+    read with ``weights_only=True``. Returns ``{"loaded", "missing", "mismatched", "unexpected"}`` name lists;
+    tensors whose shape differs keep their current values and are listed under ``mismatched``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"checkpoint not found: {p}")
+    try:
+        raw = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise DataError(f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
+    if not isinstance(state, dict):
+        raise DataError(f"{p} holds no state dict")
+    if any(k.startswith("model.") for k in state):
+        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    own = model.state_dict()
+    report: dict[str, list[str]] = {"loaded": [], "missing": [], "mismatched": [], "unexpected": []}
+    usable = {}
+    for name, value in state.items():
+        if name not in own:
+            report["unexpected"].append(name)
+        elif own[name].shape != value.shape:
+            report["mismatched"].append(name)
+        else:
+            usable[name] = value
+            report["loaded"].append(name)
+    report["missing"] = [k for k in own if k not in state]
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def adapt_for_finetuning(
+    model: ScOT, in_channels: int, out_channels: int, trainable: list[str] | None = None
+) -> list[str]:
+    """Prepare a (pre)trained :class:`ScOT` for a new task, in place; returns the names of trainable parameters.
+
+    New channel counts replace the patch embedding's convolution and/or the patch recovery (fresh init), as
+    Poseidon's ``--replace_embedding_recovery``. ``trainable``: ``fnmatch`` patterns over parameter names; only
+    matching parameters keep ``requires_grad`` (None = all trainable). E.g. ``EMBEDDING_RECOVERY +
+    TIME_CONDITIONING`` for the groups Poseidon trains with a 10x learning rate.
+    """
+    dim = model.embedding.projection.out_channels
+    like = model.embedding.projection.weight
+    if in_channels != model.in_channels:
+        model.embedding.projection = nn.Conv2d(in_channels, dim, model.patch_size, model.patch_size)
+        model.embedding.projection.apply(_init_weights)
+        model.in_channels = in_channels
+    if out_channels != model.out_channels:
+        model.recovery = PatchRecovery(dim, out_channels, model.patch_size)
+        model.recovery.apply(_init_weights)
+        model.out_channels = out_channels
+    if model.learn_residual and model.in_channels != model.out_channels:
+        raise ConfigError("scot: learn_residual needs in_channels == out_channels after adaptation")
+    model.to(device=like.device, dtype=like.dtype)
+    names = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(trainable is None or any(fnmatch.fnmatchcase(name, pat) for pat in trainable))
+        if param.requires_grad:
+            names.append(name)
+    if trainable is not None and not names:
+        raise ConfigError(f"scot: no parameter matches the trainable patterns {trainable}")
+    return names
