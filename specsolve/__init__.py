@@ -6,10 +6,14 @@ Public API::
     model = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[12, 12])
     specsolve.list_components("model")
     specsolve.register("model", "my_model")(MyModel)
+    specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # and predict, evaluate, generate
 """
 
 from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveError
 from specsolve.registry import KINDS, create, get, is_registered, list_components, register
+
+# light: specsolve.api imports torch / Lightning inside its functions only
+from specsolve.api import evaluate, generate, predict, resolve_config, train  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -21,8 +25,13 @@ __all__ = [
     "SpecsolveError",
     "__version__",
     "create",
+    "evaluate",
+    "generate",
     "get",
     "is_registered",
     "list_components",
+    "predict",
     "register",
+    "resolve_config",
+    "train",
 ]

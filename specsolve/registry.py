@@ -46,9 +46,12 @@ BUILTIN_PACKAGES: tuple[str, ...] = (
 T = TypeVar("T", bound=Callable[..., Any])
 
 
+PLURALS = {"loss": "losses"}
+
+
 def entry_point_group(kind: str) -> str:
-    """The entry-point group of a kind: ``specsolve.models`` for ``model``."""
-    return f"specsolve.{kind}s"
+    """The entry-point group of a kind: ``specsolve.models`` for ``model``, ``specsolve.losses`` for ``loss``."""
+    return f"specsolve.{PLURALS.get(kind, kind + 's')}"
 
 
 @dataclass
@@ -122,10 +125,10 @@ class Registry:
                 self._loading_builtins = False
             self._builtins_loaded = True
         if not self._entry_points_loaded:
-            self._entry_points_loaded = True
             for kind in KINDS:
                 for ep in metadata.entry_points(group=entry_point_group(kind)):
                     self._add_entry_point(kind, ep)
+            self._entry_points_loaded = True  # only once every group loaded: a duplicate error repeats, not hides
 
     # -- queries ------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Callable[..., Any]:

@@ -258,6 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("specsolve: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `specsolve data inspect F | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

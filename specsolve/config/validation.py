@@ -57,7 +57,7 @@ def _matches(value: Any, tp: Any) -> bool:
     if origin is typing.Union or origin is types.UnionType:
         return any(_matches(value, a) for a in args)
     if origin is typing.Literal:
-        return value in args
+        return any(value == a and type(value) is type(a) for a in args)  # True must not pass for 1
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if tp is int:
