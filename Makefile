@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := runs/demo
 
-.PHONY: venv test test-slow demo benchmark clean
+.PHONY: venv test test-slow demo benchmark clean plugin-demo docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,14 @@ benchmark: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs/demo data/darcy_demo data/darcy_demo_fine
+
+# install the example third-party plugin (entry points) and train its U-Net from a config by name
+plugin-demo: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e plugins/specsolve-baselines
+	test -f data/darcy_demo/train.h5 || $(BIN)/specsolve generate datasets/darcy_demo.yaml
+	$(BIN)/specsolve plugins list --kind model
+	rm -rf runs/unet2d_darcy_demo
+	$(BIN)/specsolve train plugins/specsolve-baselines/configs/unet2d_darcy_demo.yaml
+
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_config_reference.py
