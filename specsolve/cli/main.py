@@ -175,6 +175,18 @@ def cmd_plugins_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_convert(args: argparse.Namespace) -> int:
+    from specsolve.data.convert import cmd_data_convert as run
+
+    return run(args)
+
+
+def cmd_data_export(args: argparse.Namespace) -> int:
+    from specsolve.data.export import cmd_data_export as run
+
+    return run(args)
+
+
 def cmd_data_inspect(args: argparse.Namespace) -> int:
     from specsolve.data.inspect import describe_file
 
@@ -233,9 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="inspect data files")
     dsub = p.add_subparsers(dest="data_command", required=True)
-    q = dsub.add_parser("inspect")
+    q = dsub.add_parser("inspect", help="dims, coordinates, variables and attributes of a file")
     q.add_argument("file")
     q.set_defaults(func=cmd_data_inspect)
+    q = dsub.add_parser("convert", help="PDEBench / The Well / FNO .mat files -> a native file (streamed)")
+    q.add_argument("src", help="a file, a directory of shards or a glob pattern")
+    q.add_argument("dst")
+    q.add_argument("--from", dest="fmt", default="auto", choices=["auto", "pdebench", "well", "fno_mat"])
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=cmd_data_convert)
+    q = dsub.add_parser("export-well", help="a native file -> The Well's layout (DST_DIR/data/<split>/*.hdf5, stats.yaml)")
+    q.add_argument("src")
+    q.add_argument("dst_dir")
+    q.add_argument("--split", default="train")
+    q.add_argument("--name", default=None, help="dataset_name attribute (default: from the source file)")
+    q.add_argument("--overwrite", action="store_true")
+    q.set_defaults(func=cmd_data_export)
     return parser
 
 

@@ -117,7 +117,10 @@ class FieldDataset(Dataset):
             dset = f[name]
             extra = dset.ndim - 1 - nspace
             key = (index,) + (slice(None),) * extra + (slice(None, None, self.stride),) * nspace
-            values = np.asarray(dset[key], dtype=np.float32)
+            try:
+                values = np.asarray(dset[key], dtype=np.float32)
+            except OSError as exc:  # a damaged chunk: h5py raises OSError from libhdf5
+                raise DataError(f"{self.info.path}: cannot read sample {index} of '{name}' (damaged file: {exc})") from exc
             parts.append(values.reshape((-1,) + values.shape[extra:]))
         array = np.concatenate(parts, axis=0)
         if not np.all(np.isfinite(array)):

@@ -1,0 +1,148 @@
+"""Readers for the layouts users already have, without copying the data: PDEBench (single-array and per-sample
+groups), The Well, FNO ``.mat`` (v7.3 lazily, v5 eagerly) and the native format, behind one interface
+(:class:`~specsolve.data.readers.base.Reader`).
+
+>>> reader = open_reader("1D_Burgers_Sols_Nu0.001.hdf5")          # format detected
+>>> reader.n_samples, reader.variables["tensor"].dims              # (10000, ('time', 'x'))
+>>> u = reader.read("tensor", 0, time=slice(0, 10))               # (10, 1024) float32
+
+A directory or a glob pattern opens every ``*.h5`` / ``*.hdf5`` / ``*.mat`` file in it as shards of one dataset
+(shapes must agree across shards).
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Literal
+
+import h5py
+
+from specsolve.data.readers.base import ConcatReader, Reader, VariableInfo, guard, open_hdf5
+from specsolve.data.readers.fno_mat import MAT5_MAGIC, FnoMatReader
+from specsolve.data.readers.native import NativeReader
+from specsolve.data.readers.pdebench import COORDINATE_NAMES, PDEBenchReader
+from specsolve.data.readers.pdebench_groups import PDEBenchGroupsReader, sample_groups
+from specsolve.data.readers.well import FIELD_GROUPS, WellReader
+from specsolve.errors import DataError
+
+Format = Literal["auto", "native", "pdebench", "well", "fno_mat"]
+FORMATS: tuple[str, ...] = ("auto", "native", "pdebench", "well", "fno_mat")
+SUFFIXES = (".h5", ".hdf5", ".mat", ".nc")
+
+__all__ = [
+    "FORMATS",
+    "ConcatReader",
+    "FnoMatReader",
+    "NativeReader",
+    "PDEBenchGroupsReader",
+    "PDEBenchReader",
+    "Reader",
+    "VariableInfo",
+    "WellReader",
+    "detect_format",
+    "expand_source",
+    "open_reader",
+]
+
+
+def detect_format(path: str | Path) -> str:
+    """``"native"``, ``"pdebench"``, ``"pdebench_groups"``, ``"well"`` or ``"fno_mat"`` for one file."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data file not found: {p}")
+    if p.is_dir():
+        raise DataError(f"data path is a directory, not a file: {p}")
+    with guard(p, "detecting the format"):
+        if not h5py.is_hdf5(str(p)):
+            with open(p, "rb") as fh:
+                head = fh.read(len(MAT5_MAGIC))
+            if head == MAT5_MAGIC:
+                return "fno_mat"
+            raise DataError(f"{p}: not a valid HDF5 file nor a MATLAB .mat file")
+        with open_hdf5(p) as f:
+            conventions = f.attrs.get("conventions", b"")
+            conventions = conventions.decode() if isinstance(conventions, bytes) else str(conventions)
+            if conventions.startswith("specsolve"):
+                return "native"
+            if "dimensions" in f and any(g in f for g in FIELD_GROUPS):
+                return "well"
+            if any(name in f for name in COORDINATE_NAMES):
+                return "pdebench"
+            if p.suffix.lower() == ".mat" or f.userblock_size >= 128:
+                return "fno_mat"
+            if sample_groups(f):
+                return "pdebench_groups"
+            if "sample" in f:
+                return "native"
+    raise DataError(
+        f"{p}: cannot tell the data format (not native, PDEBench, The Well or FNO .mat); pass the format explicitly"
+    )
+
+
+def expand_source(source: str | Path) -> list[Path]:
+    """A file, a directory (its data files) or a glob pattern -> the sorted list of files."""
+    text = str(source)
+    if any(ch in text for ch in "*?["):
+        paths = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
+        if not paths:
+            raise DataError(f"no data files match {text}")
+        return paths
+    p = Path(source)
+    if p.is_dir():
+        paths = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in SUFFIXES)
+        if not paths:
+            raise DataError(f"{p}: directory holds no .h5/.hdf5/.mat/.nc files")
+        return paths
+    if not p.exists():
+        raise DataError(f"data file not found: {p}")
+    return [p]
+
+
+def _open_one(
+    path: Path,
+    fmt: str,
+    channel_names: list[str] | None,
+    grid: Literal["vertex", "periodic"],
+    max_eager_bytes: int | None,
+) -> Reader:
+    kind = detect_format(path) if fmt == "auto" else fmt
+    if kind == "pdebench":
+        # the explicit "pdebench" format covers both PDEBench layouts
+        if fmt != "auto":
+            with open_hdf5(path) as f, guard(path, "detecting the PDEBench layout"):
+                if not any(n in f for n in COORDINATE_NAMES) and sample_groups(f):
+                    kind = "pdebench_groups"
+        if kind == "pdebench":
+            return PDEBenchReader(path)
+    if kind == "pdebench_groups":
+        return PDEBenchGroupsReader(path, channel_names)
+    if kind == "well":
+        return WellReader(path)
+    if kind == "native":
+        return NativeReader(path)
+    if kind == "fno_mat":
+        if max_eager_bytes is None:
+            return FnoMatReader(path, grid=grid)
+        return FnoMatReader(path, grid=grid, max_eager_bytes=max_eager_bytes)
+    raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(FORMATS)}")
+
+
+def open_reader(
+    source: str | Path,
+    fmt: Format | str = "auto",
+    channel_names: list[str] | None = None,
+    grid: Literal["vertex", "periodic"] = "vertex",
+    max_eager_bytes: int | None = None,
+) -> Reader:
+    """Open a file, a directory of shards or a glob pattern lazily.
+
+    ``fmt``: ``auto`` (detected per file), ``native``, ``pdebench`` (either PDEBench layout), ``well`` or
+    ``fno_mat``; ``channel_names`` names the channels of PDEBench per-sample files; ``grid`` and
+    ``max_eager_bytes`` apply to ``.mat`` files (see :mod:`specsolve.data.readers.fno_mat`).
+    """
+    if fmt not in FORMATS:
+        raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    paths = expand_source(source)
+    readers = [_open_one(p, fmt, channel_names, grid, max_eager_bytes) for p in paths]
+    return readers[0] if len(readers) == 1 else ConcatReader(readers)

@@ -1,0 +1,335 @@
+"""The common lazy reader interface shared by every foreign layout (PDEBench, The Well, FNO ``.mat``, native).
+
+A :class:`Reader` describes one file (or, through :class:`ConcatReader`, several shards read back as one):
+
+- ``n_samples``: number of samples (trajectories);
+- ``variables``: ``{name: VariableInfo}``; each variable has per-sample dims ``(time?, *space)``, e.g.
+  ``("time", "x")`` for a Burgers trajectory, ``("x", "y")`` for a Darcy coefficient, ``()`` for a per-sample
+  scalar such as a viscosity;
+- ``coords``: ``{dim: 1-D array}`` for ``time`` and the spatial dims (``x``, ``y``, ``z``); ``coord_attrs`` the
+  CF-style attributes of each;
+- ``attrs``: the file's own attributes (simulation parameters, provenance);
+- ``read(name, index, time=None, stride=1)``: one sample as a NumPy array with the variable's dims (``time``
+  selects an int or a slice of the time axis, ``stride`` subsamples every spatial axis);
+  ``read_block(name, start, stop, ...)`` the same for a contiguous block with a leading sample axis.
+
+Nothing is loaded at construction beyond metadata; the file is opened on first read in each process, so a reader
+can be handed to DataLoader workers (the open handle is not pickled). Every problem with the file (unreadable,
+truncated, wrong shapes, NaN or inf values) raises a one-line :class:`~specsolve.errors.DataError` naming the
+file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from specsolve.errors import DataError, SpecsolveError
+
+TIME = "time"
+SPATIAL_NAMES = ("x", "y", "z")
+
+# What h5py / scipy / numpy raise on damaged or unexpected files. Anything else is a bug and is not hidden.
+FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    RuntimeError,
+    UnicodeError,
+    OverflowError,
+    NotImplementedError,
+    MemoryError,
+    AssertionError,
+)
+
+
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextmanager
+def guard(path: str | Path, what: str = "") -> Iterator[None]:
+    """Turn low-level errors from h5py / scipy / numpy into a one-line :class:`DataError` naming ``path``."""
+    try:
+        yield
+    except SpecsolveError:
+        raise
+    except FILE_ERRORS as exc:
+        prefix = f"{what}: " if what else ""
+        raise DataError(f"{path}: {prefix}{one_line(exc)}") from exc
+
+
+def open_hdf5(path: str | Path) -> Any:
+    """Open an HDF5 file read-only; a missing, truncated or non-HDF5 file is a one-line :class:`DataError`."""
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data file not found: {p}")
+    if p.is_dir():
+        raise DataError(f"data path is a directory, not a file: {p}")
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        text = str(exc)
+        truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
+        if truncated:
+            raise DataError(
+                f"{p}: truncated HDF5 file ({truncated[1]} of {truncated[2]} bytes present; "
+                "incomplete download or copy?)"
+            ) from exc
+        if "signature not found" in text:
+            raise DataError(f"{p}: not an HDF5 file (no HDF5 signature)") from exc
+        detail = re.search(r"\((.*)\)", text)
+        raise DataError(f"{p}: cannot open as HDF5 ({detail[1] if detail else one_line(exc)})") from exc
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """A variable as the reader presents it: per-sample ``dims`` (``time?``, then spatial) and ``shape``."""
+
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def has_time(self) -> bool:
+        return bool(self.dims) and self.dims[0] == TIME
+
+    @property
+    def nbytes_per_sample(self) -> int:
+        return 4 * int(np.prod(self.shape, dtype=np.int64))
+
+
+def _selected_length(n: int, s: slice) -> int:
+    return len(range(*s.indices(n)))
+
+
+class Reader:
+    """Base class: subclasses fill the metadata in ``__init__`` and implement :meth:`_read`."""
+
+    format: ClassVar[str] = "?"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.n_samples = 0
+        self.variables: dict[str, VariableInfo] = {}
+        self.coords: dict[str, np.ndarray] = {}
+        self.coord_attrs: dict[str, dict[str, Any]] = {}
+        self.attrs: dict[str, Any] = {}
+        self.spatial_dims: tuple[str, ...] = ()
+        self._handle: Any = None
+        self._pid: int | None = None
+
+    # -- to implement -------------------------------------------------------------------------------------
+    def _open(self) -> Any:
+        """Open the underlying file (called once per process)."""
+        return open_hdf5(self.path)
+
+    def _read(self, handle: Any, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
+        """Samples ``samples`` of ``var`` with ``key`` (one slice per per-sample dim, steps > 0) applied, as an
+        array of shape ``(n_selected_samples, *selected)`` in the variable's dim order."""
+        raise NotImplementedError
+
+    # -- public interface ---------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path} samples={self.n_samples} variables={list(self.variables)}>"
+
+    def variable(self, name: str) -> VariableInfo:
+        if name not in self.variables:
+            raise DataError(
+                f"{self.path}: no variable '{name}'; variables: {', '.join(self.variables) or '(none)'}"
+            )
+        return self.variables[name]
+
+    def handle(self) -> Any:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = self._open()
+            self._pid = os.getpid()
+        return self._handle
+
+    def selection(
+        self, var: VariableInfo, time: int | slice | None = None, stride: int = 1
+    ) -> tuple[tuple[slice, ...], bool]:
+        """The per-dim slices for ``time`` and ``stride``, and whether the time axis is then dropped (int)."""
+        if stride < 1:
+            raise DataError(f"stride must be >= 1, got {stride}")
+        key: list[slice] = []
+        drop_time = False
+        for axis, dim in enumerate(var.dims):
+            n = var.shape[axis]
+            if dim == TIME and time is not None:
+                if isinstance(time, (int, np.integer)) and not isinstance(time, bool):
+                    t = int(time) + (n if time < 0 else 0)
+                    if not 0 <= t < n:
+                        raise DataError(f"{self.path}: time index {time} out of range for '{var.name}' ({n} steps)")
+                    key.append(slice(t, t + 1))
+                    drop_time = True
+                elif isinstance(time, slice):
+                    s = slice(*time.indices(n))
+                    if s.step <= 0 or _selected_length(n, s) == 0:
+                        raise DataError(f"{self.path}: empty or reversed time selection {time} for '{var.name}'")
+                    key.append(s)
+                else:
+                    raise DataError(f"time selection must be an int or a slice, got {time!r}")
+            elif dim == TIME:
+                key.append(slice(0, n, 1))
+            else:
+                key.append(slice(0, n, stride))
+        if time is not None and not var.has_time:
+            raise DataError(f"{self.path}: variable '{var.name}' has no time axis (dims {var.dims})")
+        return tuple(key), drop_time
+
+    def read_block(
+        self, name: str, start: int, stop: int, time: int | slice | None = None, stride: int = 1
+    ) -> np.ndarray:
+        """Samples ``start:stop`` of ``name``: shape ``(stop - start, *dims)`` (float32 for float data)."""
+        var = self.variable(name)
+        if not 0 <= start <= stop <= self.n_samples:
+            raise IndexError(f"samples {start}:{stop} out of range for {self.n_samples} samples")
+        key, drop_time = self.selection(var, time, stride)
+        expected = (stop - start,) + tuple(_selected_length(n, s) for n, s in zip(var.shape, key))
+        if start == stop:
+            return np.zeros(expected[:1] + expected[2:] if drop_time else expected, dtype=np.float32)
+        with guard(self.path, f"reading '{name}'"):
+            values = np.asarray(self._read(self.handle(), var, slice(start, stop, 1), key))
+        if values.dtype.kind not in "fiub":
+            raise DataError(f"{self.path}: variable '{name}' holds non-numeric data ({values.dtype})")
+        if values.shape != expected:
+            raise DataError(
+                f"{self.path}: variable '{name}' read back with shape {values.shape}, expected {expected}"
+            )
+        if drop_time:
+            values = values[:, 0]
+        if np.issubdtype(values.dtype, np.floating) and values.dtype != np.float32:
+            with np.errstate(over="ignore"):  # out-of-range values become inf and are reported below
+                values = values.astype(np.float32)
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1))[0])
+            raise DataError(f"{self.path}: variable '{name}' sample {start + bad} contains NaN or inf")
+        return values
+
+    def read(self, name: str, index: int, time: int | slice | None = None, stride: int = 1) -> np.ndarray:
+        """One sample of ``name`` with the variable's per-sample dims."""
+        if not -self.n_samples <= index < self.n_samples:
+            raise IndexError(f"sample {index} out of range for {self.n_samples} samples")
+        index = index % self.n_samples
+        return self.read_block(name, index, index + 1, time, stride)[0]
+
+    def close(self) -> None:
+        if self._handle is not None and self._pid == os.getpid():
+            close = getattr(self._handle, "close", None)
+            if close is not None:
+                close()
+        self._handle = None
+        self._pid = None
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = None  # file handles cannot cross process boundaries
+        state["_pid"] = None
+        return state
+
+    # -- helpers for subclasses ---------------------------------------------------------------------------
+    def check_finite_coordinates(self) -> None:
+        for dim, values in self.coords.items():
+            if np.issubdtype(values.dtype, np.number) and not np.all(np.isfinite(values)):
+                raise DataError(f"{self.path}: coordinate '{dim}' contains NaN or inf")
+
+    def describe(self) -> str:
+        """A short text summary (format, samples, coordinates, variables)."""
+        lines = [f"format: {self.format}", f"samples: {self.n_samples}", "coordinates:"]
+        for dim, values in self.coords.items():
+            span = f"{values.min():.6g} .. {values.max():.6g}" if values.size else "(empty)"
+            lines.append(f"  {dim} ({len(values)}) {span}")
+        lines.append("variables (per sample):")
+        for var in self.variables.values():
+            lines.append(f"  {var.name}({', '.join(var.dims)}) shape={var.shape}")
+        return "\n".join(lines)
+
+
+class ConcatReader(Reader):
+    """Several readers (shards of one dataset) presented as one; they must agree on variables, shapes and grid."""
+
+    def __init__(self, readers: Sequence[Reader]) -> None:
+        if not readers:
+            raise DataError("no files to read")
+        first = readers[0]
+        super().__init__(first.path)
+        self.format = first.format  # type: ignore[misc]
+        self.readers = list(readers)
+        for other in self.readers[1:]:
+            if type(other) is not type(first):
+                raise DataError(f"shard {other.path} is {other.format} data but {first.path} is {first.format}")
+            if set(other.variables) != set(first.variables):
+                raise DataError(
+                    f"inconsistent shards: {other.path} has variables {sorted(other.variables)}, "
+                    f"{first.path} has {sorted(first.variables)}"
+                )
+            for name, var in first.variables.items():
+                o = other.variables[name]
+                if (o.dims, o.shape) != (var.dims, var.shape):
+                    raise DataError(
+                        f"inconsistent shapes across shards: '{name}' is {o.dims} {o.shape} in {other.path} "
+                        f"but {var.dims} {var.shape} in {first.path}"
+                    )
+            for dim in first.spatial_dims:
+                a, b = first.coords[dim], other.coords.get(dim)
+                if b is None or a.shape != b.shape or not np.allclose(a, b):
+                    raise DataError(
+                        f"inconsistent shards: coordinate '{dim}' of {other.path} differs from {first.path}"
+                    )
+        self.variables = dict(first.variables)
+        self.coords = dict(first.coords)
+        self.coord_attrs = dict(first.coord_attrs)
+        self.attrs = dict(first.attrs)
+        self.spatial_dims = first.spatial_dims
+        self.offsets = np.cumsum([0] + [r.n_samples for r in self.readers])
+        self.n_samples = int(self.offsets[-1])
+        self.paths = [r.path for r in self.readers]
+
+    def read_block(
+        self, name: str, start: int, stop: int, time: int | slice | None = None, stride: int = 1
+    ) -> np.ndarray:
+        if not 0 <= start <= stop <= self.n_samples:
+            raise IndexError(f"samples {start}:{stop} out of range for {self.n_samples} samples")
+        parts = []
+        for i, reader in enumerate(self.readers):
+            lo, hi = max(start, self.offsets[i]), min(stop, self.offsets[i + 1])
+            if lo < hi:
+                offset = int(self.offsets[i])
+                parts.append(reader.read_block(name, int(lo) - offset, int(hi) - offset, time, stride))
+        if not parts:
+            var = self.variable(name)
+            key, drop = self.selection(var, time, stride)
+            shape = tuple(_selected_length(n, s) for n, s in zip(var.shape, key))
+            return np.zeros((0,) + (shape[1:] if drop else shape), dtype=np.float32)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def close(self) -> None:
+        for reader in self.readers:
+            reader.close()
+
+    def describe(self) -> str:
+        return f"shards: {len(self.readers)}\n" + super().describe()
