@@ -101,9 +101,9 @@ def run_recipe(
     for key in ("generator", "splits", "out_dir"):
         if key not in recipe:
             raise ConfigError(f"{recipe_path}: recipe needs a '{key}' key")
+    shard_index, shard_count = parse_shard(shard)
     name, params = component_spec(recipe.generator, "generator")
     generator = create("generator", name, **params)
-    shard_index, shard_count = parse_shard(shard)
     batch_size = int(recipe.get("batch_size", 32))
     out_dir = Path(str(recipe.out_dir))
     splits = to_container(recipe.splits)

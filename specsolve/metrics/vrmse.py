@@ -1,0 +1,27 @@
+"""Variance-scaled RMSE (The Well's VRMSE)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from specsolve.metrics._fields import FieldMetric, space_dims
+from specsolve.registry import register
+
+
+@register("metric", "vrmse")
+class VRMSE(FieldMetric):
+    """``sqrt(mean_space (pred - target)^2 / (var_space(target) + eps))``, ``eps = 1e-7``, per sample, time step and
+    field (channel); mean over time and channels per sample, then over samples.
+
+    ``var_space`` is the population variance ``mean_space (u - mean_space u)^2``, so predicting the spatial mean
+    scores ~1 (The Well's ``norm_mode="std"`` uses the Bessel-corrected ``torch.std``; the difference is a factor
+    ``N / (N - 1)`` inside the root).
+    """
+
+    eps = 1e-7
+
+    def per_field(self, pred: Tensor, target: Tensor) -> Tensor:
+        dims = space_dims(pred)
+        mse = ((pred - target) ** 2).mean(dims)
+        var = ((target - target.mean(dims, keepdim=True)) ** 2).mean(dims)
+        return (mse / (var + self.eps)).sqrt()
