@@ -63,6 +63,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_solve(args: argparse.Namespace) -> int:
+    from specsolve.config import load_config
+    from specsolve.inference.solve import SOLVE_KEYS, solve
+
+    cfg = load_config(args.config, args.overrides, defaults=False, keys=SOLVE_KEYS)
+    state: dict = {}
+
+    def progress(step: int, loss: float) -> None:
+        if "advance" not in state:
+            total = int(cfg.solver.get("steps", 0) or 0)
+            state["advance"], state["close"] = _progress("solve", total)
+        state["advance"](1)
+
+    try:
+        result = solve(cfg, progress, overwrite=args.overwrite)
+    finally:
+        if "close" in state:
+            state["close"]()
+    console = _console()
+    for key, value in result["metrics"].items():
+        console.print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
+    console.print(f"fit time: {result['seconds']:.1f} s")
+    console.print(f"posterior written to {result['output']}; exact solution in {result['exact']}")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from specsolve.inference.predict import predict
 
@@ -205,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in run_dir from its last checkpoint")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("solve", help="fit a PDE solver (GP-HM, EPGP, ...) from a config; write mean and std")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*", help="key=value overrides")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("predict", help="write predictions of a checkpoint on a stored dataset")
     p.add_argument("--checkpoint", "-c", required=True)

@@ -28,7 +28,12 @@ def _grid_stride(pred: h5py.File, ref: h5py.File, dim: str) -> int:
 
 
 def prediction_variables(pred: h5py.File) -> list[str]:
-    return [k for k, v in pred.items() if isinstance(v, h5py.Dataset) and not v.is_scale]
+    """Predicted fields (not coordinates, not uncertainty fields such as a GP's ``u_std``)."""
+    return [
+        k
+        for k, v in pred.items()
+        if isinstance(v, h5py.Dataset) and not v.is_scale and v.attrs.get("role") != "posterior_std"
+    ]
 
 
 def evaluate(
