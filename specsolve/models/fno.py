@@ -22,6 +22,20 @@ def grid_features(shape: tuple[int, ...], batch: int, like: Tensor) -> Tensor:
     return torch.stack(mesh).unsqueeze(0).expand(batch, -1, *shape)
 
 
+def channel_linear(linear: nn.Linear, x: Tensor) -> Tensor:
+    """``linear`` over the channel axis of a channels-first field, ``(B, I, *S) -> (B, O, *S)``.
+
+    Computed as ``W @ x[b]`` on the contiguous ``(I, prod S)`` slabs: no channels-last copy of the field and a
+    channels-first result (``Linear`` on ``x.movedim(1, -1)`` copies the input and returns a strided output that
+    slows every later elementwise op).
+    """
+    batch, spatial = x.shape[0], x.shape[2:]
+    out = torch.bmm(linear.weight.expand(batch, -1, -1), x.reshape(batch, x.shape[1], -1))
+    if linear.bias is not None:
+        out.add_(linear.bias.unsqueeze(-1))  # in place: keeps the (autocast) dtype of the product, as Linear does
+    return out.view(batch, -1, *spatial)
+
+
 class PointwiseLinear(nn.Module):
     """A 1x1 convolution on channels-first fields of any dimension: ``(B, I, *S) -> (B, O, *S)``."""
 
@@ -30,7 +44,21 @@ class PointwiseLinear(nn.Module):
         self.linear = nn.Linear(in_channels, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear(x.movedim(1, -1)).movedim(-1, 1)
+        return channel_linear(self.linear, x)
+
+    def add_to(self, y: Tensor, x: Tensor) -> Tensor:
+        """``y + self(x)`` as one ``baddbmm`` (no temporary field for the product) when ``y`` is a contiguous
+        tensor of ``x``'s dtype and autocast is off; the generic sum otherwise."""
+        lin = self.linear
+        same_dtype = y.dtype == x.dtype == lin.weight.dtype
+        if torch.is_autocast_enabled(x.device.type) or not y.is_contiguous() or not same_dtype:
+            return y + self(x)
+        batch = x.shape[0]
+        flat_x = x.reshape(batch, x.shape[1], -1)
+        out = torch.baddbmm(y.view(batch, y.shape[1], -1), lin.weight.expand(batch, -1, -1), flat_x)
+        if lin.bias is not None:
+            out.add_(lin.bias.unsqueeze(-1))
+        return out.view_as(y)
 
 
 @register("model", "fno")
@@ -82,14 +110,21 @@ class FNO(nn.Module):
         spatial = tuple(x.shape[2:])
         if self.grid:
             x = torch.cat([x, grid_features(spatial, x.shape[0], x)], dim=1)
-        x = self.lift(x.movedim(1, -1)).movedim(-1, 1)
+        x = channel_linear(self.lift, x)
         if self.padding:
             x = F.pad(x, [0, self.padding] * self.ndim)
         for i, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
-            x = spectral(x) + pointwise(x)
+            x = pointwise.add_to(spectral(x), x)
             if i < len(self.spectral) - 1:
                 x = self.act(x)
         if self.padding:
             x = x[(..., *[slice(0, n) for n in spatial])]
-        x = self.project_out(self.act(self.project_hidden(x.movedim(1, -1))))
-        return x.movedim(-1, 1)
+        if x.device.type != "cpu":
+            return self.project(x)
+        # on CPU, Q sample by sample: the (projection_hidden, *S) intermediates stay small enough to be reused by
+        # the allocator (a batch-sized one is a fresh mmap, page-faulted on every step) and to stay in cache
+        return torch.cat([self.project(sample) for sample in x.split(1)])
+
+    def project(self, x: Tensor) -> Tensor:
+        """Projection ``Q = Linear(width, projection_hidden) -> act -> Linear(projection_hidden, out)``."""
+        return channel_linear(self.project_out, self.act(channel_linear(self.project_hidden, x)))
