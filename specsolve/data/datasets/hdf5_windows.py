@@ -1,0 +1,397 @@
+"""The ``hdf5_windows`` dataset: sliding time windows of stored trajectories, for autoregressive operators.
+
+A trajectory ``u(sample, time, *extra, *space)`` with frames ``f_0, f_1, ...`` (after ``time_start`` and
+``time_stride``) gives the windows ``x = (f_s, ..., f_{s+n_in-1})`` -> ``y = (f_{s+n_in}, ..., f_{s+n_in+n_out-1})``
+for ``s = 0, window_stride, 2 window_stride, ...`` while the window fits. Two layouts:
+
+- ``channels``: time folded into channels, ``x: (n_in C, *S)``, ``y: (n_out C, *S)`` (time-major: channel
+  ``t C + c``), as FNO-2D / G-FNO "10 -> 1" use;
+- ``time``: ``x: (n_in, C, *S)``, ``y: (n_out, C, *S)``, the project's time contract (``sfno``).
+
+``C`` counts the physical channels: each variable contributes ``prod(extra)`` (1 for a scalar field).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+
+from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
+from specsolve.data.sampling import EpochSeededSampler
+from specsolve.errors import ConfigError, DataError
+from specsolve.registry import register
+
+Layout = Literal["channels", "time"]
+
+
+class TrajectoryInfo:
+    """Description of trajectories ``name(sample, time, *extra, *space)`` in one file.
+
+    ``spatial_dims``, ``spatial_shape``, ``coords`` (spatial), ``time`` (the time coordinate), ``n_samples``,
+    ``n_times``, ``channels`` (physical channels per variable).
+    """
+
+    def __init__(self, path: str | Path, names: list[str]) -> None:
+        self.path = Path(path)
+        self.names = list(dict.fromkeys(names))
+        with open_h5(self.path) as f:
+            self.dims: dict[str, tuple[str, ...]] = {}
+            shapes: dict[str, tuple[int, ...]] = {}
+            for name in self.names:
+                dims = variable_dims(f, name)
+                space = tuple(d for d in dims if d in SPATIAL_DIMS)
+                if len(dims) < 3 or dims[:2] != ("sample", "time") or not space:
+                    raise DataError(
+                        f"{self.path}: windows need trajectories with dims (sample, time, ..., space); '{name}' has {dims}"
+                    )
+                if dims[len(dims) - len(space):] != space:
+                    raise DataError(f"{self.path}: variable '{name}' must end with its spatial dims, got {dims}")
+                self.dims[name], shapes[name] = dims, tuple(f[name].shape)
+            first = self.names[0]
+            self.spatial_dims = tuple(d for d in self.dims[first] if d in SPATIAL_DIMS)
+            nspace = len(self.spatial_dims)
+            for name in self.names[1:]:
+                space = tuple(d for d in self.dims[name] if d in SPATIAL_DIMS)
+                if space != self.spatial_dims or (shapes[name][:2] + shapes[name][-nspace:]) != (
+                    shapes[first][:2] + shapes[first][-nspace:]
+                ):
+                    raise DataError(
+                        f"{self.path}: variable '{name}' {self.dims[name]} {shapes[name]} does not match '{first}' "
+                        f"{self.dims[first]} {shapes[first]} in samples, times or space"
+                    )
+            self.n_samples, self.n_times = int(shapes[first][0]), int(shapes[first][1])
+            self.spatial_shape = tuple(shapes[first][-nspace:])
+            self.time = coordinate(f, "time").astype(np.float64)
+            self.coords = {d: coordinate(f, d) for d in self.spatial_dims}
+            self.channels = {n: int(np.prod(shapes[n][2 : len(shapes[n]) - nspace], dtype=int)) for n in self.names}
+        if self.n_samples == 0 or self.n_times == 0:
+            raise DataError(f"{self.path}: the dataset is empty ({self.n_samples} samples, {self.n_times} times)")
+
+    def n_channels(self, names: list[str]) -> int:
+        return sum(self.channels[n] for n in names)
+
+
+class WindowDataset(Dataset):
+    """Windows of one file: item ``sample * windows_per_trajectory + w`` is window ``w`` of trajectory ``sample``.
+
+    ``stride`` subsamples space; ``cache`` keeps whole (subsampled) trajectories in RAM after the first read.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        inputs: list[str],
+        outputs: list[str],
+        n_in: int,
+        n_out: int,
+        layout: Layout = "channels",
+        window_stride: int = 1,
+        time_stride: int = 1,
+        time_start: int = 0,
+        stride: int = 1,
+        cache: bool = False,
+    ) -> None:
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.names = list(dict.fromkeys(self.inputs + self.outputs))
+        self.info = WindowInfo(path, self.names, self.outputs, n_out, layout)
+        self.n_in, self.n_out, self.layout = n_in, n_out, layout
+        self.window_stride, self.time_stride, self.time_start, self.stride = window_stride, time_stride, time_start, stride
+        self.frames = list(range(time_start, self.info.n_times, time_stride))  # stored time indices used
+        span = n_in + n_out
+        if len(self.frames) < span:
+            raise DataError(
+                f"{path}: a window needs {span} frames but the trajectories have {len(self.frames)} "
+                f"(n_times={self.info.n_times}, time_start={time_start}, time_stride={time_stride})"
+            )
+        self.starts = list(range(0, len(self.frames) - span + 1, window_stride))
+        self.info.set_output_times(self.info.time[self.frames[n_in : n_in + n_out]] - self.info.time[self.frames[n_in - 1]])
+        self.cache = cache
+        self._cache: dict[int, dict[str, np.ndarray]] = {}
+        self._handle: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.info.n_samples * len(self.starts)
+
+    @property
+    def windows_per_trajectory(self) -> int:
+        return len(self.starts)
+
+    @property
+    def n_trajectories(self) -> int:
+        return self.info.n_samples
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
+
+    def _file(self) -> h5py.File:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = open_h5(self.info.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def _read(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
+        """Frames ``first .. first+count-1`` (indices into ``self.frames``) of ``name``: ``(count, C, *S)``."""
+        if self.cache:
+            if sample not in self._cache:
+                self._cache[sample] = {}
+            if name not in self._cache[sample]:
+                self._cache[sample][name] = self._read_range(name, sample, 0, len(self.frames))
+            return self._cache[sample][name][first : first + count]
+        return self._read_range(name, sample, first, count)
+
+    def _read_range(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
+        dset = self._file()[name]
+        nspace = len(self.info.spatial_dims)
+        extra = dset.ndim - 2 - nspace
+        t0 = self.frames[first]
+        times = slice(t0, t0 + (count - 1) * self.time_stride + 1, self.time_stride)
+        key = (sample, times) + (slice(None),) * extra + (slice(None, None, self.stride),) * nspace
+        values = np.asarray(dset[key], dtype=np.float32)
+        values = values.reshape((count, -1) + values.shape[1 + extra :])
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"{self.info.path}: '{name}' of sample {sample} contains NaN or inf")
+        return values
+
+    def frames_of(self, names: list[str], sample: int, first: int = 0, count: int | None = None) -> torch.Tensor:
+        """Frames ``(count, C, *S)`` of ``names`` (channels concatenated), from frame index ``first``."""
+        count = len(self.frames) - first if count is None else count
+        return torch.from_numpy(np.concatenate([self._read(n, sample, first, count) for n in names], axis=1))
+
+    def fold(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(T, C, *S)`` -> the layout's ``(T C, *S)`` or ``(T, C, *S)`` (also with a leading batch axis)."""
+        if self.layout == "time":
+            return frames
+        lead = frames.dim() - 2 - len(self.info.spatial_dims)
+        return frames.flatten(lead, lead + 1)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        sample, w = divmod(index, len(self.starts))
+        start = self.starts[w]
+        x = self.frames_of(self.inputs, sample, start, self.n_in)
+        y = self.frames_of(self.outputs, sample, start + self.n_in, self.n_out)
+        return self.fold(x), self.fold(y)
+
+    def frame_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """How many windows use each frame as input and as target."""
+        w_in = np.zeros(len(self.frames))
+        w_out = np.zeros(len(self.frames))
+        for s in self.starts:
+            w_in[s : s + self.n_in] += 1
+            w_out[s + self.n_in : s + self.n_in + self.n_out] += 1
+        return w_in, w_out
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handle"] = None  # h5py handles cannot cross process boundaries
+        state["_pid"] = None
+        return state
+
+
+class WindowInfo(TrajectoryInfo):
+    """:class:`TrajectoryInfo` plus ``layout(names)``: the dims of the model's output, for writing predictions."""
+
+    def __init__(self, path: str | Path, names: list[str], outputs: list[str], n_out: int, layout: Layout) -> None:
+        super().__init__(path, names)
+        self.outputs, self.n_out, self.window_layout = list(outputs), n_out, layout
+        self.output_times = np.arange(1, n_out + 1, dtype=np.float64)
+
+    def set_output_times(self, times: np.ndarray) -> None:
+        self.output_times = np.asarray(times, dtype=np.float64)
+
+    def layout(self, names: list[str]) -> dict[str, dict]:
+        """Per output variable: ``dims`` of one window target without ``sample`` (``lead_time`` = time after the
+        last input frame) and the coordinates of its non-spatial dims."""
+        out = {}
+        with open_h5(self.path) as f:
+            for name in names:
+                dims = list(self.dims[name][2:])
+                extra = [d for d in dims if d not in self.spatial_dims]
+                coords = {d: coordinate(f, d).tolist() for d in extra}
+                out[name] = {"dims": ["lead_time", *dims], "coords": {"lead_time": self.output_times.tolist(), **coords}}
+        return out
+
+
+def window_statistics(parts: list[tuple[WindowDataset, int]]) -> dict[str, torch.Tensor]:
+    """Mean and std per physical channel of the window inputs (``x``) and targets (``y``), over the first ``n``
+    trajectories of each part. Each frame is read once and weighted by the number of windows that use it, which
+    gives exactly the statistics over all windows (pooled over their time positions; float64 sums)."""
+    acc: dict[str, list] = {"x": [0.0, 0.0, 0.0], "y": [0.0, 0.0, 0.0]}
+    for dataset, n in parts:
+        w_in, w_out = dataset.frame_weights()
+        points = int(np.prod(dataset.spatial_shape))
+        for sample in range(n):
+            for key, names, weights in (("x", dataset.inputs, w_in), ("y", dataset.outputs, w_out)):
+                frames = dataset.frames_of(names, sample).double()  # (F, C, *S)
+                w = torch.from_numpy(weights).view(-1, *([1] * (frames.dim() - 1)))
+                acc[key][0] = acc[key][0] + (w * frames).transpose(0, 1).flatten(1).sum(1)
+                acc[key][1] = acc[key][1] + (w * frames**2).transpose(0, 1).flatten(1).sum(1)
+                acc[key][2] += float(weights.sum()) * points
+    stats = {}
+    for key, (total, squares, count) in acc.items():
+        mean = total / count
+        stats[f"{key}_mean"] = mean.float()
+        stats[f"{key}_std"] = (squares / count - mean**2).clamp(min=0.0).sqrt().float()
+    return stats
+
+
+@register("dataset", "hdf5_windows")
+class WindowDataModule(L.LightningDataModule):
+    """Sliding windows ``n_in`` frames -> ``n_out`` frames of stored trajectories ``name(sample, time, ..., space)``.
+
+    Parameters
+    ----------
+    train, val, test : file paths or glob patterns over shards; ``val`` defaults to ``test``.
+    inputs : variables stacked as the physical channels of the input frames (default ``[u]``).
+    outputs : variables of the target frames (default: ``inputs``; autoregressive rollout needs them equal).
+    n_in, n_out : frames per input and per target (FNO-2D on NS: 10 -> 1).
+    layout : ``channels`` (``x: (B, n_in C, *S)``, FNO-2D / G-FNO) or ``time`` (``x: (B, n_in, C, *S)``, ``sfno``).
+    window_stride : step between the first frames of consecutive windows (1 = every window).
+    time_stride, time_start : frames used are the stored time indices ``time_start + k time_stride``.
+    batch_size, num_workers, stride, n_train (first trajectories, all their windows), cache, seed : as ``hdf5``.
+
+    ``in_channels``/``out_channels`` are what the model sees (``n_in C`` / ``n_out C`` for ``channels``, ``C`` for
+    ``time``); ``channel_axis`` (1 or 2) is where the physical channels sit in a batch; normalisation statistics
+    are per physical channel, repeated over the folded time steps for ``channels``.
+    """
+
+    def __init__(
+        self,
+        train: str,
+        inputs: list[str] | None = None,
+        outputs: list[str] | None = None,
+        n_in: int = 10,
+        n_out: int = 1,
+        layout: Layout = "channels",
+        test: str | None = None,
+        val: str | None = None,
+        window_stride: int = 1,
+        time_stride: int = 1,
+        time_start: int = 0,
+        batch_size: int = 20,
+        num_workers: int = 0,
+        stride: int = 1,
+        n_train: int | None = None,
+        cache: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if n_in < 1 or n_out < 1:
+            raise ConfigError(f"data.n_in and data.n_out must be >= 1, got {n_in} and {n_out}")
+        if layout not in ("channels", "time"):
+            raise ConfigError(f"data.layout must be 'channels' or 'time', got '{layout}'")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if min(stride, window_stride, time_stride) < 1:
+            raise ConfigError("data.stride, data.window_stride and data.time_stride must be >= 1")
+        if time_start < 0 or num_workers < 0:
+            raise ConfigError("data.time_start and data.num_workers must be >= 0")
+        inputs = list(inputs) if inputs else ["u"]
+        self.inputs, self.outputs = inputs, list(outputs) if outputs else list(inputs)
+        self.n_in, self.n_out, self.layout = n_in, n_out, layout
+        self.channel_axis = 2 if layout == "time" else 1
+        self.paths = {"train": train, "val": val or test, "test": test}
+        self.batch_size, self.num_workers, self.stride = batch_size, num_workers, stride
+        self.n_train, self.cache, self.seed = n_train, cache, seed
+        options = dict(
+            n_in=n_in, n_out=n_out, layout=layout, window_stride=window_stride, time_stride=time_stride,
+            time_start=time_start, stride=stride, cache=cache,
+        )
+        self.datasets: dict[str, Dataset] = {}
+        self._parts: dict[str, list[WindowDataset]] = {}
+        for split, path in self.paths.items():
+            if path is not None:
+                self._parts[split] = self._open(path, options)
+                self.datasets[split] = self._merge(self._parts[split])
+        n_traj = sum(p.n_trajectories for p in self._parts["train"])
+        if n_train is not None and not 1 <= n_train <= n_traj:
+            raise ConfigError(f"data.n_train={n_train} but the training files hold {n_traj} trajectories")
+        info = self._parts["train"][0].info
+        self.physical_in_channels = info.n_channels(self.inputs)
+        self.physical_out_channels = info.n_channels(self.outputs)
+        folded = layout == "channels"
+        self.in_channels = self.physical_in_channels * (n_in if folded else 1)
+        self.out_channels = self.physical_out_channels * (n_out if folded else 1)
+        self.spatial_shape = self._parts["train"][0].spatial_shape
+        self.windows_per_trajectory = self._parts["train"][0].windows_per_trajectory
+
+    def _open(self, pattern: str, options: dict[str, Any]) -> list[WindowDataset]:
+        if any(ch in pattern for ch in "*?["):
+            paths = sorted(glob.glob(pattern))
+            if not paths:
+                raise DataError(f"no data files match {pattern}")
+        else:
+            paths = [pattern]
+        parts = [WindowDataset(p, self.inputs, self.outputs, **options) for p in paths]
+        first = parts[0]
+        for part in parts[1:]:
+            if (part.spatial_shape, part.info.channels, len(part.frames)) != (
+                first.spatial_shape, first.info.channels, len(first.frames)
+            ):
+                raise DataError(f"shard {part.info.path} differs from {first.info.path} in grid, channels or times")
+        return parts
+
+    @staticmethod
+    def _merge(parts: list[WindowDataset]) -> Dataset:
+        if len(parts) == 1:
+            return parts[0]
+        merged = ConcatDataset(parts)
+        merged.info = parts[0].info  # shared description
+        merged.spatial_shape = parts[0].spatial_shape
+        return merged
+
+    def _train_counts(self) -> list[tuple[WindowDataset, int]]:
+        left = self.n_train if self.n_train is not None else float("inf")
+        counts = []
+        for part in self._parts["train"]:
+            n = int(min(part.n_trajectories, left))
+            if n > 0:
+                counts.append((part, n))
+            left -= n
+        return counts
+
+    def normalization_statistics(self) -> dict[str, torch.Tensor]:
+        """Per physical channel (``C``); for ``channels`` repeated ``n_in`` / ``n_out`` times (time-major order)."""
+        stats = window_statistics(self._train_counts())
+        if self.layout == "channels":
+            for key, repeat in (("x", self.n_in), ("y", self.n_out)):
+                for part in ("mean", "std"):
+                    stats[f"{key}_{part}"] = stats[f"{key}_{part}"].repeat(repeat)
+        return stats
+
+    def _train_subset(self) -> Dataset:
+        if self.n_train is None:
+            return self.datasets["train"]
+        return ConcatDataset([Subset(p, range(n * p.windows_per_trajectory)) for p, n in self._train_counts()])
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader | None:
+        dataset = self._train_subset() if split == "train" else self.datasets.get(split)
+        if dataset is None:
+            return None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=EpochSeededSampler(len(dataset), self.seed) if shuffle else None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) or []
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader("test", shuffle=False) or []
