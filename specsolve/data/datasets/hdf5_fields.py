@@ -6,10 +6,10 @@ import glob
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
+from specsolve.data.datasets._loaders import SplitLoaders
 from specsolve.data.fields import FieldDataset, channel_statistics
-from specsolve.data.sampling import EpochSeededSampler
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
@@ -36,7 +36,7 @@ def open_fields(pattern: str, inputs: list[str], outputs: list[str], stride: int
 
 
 @register("dataset", "hdf5")
-class FieldDataModule(L.LightningDataModule):
+class FieldDataModule(SplitLoaders, L.LightningDataModule):
     """Input/output fields from HDF5 files: ``x: (B, C_in, *S)``, ``y: (B, C_out, *S)``.
 
     Parameters
@@ -98,24 +98,3 @@ class FieldDataModule(L.LightningDataModule):
 
         train = self.datasets["train"]
         return train if self.n_train is None else Subset(train, range(self.n_train))
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader | None:
-        dataset = self._train_subset() if split == "train" else self.datasets.get(split)
-        if dataset is None:
-            return None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset), self.seed) if shuffle else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader("val", shuffle=False) or []
-
-    def test_dataloader(self) -> DataLoader | list:
-        return self._loader("test", shuffle=False) or []

@@ -22,10 +22,10 @@ import h5py
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from specsolve.data.datasets._loaders import SplitLoaders
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
-from specsolve.data.sampling import EpochSeededSampler
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
@@ -247,7 +247,7 @@ def window_statistics(parts: list[tuple[WindowDataset, int]]) -> dict[str, torch
 
 
 @register("dataset", "hdf5_windows")
-class WindowDataModule(L.LightningDataModule):
+class WindowDataModule(SplitLoaders, L.LightningDataModule):
     """Sliding windows ``n_in`` frames -> ``n_out`` frames of stored trajectories ``name(sample, time, ..., space)``.
 
     Parameters
@@ -374,24 +374,3 @@ class WindowDataModule(L.LightningDataModule):
         if self.n_train is None:
             return self.datasets["train"]
         return ConcatDataset([Subset(p, range(n * p.windows_per_trajectory)) for p, n in self._train_counts()])
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader | None:
-        dataset = self._train_subset() if split == "train" else self.datasets.get(split)
-        if dataset is None:
-            return None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset), self.seed) if shuffle else None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader("val", shuffle=False) or []
-
-    def test_dataloader(self) -> DataLoader | list:
-        return self._loader("test", shuffle=False) or []
