@@ -191,3 +191,13 @@ def test_train_fno2d_on_windows_then_roll_out(ns_tiny: Path, tmp_path: Path) -> 
     with torch.no_grad():
         first = float((module(x[None])[0] - y).norm() / y.norm())
     assert abs(first - errors[0, 0]) < 1e-5
+    # the same rollout through the CLI
+    import json
+    import tempfile
+
+    from specsolve.cli.main import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rollout.json"
+        assert main(["rollout", "-c", str(result["best"]), "-d", str(ns_tiny / "test.h5"), "--json", str(report)]) == 0
+        assert np.allclose(json.loads(report.read_text())["per_step"], out["per_step"])

@@ -63,6 +63,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from specsolve.inference.evaluate import write_json
+    from specsolve.inference.rollout import rollout
+    from specsolve.training.checkpoint import load_module
+
+    module, _ = load_module(args.checkpoint)
+    samples = [int(s) for s in args.samples.split(",")] if args.samples else None
+    result = rollout(module, args.data, steps=args.steps, samples=samples, stride=args.stride, device=args.device)
+    table = Table(title=f"autoregressive rollout, {result['n_samples']} trajectories (context frames excluded)")
+    table.add_column("time", justify="right")
+    table.add_column("mean rel_l2", justify="right")
+    for t, err in zip(result["time"], result["per_step"]):
+        table.add_row(f"{t:.4g}", f"{err:.6g}")
+    console = _console()
+    console.print(table)
+    console.print(f"mean over steps: {result['mean']:.6g}")
+    if args.json:
+        write_json(result, args.json)
+        console.print(f"metrics written to {args.json}")
+    return 0
+
+
 def cmd_solve(args: argparse.Namespace) -> int:
     from specsolve.config import load_config
     from specsolve.inference.solve import SOLVE_KEYS, solve
@@ -257,6 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="draw truth / prediction / error to this PNG file")
     p.add_argument("--samples", help="comma-separated sample indices to plot (default 0,1,2)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("rollout", help="autoregressive rollout of a time-window checkpoint over stored trajectories")
+    p.add_argument("--checkpoint", "-c", required=True)
+    p.add_argument("--data", "-d", required=True)
+    p.add_argument("--steps", type=int, default=None, help="predicted frames per trajectory (default: all)")
+    p.add_argument("--stride", type=int, default=None, help="spatial stride (default: the training stride)")
+    p.add_argument("--samples", help="comma-separated trajectory indices (default: all)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", help="write per-step and per-sample errors to this JSON file")
+    p.set_defaults(func=cmd_rollout)
 
     p = sub.add_parser("generate", help="generate a dataset from a recipe in datasets/")
     p.add_argument("recipe")
