@@ -44,3 +44,39 @@ def error_metrics(pred: Tensor, exact: Tensor) -> dict[str, float]:
         "rmse": float(diff.pow(2).mean().sqrt()),
         "max_abs_err": float(diff.abs().max()),
     }
+
+
+def tensor_grid_points(coords: list[Tensor]) -> Tensor:
+    """All points of a tensor grid, ``(prod n_j, d)``, row-major (the last axis fastest)."""
+    mesh = torch.meshgrid(*coords, indexing="ij")
+    return torch.stack([m.reshape(-1) for m in mesh], -1)
+
+
+class PointPosteriorMixin:
+    """Grid prediction and evaluation for solvers with ``predict_points(xs) -> (mean, std)`` at points ``(s, d)``.
+
+    Needs ``problem``, ``dtype`` and ``device_`` on the solver.
+    """
+
+    problem: Problem
+    dtype: torch.dtype
+    device_: torch.device
+
+    def predict(self, grid: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Posterior mean and standard deviation on a tensor grid ``{axis: 1-D coords}`` (shape ``(n_1, ..., n_d)``)."""
+        coords = grid_coords(self.problem, grid, self.dtype, self.device_)
+        mean, std = self.predict_points(tensor_grid_points(coords))  # type: ignore[attr-defined]
+        shape = [c.numel() for c in coords]
+        return mean.reshape(shape), std.reshape(shape)
+
+    def test_grid(self) -> dict[str, Tensor]:
+        return self.problem.test_grid()
+
+    def evaluate(self) -> dict:
+        """Relative L2, RMSE and max error of the posterior mean on the problem's test grid, plus the mean std."""
+        grid = self.problem.test_grid()
+        mean, std = self.predict(grid)
+        exact = self.problem.exact_on_grid([grid[a] for a in self.problem.axes])
+        out = error_metrics(mean, exact)
+        out["mean_std"] = float(std.mean())
+        return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
 from specsolve.registry import register
-from specsolve.solvers._common import error_metrics, grid_coords, parse_dtype
+from specsolve.solvers._common import PointPosteriorMixin, parse_dtype
 from specsolve.solvers._epgp import (
     feature_nlml,
     feature_posterior,
@@ -45,14 +45,8 @@ from specsolve.solvers._problems import Problem, get_problem
 NOISE_FLOOR = 1e-8
 
 
-def tensor_grid_points(coords: list[Tensor]) -> Tensor:
-    """All points of a tensor grid, ``(prod n_j, d)``, row-major (the last axis fastest)."""
-    mesh = torch.meshgrid(*coords, indexing="ij")
-    return torch.stack([m.reshape(-1) for m in mesh], -1)
-
-
 @register("solver", "epgp")
-class EPGP(nn.Module):
+class EPGP(PointPosteriorMixin, nn.Module):
     """EPGP regression with a closed-form (heat) or Monte-Carlo (heat, wave, Laplace) Ehrenpreis-Palamodov kernel.
 
     Parameters
@@ -192,22 +186,3 @@ class EPGP(nn.Module):
                 means.append(m)
                 stds.append(s)
         return torch.cat(means), torch.cat(stds)
-
-    def predict(self, grid: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Posterior mean and standard deviation on a tensor grid ``{axis: 1-D coords}`` (shape ``(n_1, ..., n_d)``)."""
-        coords = grid_coords(self.problem, grid, self.dtype, self.device_)
-        mean, std = self.predict_points(tensor_grid_points(coords))
-        shape = [c.numel() for c in coords]
-        return mean.reshape(shape), std.reshape(shape)
-
-    def test_grid(self) -> dict[str, Tensor]:
-        return self.problem.test_grid()
-
-    def evaluate(self) -> dict:
-        """Relative L2, RMSE and max error of the posterior mean on the problem's test grid."""
-        grid = self.problem.test_grid()
-        mean, std = self.predict(grid)
-        exact = self.problem.exact_on_grid([grid[a] for a in self.problem.axes])
-        out = error_metrics(mean, exact)
-        out["mean_std"] = float(std.mean())
-        return out

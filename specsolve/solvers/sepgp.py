@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
 from specsolve.registry import register
-from specsolve.solvers._common import error_metrics, grid_coords, parse_dtype
+from specsolve.solvers._common import PointPosteriorMixin, parse_dtype
 from specsolve.solvers._epgp import (
     feature_nlml,
     feature_posterior,
@@ -32,11 +32,11 @@ from specsolve.solvers._epgp import (
     variety_shape,
 )
 from specsolve.solvers._problems import Problem, get_problem
-from specsolve.solvers.epgp import NOISE_FLOOR, tensor_grid_points
+from specsolve.solvers.epgp import NOISE_FLOOR
 
 
 @register("solver", "sepgp")
-class SEPGP(nn.Module):
+class SEPGP(PointPosteriorMixin, nn.Module):
     """Sparse EPGP with learnable points on the characteristic variety and the Woodbury marginal likelihood.
 
     Parameters
@@ -165,22 +165,3 @@ class SEPGP(nn.Module):
             means.append(m)
             stds.append(s)
         return torch.cat(means), torch.cat(stds)
-
-    def predict(self, grid: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Posterior mean and standard deviation on a tensor grid ``{axis: 1-D coords}``."""
-        coords = grid_coords(self.problem, grid, self.dtype, self.device_)
-        mean, std = self.predict_points(tensor_grid_points(coords))
-        shape = [c.numel() for c in coords]
-        return mean.reshape(shape), std.reshape(shape)
-
-    def test_grid(self) -> dict[str, Tensor]:
-        return self.problem.test_grid()
-
-    def evaluate(self) -> dict:
-        """Relative L2, RMSE and max error of the posterior mean on the problem's test grid."""
-        grid = self.problem.test_grid()
-        mean, std = self.predict(grid)
-        exact = self.problem.exact_on_grid([grid[a] for a in self.problem.axes])
-        out = error_metrics(mean, exact)
-        out["mean_std"] = float(std.mean())
-        return out
