@@ -60,6 +60,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     console.print(f"best checkpoint: {result['best']}")
     for key, value in sorted(result["metrics"].items()):
         console.print(f"{key}: {value:.6g}")
+    if result.get("training_curves"):
+        console.print(f"training curves: {result['training_curves']}")
     return 0
 
 
@@ -71,7 +73,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     from specsolve.training.checkpoint import load_module
 
     module, _ = load_module(args.checkpoint)
-    samples = [int(s) for s in args.samples.split(",")] if args.samples else None
+    samples = _parse_ints(args.samples, "--samples")
     result = rollout(module, args.data, steps=args.steps, samples=samples, stride=args.stride, device=args.device)
     table = Table(title=f"autoregressive rollout, {result['n_samples']} trajectories (context frames excluded)")
     table.add_column("time", justify="right")
@@ -84,6 +86,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, args.json)
         console.print(f"metrics written to {args.json}")
+    if args.plot:
+        from specsolve.inference.plots import plot_rollout
+
+        console.print(f"figure written to {plot_rollout(result, args.plot)}")
     return 0
 
 
@@ -135,13 +141,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_ints(text: str | None, what: str) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise SpecsolveError(f"{what} must be comma-separated integers, got '{text}'") from None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from specsolve.inference.evaluate import evaluate, write_json
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    result = evaluate(args.pred, args.data, metrics)
+    if args.checkpoint:
+        return _evaluate_resolutions(args, metrics)
+    if len(args.data) != 1:
+        raise SpecsolveError("evaluate -p PRED takes exactly one reference file (-d); several -d need -c CHECKPOINT")
+    if args.strides:
+        raise SpecsolveError("--strides needs a checkpoint (-c): predictions in a file have one resolution")
+    data = args.data[0]
+    result = evaluate(args.pred, data, metrics)
     table = Table(title=f"{result['n_samples']} samples")
     table.add_column("variable")
     for m in metrics:
@@ -158,10 +180,57 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         write_json(result, args.json)
         console.print(f"metrics written to {args.json}")
     if args.plot:
-        from specsolve.inference.plots import plot_samples
+        from specsolve.inference import plots
 
-        samples = [int(s) for s in args.samples.split(",")] if args.samples else None
-        console.print(f"figure written to {plot_samples(args.pred, args.data, args.plot, samples)}")
+        plot = Path(args.plot)
+        samples = _parse_ints(args.samples, "--samples")
+        figures = [plots.plot_samples(args.pred, data, plot, samples)]
+        figures.append(plots.plot_spectrum(args.pred, data, plot.with_name(f"{plot.stem}_spectrum.png")))
+        if plots.has_time_axis(args.pred):
+            first = samples[0] if samples else 0
+            figures.append(plots.plot_time_strip(args.pred, data, plot.with_name(f"{plot.stem}_time.png"), first))
+        for figure in figures:
+            console.print(f"figure written to {figure}")
+    return 0
+
+
+def _evaluate_resolutions(args: argparse.Namespace, metrics: list[str]) -> int:
+    """``evaluate -c CKPT -d DATA [-d ...] [--strides ...]``: the error-against-resolution table."""
+    from rich.table import Table
+
+    from specsolve.inference.evaluate import write_json
+    from specsolve.inference.resolution import evaluate_resolutions
+
+    strides = _parse_ints(args.strides, "--strides")
+    advance, close = _progress("evaluate", len(args.data) * len(strides or [1]))
+    try:
+        result = evaluate_resolutions(args.checkpoint, args.data, strides, metrics, device=args.device,
+                                      progress=lambda: advance(1))
+    finally:
+        close()
+    train_grid = result["train_grid"]
+    title = "error against resolution" + (f" (trained on {'x'.join(map(str, train_grid))})" if train_grid else "")
+    table = Table(title=title)
+    for col in ("data", "stride", "grid", "samples"):
+        table.add_column(col, justify="left" if col == "data" else "right")
+    names = list(result["rows"][0]["mean"])
+    for m in names:
+        table.add_column(f"mean {m}", justify="right")
+    for row in result["rows"]:
+        grid = "x".join(map(str, row["grid"])) + (" *" if row["grid"] == train_grid else "")
+        table.add_row(Path(row["data"]).name, str(row["stride"]), grid, str(row["n_samples"]),
+                      *(f"{row['mean'][m]:.6g}" for m in names))
+    console = _console()
+    console.print(table)
+    if train_grid:
+        console.print("* the training resolution")
+    if args.json:
+        write_json(result, args.json)
+        console.print(f"metrics written to {args.json}")
+    if args.plot:
+        from specsolve.inference.plots import plot_resolution
+
+        console.print(f"figure written to {plot_resolution(result, args.plot)}")
     return 0
 
 
@@ -272,14 +341,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("evaluate", help="metrics of predictions against reference data")
-    p.add_argument("--pred", "-p", required=True)
-    p.add_argument("--data", "-d", required=True)
+    p = sub.add_parser(
+        "evaluate",
+        help="metrics of predictions against reference data, or of a checkpoint at several resolutions",
+        description="evaluate -p PRED -d DATA: metrics of a prediction file. evaluate -c CKPT -d DATA [-d DATA2 ...] "
+        "[--strides 1,2,4]: predict in memory and print an error-against-resolution table.",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pred", "-p", help="a prediction file (from `specsolve predict` or `solve`)")
+    source.add_argument("--checkpoint", "-c", help="a checkpoint: evaluate it at every file and stride given")
+    p.add_argument("--data", "-d", required=True, action="append", help="reference data (repeat with -c)")
+    p.add_argument("--strides", help="with -c: comma-separated strides on the stored grid (default: training stride)")
     p.add_argument("--metrics", default="rel_l2", help="comma-separated registered metrics")
-    p.add_argument("--json", help="write per-sample and mean metrics to this JSON file")
+    p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--per-sample", action="store_true", help="print every sample's metrics")
-    p.add_argument("--plot", help="draw truth / prediction / error to this PNG file")
+    p.add_argument("--plot", help="PNG: truth / prediction / error (+ _spectrum.png, _time.png); with -c the "
+                   "error-against-resolution curve")
     p.add_argument("--samples", help="comma-separated sample indices to plot (default 0,1,2)")
+    p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("rollout", help="autoregressive rollout of a time-window checkpoint over stored trajectories")
@@ -290,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", help="comma-separated trajectory indices (default: all)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", help="write per-step and per-sample errors to this JSON file")
+    p.add_argument("--plot", help="draw the error against rollout step to this PNG file")
     p.set_defaults(func=cmd_rollout)
 
     p = sub.add_parser("generate", help="generate a dataset from a recipe in datasets/")

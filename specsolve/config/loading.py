@@ -39,6 +39,7 @@ TOP_LEVEL_KEYS = (
     "optimizer",
     "scheduler",
     "trainer",
+    "logging",
     "solver",
     "pde",
     "output",

@@ -1,59 +1,292 @@
-"""Figures: truth / prediction / error for chosen samples (1D lines, 2D images)."""
+"""Figures (matplotlib, PNG): samples (truth / prediction / error, plus the posterior std of GP outputs), time
+strips, energy spectra, error against resolution, error against rollout step, and training curves."""
 
 from __future__ import annotations
 
+import csv
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from specsolve.data.native import SPATIAL_DIMS, open_h5, variable_dims
+from specsolve.errors import DataError
 from specsolve.inference.evaluate import _grid_stride, prediction_variables
 
 
-def plot_samples(pred_path: str | Path, data_path: str | Path, out: str | Path, samples: list[int] | None = None) -> Path:
-    """One row per sample: truth, prediction, |error| (2D) or overlaid lines and error (1D); saved as PNG."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _pyplot().close(fig)
+    return out
+
+
+def _std_variable(pred, name: str) -> str | None:
+    """The posterior-std variable of ``name`` in a GP output (``u`` -> ``u_std`` with ``role = posterior_std``)."""
+    candidate = f"{name}_std"
+    if candidate in pred and pred[candidate].attrs.get("role") == "posterior_std":
+        return candidate
+    return None
+
+
+def _reference_key(pred, ref, dims: tuple[str, ...]) -> tuple[slice, ...]:
+    return tuple(slice(None, None, _grid_stride(pred, ref, d)) if d in SPATIAL_DIMS else slice(None) for d in dims[1:])
+
+
+def _last_frame(a: np.ndarray, n_space: int) -> np.ndarray:
+    """Drop leading (time / channel) axes by taking their last entry: ``(..., *space) -> (*space)``."""
+    while a.ndim > n_space:
+        a = a[-1]
+    return a
+
+
+def plot_samples(pred_path: str | Path, data_path: str | Path, out: str | Path, samples: list[int] | None = None) -> Path:
+    """One row per sample: truth, prediction, |error| (2D images; 3D: the middle z slice) or overlaid lines and the
+    error (1D). Time series show their last frame. GP outputs get a fourth column (2D) or a ±2σ band (1D) from the
+    posterior standard deviation."""
+    plt = _pyplot()
     samples = samples or [0, 1, 2]
     with open_h5(pred_path) as pred, open_h5(data_path) as ref:
         name = prediction_variables(pred)[0]
         dims = variable_dims(pred, name)
-        key = tuple(slice(None, None, _grid_stride(pred, ref, d)) if d in SPATIAL_DIMS else slice(None) for d in dims[1:])
+        key = _reference_key(pred, ref, dims)
+        std_name = _std_variable(pred, name)
         samples = [s for s in samples if s < pred[name].shape[0]]
+        if not samples:
+            raise DataError(f"{pred_path}: none of the requested samples exist ({pred[name].shape[0]} samples)")
         space = [d for d in dims if d in SPATIAL_DIMS]
-        fig, axes = plt.subplots(len(samples), 3, figsize=(11, 3.2 * len(samples)), squeeze=False)
+        ncols = 4 if std_name and len(space) > 1 else 3
+        fig, axes = plt.subplots(len(samples), ncols, figsize=(3.7 * ncols, 3.2 * len(samples)), squeeze=False)
         for row, s in enumerate(samples):
-            p = np.asarray(pred[name][s], dtype=np.float64)
-            r = np.asarray(ref[name][(s, *key)], dtype=np.float64)
-            # show the last frame of any extra (time/channel) axes
-            while p.ndim > len(space):
-                p, r = p[-1], r[-1]
+            p = _last_frame(np.asarray(pred[name][s], dtype=np.float64), len(space))
+            r = _last_frame(np.asarray(ref[name][(s, *key)], dtype=np.float64), len(space))
+            sd = _last_frame(np.asarray(pred[std_name][s], dtype=np.float64), len(space)) if std_name else None
             err = np.abs(p - r)
             rel = np.linalg.norm(p - r) / max(np.linalg.norm(r), 1e-30)
             if len(space) == 1:
                 axes[row, 0].plot(r, label="truth")
                 axes[row, 0].plot(p, "--", label="prediction")
+                if sd is not None:
+                    axes[row, 0].fill_between(np.arange(len(p)), p - 2 * sd, p + 2 * sd, alpha=0.3, label="±2σ")
+                axes[row, 0].set_title(f"{name}, sample {s}")
                 axes[row, 0].legend()
-                axes[row, 1].plot(p - r)
-                axes[row, 1].set_title("prediction - truth")
+                axes[row, 1].plot(p - r, label="prediction - truth")
+                if sd is not None:
+                    axes[row, 1].plot(2 * sd, ":", label="2σ")
+                    axes[row, 1].legend()
+                axes[row, 1].set_title(f"error, relative L2 {rel:.3g}")
                 axes[row, 2].axis("off")
-            else:
-                if len(space) == 3:
-                    p, r, err = p[..., p.shape[-1] // 2], r[..., r.shape[-1] // 2], err[..., err.shape[-1] // 2]
-                vmin, vmax = r.min(), r.max()
-                for ax, img, title in ((axes[row, 0], r, "truth"), (axes[row, 1], p, "prediction")):
-                    im = ax.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
-                    ax.set_title(f"{title} ({name}, sample {s})")
-                    fig.colorbar(im, ax=ax, shrink=0.8)
-                im = axes[row, 2].imshow(err.T, origin="lower", cmap="magma")
-                fig.colorbar(im, ax=axes[row, 2], shrink=0.8)
-            axes[row, 2 if len(space) > 1 else 1].set_title(f"|error|, relative L2 {rel:.3g}")
-        fig.tight_layout()
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110)
-        plt.close(fig)
-    return out
+                continue
+            if len(space) == 3:
+                p, r, err = (a[..., a.shape[-1] // 2] for a in (p, r, err))
+                sd = None if sd is None else sd[..., sd.shape[-1] // 2]
+            vmin, vmax = r.min(), r.max()
+            for ax, img, title in ((axes[row, 0], r, "truth"), (axes[row, 1], p, "prediction")):
+                im = ax.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
+                ax.set_title(f"{title} ({name}, sample {s})")
+                fig.colorbar(im, ax=ax, shrink=0.8)
+            im = axes[row, 2].imshow(err.T, origin="lower", cmap="magma")
+            fig.colorbar(im, ax=axes[row, 2], shrink=0.8)
+            axes[row, 2].set_title(f"|error|, relative L2 {rel:.3g}")
+            if sd is not None:
+                im = axes[row, 3].imshow(sd.T, origin="lower", cmap="magma")
+                fig.colorbar(im, ax=axes[row, 3], shrink=0.8)
+                axes[row, 3].set_title("posterior std")
+        return _save(fig, out)
+
+
+def has_time_axis(pred_path: str | Path) -> bool:
+    with open_h5(pred_path) as pred:
+        return "time" in variable_dims(pred, prediction_variables(pred)[0])
+
+
+def plot_time_strip(
+    pred_path: str | Path, data_path: str | Path, out: str | Path, sample: int = 0, frames: int = 6
+) -> Path:
+    """Truth, prediction and |error| of one sample at up to ``frames`` evenly spaced times (rows), for variables with
+    a ``time`` dim; 1D fields are drawn as space-time images."""
+    plt = _pyplot()
+    with open_h5(pred_path) as pred, open_h5(data_path) as ref:
+        name = prediction_variables(pred)[0]
+        dims = variable_dims(pred, name)
+        if "time" not in dims:
+            raise DataError(f"{pred_path}: variable '{name}' has no time dimension to draw a strip of")
+        t_axis = dims.index("time") - 1
+        space = [d for d in dims if d in SPATIAL_DIMS]
+        p = np.moveaxis(np.asarray(pred[name][sample], dtype=np.float64), t_axis, 0)
+        r = np.moveaxis(np.asarray(ref[name][(sample, *_reference_key(pred, ref, dims))], dtype=np.float64), t_axis, 0)
+        times = np.asarray(pred["time"]) if "time" in pred else np.arange(p.shape[0])
+    # (T, ..., *space) -> (T, *space): keep the last entry of any channel axes
+    p = np.stack([_last_frame(f, len(space)) for f in p])
+    r = np.stack([_last_frame(f, len(space)) for f in r])
+    if len(space) == 1:
+        fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), squeeze=False)
+        extent = [0, p.shape[1], float(times[0]), float(times[-1])]
+        vmin, vmax = r.min(), r.max()
+        for ax, img, title in ((axes[0, 0], r, "truth"), (axes[0, 1], p, "prediction"), (axes[0, 2], np.abs(p - r), "|error|")):
+            kw = {"vmin": vmin, "vmax": vmax, "cmap": "viridis"} if title != "|error|" else {"cmap": "magma"}
+            im = ax.imshow(img, origin="lower", aspect="auto", extent=extent, **kw)
+            ax.set_xlabel(space[0])
+            ax.set_ylabel("time")
+            ax.set_title(f"{title} ({name}, sample {sample})")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        return _save(fig, out)
+    chosen = np.unique(np.linspace(0, p.shape[0] - 1, min(frames, p.shape[0])).round().astype(int))
+    fig, axes = plt.subplots(3, len(chosen), figsize=(2.6 * len(chosen), 7.5), squeeze=False)
+    vmin, vmax = r[chosen].min(), r[chosen].max()
+    emax = np.abs(p[chosen] - r[chosen]).max()
+    for col, i in enumerate(chosen):
+        pi, ri = p[i], r[i]
+        if len(space) == 3:
+            pi, ri = pi[..., pi.shape[-1] // 2], ri[..., ri.shape[-1] // 2]
+        axes[0, col].imshow(ri.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
+        axes[1, col].imshow(pi.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
+        axes[2, col].imshow(np.abs(pi - ri).T, origin="lower", vmin=0, vmax=emax, cmap="magma")
+        axes[0, col].set_title(f"t = {float(times[i]):.3g}")
+        for row in range(3):
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+    for row, label in enumerate(("truth", "prediction", "|error|")):
+        axes[row, 0].set_ylabel(label)
+    fig.suptitle(f"{name}, sample {sample}")
+    return _save(fig, out)
+
+
+def energy_spectrum(fields: np.ndarray, n_space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shell-summed energy spectrum ``E(k) = sum_{k-1/2 <= |k'| < k+1/2} |u_hat(k')|^2 / 2`` with ``u_hat = fftn(u) / N``
+    of fields ``(B, *space)`` (integer wavenumbers on each axis), averaged over the batch. Returns ``(k, E)``."""
+    axes = tuple(range(-n_space, 0))
+    shape = fields.shape[-n_space:]
+    u_hat = np.fft.fftn(fields, axes=axes) / math.prod(shape)
+    energy = 0.5 * (np.abs(u_hat) ** 2).reshape(-1, *shape).mean(0)
+    grids = np.meshgrid(*(np.fft.fftfreq(n, 1.0 / n) for n in shape), indexing="ij")
+    radius = np.sqrt(sum(g**2 for g in grids))
+    shell = np.rint(radius).astype(int).ravel()
+    spectrum = np.bincount(shell, weights=energy.ravel())
+    k_max = min(n // 2 for n in shape)
+    return np.arange(k_max + 1), spectrum[: k_max + 1]
+
+
+def plot_spectrum(pred_path: str | Path, data_path: str | Path, out: str | Path, max_samples: int = 64) -> Path:
+    """Energy spectra of truth and prediction (last frame, all channels, first ``max_samples`` samples), log-log."""
+    plt = _pyplot()
+    with open_h5(pred_path) as pred, open_h5(data_path) as ref:
+        name = prediction_variables(pred)[0]
+        dims = variable_dims(pred, name)
+        n_space = sum(d in SPATIAL_DIMS for d in dims)
+        n = min(max_samples, pred[name].shape[0])
+        p = np.asarray(pred[name][:n], dtype=np.float64)
+        r = np.asarray(ref[(name)][(slice(0, n), *_reference_key(pred, ref, dims))], dtype=np.float64)
+    if "time" in dims:  # last frame only
+        t_axis = dims.index("time")
+        p, r = np.take(p, -1, axis=t_axis), np.take(r, -1, axis=t_axis)
+    k, e_true = energy_spectrum(r, n_space)
+    _, e_pred = energy_spectrum(p, n_space)
+    _, e_err = energy_spectrum(p - r, n_space)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    sel = k > 0
+    ax.loglog(k[sel], e_true[sel], label="truth")
+    ax.loglog(k[sel], e_pred[sel], "--", label="prediction")
+    ax.loglog(k[sel], e_err[sel], ":", label="error")
+    ax.set_xlabel("wavenumber |k|")
+    ax.set_ylabel("energy E(k)")
+    ax.set_title(f"energy spectrum of {name} ({n} samples)")
+    ax.legend()
+    return _save(fig, out)
+
+
+def plot_resolution(result: dict[str, Any], out: str | Path) -> Path:
+    """Error against resolution from :func:`specsolve.inference.resolution.evaluate_resolutions` (one line per
+    metric; x = grid points per axis, log-log), with the training resolution marked."""
+    plt = _pyplot()
+    rows = result["rows"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    points = [float(np.prod(r["grid"])) ** (1.0 / len(r["grid"])) for r in rows]
+    for metric in rows[0]["mean"]:
+        ax.plot(points, [r["mean"][metric] for r in rows], "o-", label=metric)
+    if result.get("train_grid"):
+        g = result["train_grid"]
+        ax.axvline(float(np.prod(g)) ** (1.0 / len(g)), color="gray", ls=":", label=f"training grid {'x'.join(map(str, g))}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(sorted(set(points)), labels=[f"{x:.4g}" for x in sorted(set(points))])
+    ax.minorticks_off()
+    ax.set_xlabel("grid points per axis")
+    ax.set_ylabel("mean error")
+    ax.set_title("error against resolution")
+    ax.legend()
+    return _save(fig, out)
+
+
+def plot_rollout(result: dict[str, Any], out: str | Path) -> Path:
+    """Error against rollout step from :func:`specsolve.inference.rollout.rollout`: the mean relative L2 per predicted
+    frame with the 10-90 % band over trajectories."""
+    plt = _pyplot()
+    errors = np.asarray(result["per_sample"], dtype=np.float64)
+    time = np.asarray(result["time"], dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(time, errors.mean(0), "o-", ms=3, label="mean")
+    if errors.shape[0] > 1:
+        lo, hi = np.percentile(errors, [10, 90], axis=0)
+        ax.fill_between(time, lo, hi, alpha=0.3, label="10-90 %")
+    ax.set_xlabel("time")
+    ax.set_ylabel("relative L2")
+    ax.set_title(f"autoregressive rollout, {result['n_samples']} trajectories, {result['n_in']} context frames")
+    ax.legend()
+    return _save(fig, out)
+
+
+def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
+    """Lightning CSV log -> ``{column: [(epoch or step, value), ...]}`` for every metric column with values."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no training log at {path}")
+    series: dict[str, list[tuple[float, float]]] = {}
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            epoch = row.get("epoch", "")
+            step = row.get("step", "")
+            for key, value in row.items():
+                if key in ("epoch", "step") or value in ("", None):
+                    continue
+                x = float(epoch) if key.endswith("_epoch") or key.startswith("val") or not step else float(step)
+                series.setdefault(key, []).append((x, float(value)))
+    return series
+
+
+def plot_training_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Training curves of a run directory (``logs/metrics.csv``): training loss per epoch (or per step) and every
+    validation metric per epoch, log-scale. Written to ``run_dir/figures/training_curves.png`` by default."""
+    plt = _pyplot()
+    run_dir = Path(run_dir)
+    series = read_metrics_csv(run_dir / "logs" / "metrics.csv")
+    train_keys = [k for k in series if k.startswith("train") and k.endswith("_epoch")] or [
+        k for k in series if k.startswith("train")
+    ]
+    val_keys = [k for k in series if k.startswith("val")]
+    if not train_keys and not val_keys:
+        raise DataError(f"{run_dir}: the training log has no train/ or val/ metrics")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    for ax, keys, title in ((axes[0, 0], train_keys, "training"), (axes[0, 1], val_keys, "validation")):
+        for key in keys:
+            x, y = zip(*series[key])
+            ax.plot(x, y, "o-" if len(x) < 30 else "-", ms=3, label=key)
+        if keys:
+            ax.set_yscale("log")
+            ax.legend()
+        ax.set_xlabel("epoch" if keys and (keys[0].endswith("_epoch") or keys[0].startswith("val")) else "step")
+        ax.set_title(title)
+    fig.suptitle(str(run_dir))
+    return _save(fig, out or run_dir / "figures" / "training_curves.png")

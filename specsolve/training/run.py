@@ -12,7 +12,6 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from specsolve.config.loading import component_spec, to_container
@@ -20,6 +19,7 @@ from specsolve.config.validation import signature_parameters, validate_params
 from specsolve.errors import ConfigError
 from specsolve.registry import create, get
 from specsolve.training.atomic_io import AtomicCheckpointIO
+from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options
 from specsolve.training.module import OperatorModule, build_losses
 
 TRAINER_DEFAULTS: dict[str, Any] = {"accelerator": "auto", "devices": "auto", "log_every_n_steps": 10}
@@ -81,6 +81,7 @@ def validate_components(cfg: DictConfig) -> None:
         validate_params(get(section, name), params, where=f"{section} '{name}'")
     build_losses(to_container(cfg.loss))
     trainer_options(cfg)
+    logging_options(cfg)
 
 
 def check_forward(model_cfg: dict[str, Any], datamodule: L.LightningDataModule) -> None:
@@ -104,7 +105,9 @@ def train(
     """Fit the model of ``cfg``; returns ``{"run_dir", "best", "last", "metrics"}``.
 
     The resolved config is written to ``run_dir/config.yaml``; checkpoints (``last.ckpt``, ``best.ckpt`` by
-    ``val/rel_l2``) go to ``run_dir/checkpoints``, CSV logs to ``run_dir/logs``; ``callbacks`` are extra Lightning
+    ``val/rel_l2``) go to ``run_dir/checkpoints``, CSV logs to ``run_dir/logs`` (TensorBoard to
+    ``run_dir/tensorboard`` with ``logging.tensorboard``), the training curves to ``run_dir/figures``; ``callbacks``
+    are extra Lightning
     callbacks (Python API). An existing run directory with
     checkpoints is never overwritten: pass ``resume=True`` to continue it from ``last.ckpt``.
     """
@@ -123,6 +126,7 @@ def train(
     resolved["model"] = model_cfg
     resolved["run_dir"] = str(run_dir)
     options = trainer_options(cfg)
+    log_options = logging_options(cfg)
 
     check_forward(model_cfg, datamodule)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -150,7 +154,7 @@ def train(
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
-        logger=CSVLogger(str(run_dir), name="logs", version=""),
+        logger=build_loggers(log_options, run_dir),
         callbacks=callbacks,
         enable_progress_bar=show_progress,
         enable_model_summary=show_progress,
@@ -159,4 +163,8 @@ def train(
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     best = checkpoint.best_model_path or None
-    return {"run_dir": str(run_dir), "best": best, "last": str(last), "metrics": metrics}
+    figure = draw_training_curves(log_options, run_dir) if trainer.is_global_zero else None
+    result = {"run_dir": str(run_dir), "best": best, "last": str(last), "metrics": metrics}
+    if figure is not None:
+        result["training_curves"] = str(figure)
+    return result
