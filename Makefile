@@ -21,7 +21,8 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# generate a small Darcy dataset, train an FNO on CPU, predict, evaluate (also zero-shot on a 2x finer grid), draw figures
+# generate a small Darcy dataset, train an FNO on CPU, predict, evaluate (also zero-shot on a 2x finer grid and an
+# error-against-resolution table), draw figures (samples, spectra, training curves, error against resolution)
 demo: $(STAMP)
 	rm -rf $(DEMO)
 	$(BIN)/specsolve generate datasets/darcy_demo.yaml --overwrite
@@ -31,7 +32,8 @@ demo: $(STAMP)
 	$(BIN)/specsolve evaluate -p $(DEMO)/pred_test.h5 -d data/darcy_demo/test.h5 --json $(DEMO)/metrics_test.json --plot $(DEMO)/figures/test_samples.png
 	$(BIN)/specsolve predict -c $(DEMO)/checkpoints/best.ckpt -d data/darcy_demo_fine/test.h5 -o $(DEMO)/pred_fine.h5
 	$(BIN)/specsolve evaluate -p $(DEMO)/pred_fine.h5 -d data/darcy_demo_fine/test.h5 --json $(DEMO)/metrics_fine.json --plot $(DEMO)/figures/fine_samples.png
-	@echo "demo done: see $(DEMO)/ (metrics_*.json, figures/*.png, logs/metrics.csv)"
+	$(BIN)/specsolve evaluate -c $(DEMO)/checkpoints/best.ckpt -d data/darcy_demo/test.h5 -d data/darcy_demo_fine/test.h5 --strides 1,2 --json $(DEMO)/metrics_resolution.json --plot $(DEMO)/figures/error_vs_resolution.png
+	@echo "demo done: see $(DEMO)/ (metrics_*.json, figures/*.png incl. training_curves.png, logs/metrics.csv)"
 
 benchmark: $(STAMP)
 	$(BIN)/python scripts/benchmark_fno.py
