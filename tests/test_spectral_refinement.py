@@ -1,0 +1,93 @@
+"""Spectral-Refiner fine-tuning: the Navier–Stokes vorticity residual (exact solutions, second order in time, the
+generator's operator) and the output-layer refinement on its H^{-1} norm."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from specsolve.data.generators.navier_stokes import VorticitySolver, fno_forcing
+from specsolve.errors import ConfigError
+from specsolve.models.sfno import SFNO
+from specsolve.training.spectral_refinement import VorticityResidual, residual_norm, spectral_refine
+
+
+def grid(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.arange(n, dtype=torch.float64) / n
+    return torch.meshgrid(x, x, indexing="ij")
+
+
+def decaying(n: int, nu: float, times: torch.Tensor) -> torch.Tensor:
+    """Unforced exact solution on the |k| = 1 shell (u . grad w = 0): ``(1, T, n, n)``."""
+    X, Y = grid(n)
+    return (torch.exp(-4 * math.pi**2 * nu * times)[:, None, None] * (torch.cos(2 * math.pi * X) + torch.sin(2 * math.pi * Y)))[None]
+
+
+def forced(n: int, nu: float, times: torch.Tensor) -> torch.Tensor:
+    """FNO-forced exact solution from w(0) = 0: ``w = f (1 - exp(-lam nu t)) / (lam nu)``, ``lam = 8 pi^2``."""
+    lam = 8 * math.pi**2
+    f = torch.from_numpy(fno_forcing(n))
+    return (f[None] * ((1 - torch.exp(-lam * nu * times)) / (lam * nu))[:, None, None])[None]
+
+
+@pytest.mark.parametrize("scheme", ["crank_nicolson", "central"])
+@pytest.mark.parametrize("case", ["decaying", "forced"])
+def test_residual_of_exact_solutions_is_second_order_in_time(scheme: str, case: str) -> None:
+    nu, n = 0.05, 16
+    errors = []
+    for dt in (0.1, 0.05):
+        times = dt * torch.arange(int(round(1.0 / dt)) + 1, dtype=torch.float64)
+        w = decaying(n, nu, times) if case == "decaying" else forced(n, nu, times)
+        r = VorticityResidual(nu, dt, forcing="none" if case == "decaying" else "fno", scheme=scheme)(w)
+        assert r.shape[1] == len(times) - (1 if scheme == "crank_nicolson" else 2)
+        errors.append((dt * r.square().mean(dim=(2, 3)).sum()).sqrt().item())  # L2 in time and space
+    assert errors[0] / errors[1] == pytest.approx(4.0, rel=0.1)  # O(dt^2)
+    assert errors[1] < 3e-3  # ~dt^2 |w_ttt| / 12, against |w_t| ~ 2
+
+
+def test_spatial_operator_matches_the_generator() -> None:
+    # independent code paths: G(w) = u . grad w - nu lap w - f must equal minus the generator's tendency
+    n, nu = 32, 1e-3
+    torch.manual_seed(0)
+    w_hat = torch.fft.rfft2(torch.randn(3, n, n, dtype=torch.float64))
+    k = torch.fft.fftfreq(n, 1 / n)[:, None] ** 2 + torch.fft.rfftfreq(n, 1 / n)[None, :] ** 2
+    w = torch.fft.irfft2(w_hat * torch.exp(-k / 20), s=(n, n))  # smooth random fields
+    solver = VorticitySolver(n, nu, dt=1e-3, forcing=fno_forcing(n))
+    g = VorticityResidual(nu, 1e-3).spatial_operator(w)
+    torch.testing.assert_close(g, -solver.tendency(w), rtol=1e-10, atol=1e-12)
+    # and the forcing sign: the steady Stokes balance nu lap w = -f has G = u . grad w only
+    assert VorticityResidual(nu, 1e-3, forcing="none").spatial_operator(torch.zeros(1, n, n, dtype=torch.float64)).abs().max() == 0
+
+
+def test_residual_norm_is_the_h_minus_1_bochner_norm() -> None:
+    n, dt, alpha = 32, 0.1, 0.1
+    X, _ = grid(n)
+    r = torch.sin(2 * math.pi * X).expand(1, 5, n, n)  # ||sin 2 pi x||_{H^-1_alpha} = (alpha + 4 pi^2)^{-1/2} / sqrt 2
+    expected = math.sqrt(5 * dt) * (alpha + 4 * math.pi**2) ** -0.5 / math.sqrt(2)
+    assert residual_norm(r, dt, alpha).item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_spectral_refine_lowers_the_residual_and_touches_only_the_output_layer() -> None:
+    nu, dt, n = 0.01, 0.1, 16
+    traj = decaying(n, nu, dt * torch.arange(12, dtype=torch.float64))
+    window, target = traj[:, :6, None], traj[:, 6:, None]
+    torch.manual_seed(0)
+    model = SFNO(1, 1, modes=4, modes_t=3, width=8, latent_steps=4, out_steps=6, num_spectral_layers=2).double()
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    residual = VorticityResidual(nu, dt, forcing="none")
+    refined, info = spectral_refine(model, window, residual, steps=40, lr_weight=1e-2)
+    assert info["after"] < 0.3 * info["before"] and len(info["loss"]) == 40
+    error = lambda m: ((m(window) - target).norm() / target.norm()).item()  # noqa: E731
+    assert error(refined) < 0.7 * error(model)
+    for k, v in model.state_dict().items():  # the input model is untouched (copy_model)
+        assert torch.equal(v, original[k]), k
+    for k, v in refined.state_dict().items():  # frozen part unchanged, output layer enlarged to n // 2 modes
+        if not k.startswith("output_conv."):
+            assert torch.equal(v, original[k]), k
+    assert refined.output_conv.modes_x == n // 2
+    with pytest.raises(ConfigError, match="sfno"):
+        spectral_refine(torch.nn.Linear(2, 2), window, residual)
+    with pytest.raises(ConfigError, match="scheme"):
+        VorticityResidual(nu, dt, scheme="euler")
