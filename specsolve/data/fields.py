@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import DataError
 
@@ -76,7 +74,7 @@ class FieldFile:
         return out
 
 
-class FieldDataset(Dataset):
+class FieldDataset(LazyHDF5, Dataset):
     """Samples ``(x, y)`` with ``x: (C_in, *S)`` and ``y: (C_out, *S)`` read lazily from one HDF5 file.
 
     The file is opened on first access in each process (so every DataLoader worker has its own handle);
@@ -92,55 +90,25 @@ class FieldDataset(Dataset):
         self.stride = stride
         self.cache = cache
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._handle: h5py.File | None = None
-        self._pid: int | None = None
 
     def __len__(self) -> int:
         return self.info.n_samples
 
-    @property
-    def spatial_shape(self) -> tuple[int, ...]:
-        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
-
-    def _file(self) -> h5py.File:
-        if self._handle is None or self._pid != os.getpid():
-            self._handle = open_h5(self.info.path)
-            self._pid = os.getpid()
-        return self._handle
-
-    def _read(self, f: h5py.File, names: list[str], index: int) -> torch.Tensor:
+    def _read(self, names: list[str], index: int) -> torch.Tensor:
+        """Channels of ``names`` for one sample, extra (e.g. time) axes folded into channels: ``(C, *S)``."""
         if not names:
             return torch.empty(0)
-        parts = []
         nspace = len(self.info.spatial_dims)
-        for name in names:
-            dset = f[name]
-            extra = dset.ndim - 1 - nspace
-            key = (index,) + (slice(None),) * extra + (slice(None, None, self.stride),) * nspace
-            try:
-                values = np.asarray(dset[key], dtype=np.float32)
-            except OSError as exc:  # a damaged chunk: h5py raises OSError from libhdf5
-                raise DataError(f"{self.info.path}: cannot read sample {index} of '{name}' (damaged file: {exc})") from exc
-            parts.append(values.reshape((-1,) + values.shape[extra:]))
-        array = np.concatenate(parts, axis=0)
-        if not np.all(np.isfinite(array)):
-            raise DataError(f"{self.info.path}: sample {index} of {names} contains NaN or inf")
-        return torch.from_numpy(array)
+        parts = [self.read_block(name, (index,), f"sample {index}") for name in names]
+        return torch.from_numpy(np.concatenate([v.reshape((-1,) + v.shape[v.ndim - nspace :]) for v in parts]))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cache and index in self._cache:
             return self._cache[index]
-        f = self._file()
-        item = (self._read(f, self.info.inputs, index), self._read(f, self.info.outputs, index))
+        item = (self._read(self.info.inputs, index), self._read(self.info.outputs, index))
         if self.cache:
             self._cache[index] = item
         return item
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = None  # h5py handles cannot cross process boundaries
-        state["_pid"] = None
-        return state
 
 
 def channel_statistics(dataset: "Dataset", block: int = 64) -> dict[str, torch.Tensor]:

@@ -8,16 +8,15 @@ a trajectory with snapshots ``u(t_0), ..., u(t_K)`` gives the ``(K+1)(K+2)/2`` s
 from __future__ import annotations
 
 import glob
-import os
 from pathlib import Path
 from typing import Any
 
-import h5py
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -102,7 +101,7 @@ def snapshot_pairs(
     return pairs
 
 
-class All2AllDataset(Dataset):
+class All2AllDataset(LazyHDF5, Dataset):
     """Samples ``(x, y, t)``: ``x = inputs(sample, t_i)`` ``(C_in, *S)``, ``y = outputs(sample, t_j)``
     ``(C_out, *S)``, ``t = time_scale * (t_j - t_i)`` (0-dim float32), for every trajectory and every pair of
     :func:`snapshot_pairs` over the time indices ``time_start + k * time_stride``, ``k < n_snapshots``.
@@ -151,8 +150,6 @@ class All2AllDataset(Dataset):
         self.lead_times = [float(time_scale * (times[j] - times[i])) for i, j in self.pairs]
         self.stride, self.cache = stride, cache
         self._cache: dict[tuple[str, int, int], np.ndarray] = {}
-        self._handle: h5py.File | None = None
-        self._pid: int | None = None
 
     def __len__(self) -> int:
         return self.info.n_samples * len(self.pairs)
@@ -161,28 +158,13 @@ class All2AllDataset(Dataset):
     def n_trajectories(self) -> int:
         return self.info.n_samples
 
-    @property
-    def spatial_shape(self) -> tuple[int, ...]:
-        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
-
-    def _file(self) -> h5py.File:
-        if self._handle is None or self._pid != os.getpid():
-            self._handle = open_h5(self.info.path)
-            self._pid = os.getpid()
-        return self._handle
-
     def _slice(self, name: str, sample: int, time_index: int) -> np.ndarray:
         key = (name, sample, time_index)
         if key in self._cache:
             return self._cache[key]
-        dset = self._file()[name]
+        values = self.read_block(name, (sample, time_index), f"sample {sample} time {time_index}")
         nspace = len(self.info.spatial_dims)
-        extra = dset.ndim - 2 - nspace
-        index = (sample, time_index) + (slice(None),) * extra + (slice(None, None, self.stride),) * nspace
-        values = np.asarray(dset[index], dtype=np.float32)
-        values = values.reshape((-1,) + values.shape[extra:])
-        if not np.all(np.isfinite(values)):
-            raise DataError(f"{self.info.path}: '{name}' sample {sample} time {time_index} contains NaN or inf")
+        values = values.reshape((-1,) + values.shape[values.ndim - nspace :])
         if self.cache:
             self._cache[key] = values
         return values
@@ -200,11 +182,6 @@ class All2AllDataset(Dataset):
         y = self.snapshot(self.info.outputs, sample, self.snapshots[j])
         return x, y, torch.tensor(self.lead_times[p], dtype=torch.float32)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = None  # h5py handles cannot cross process boundaries
-        state["_pid"] = None
-        return state
 
 
 def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:

@@ -14,17 +14,16 @@ for ``s = 0, window_stride, 2 window_stride, ...`` while the window fits. Two la
 from __future__ import annotations
 
 import glob
-import os
 from pathlib import Path
 from typing import Any, Literal
 
-import h5py
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from specsolve.data.datasets._loaders import SplitLoaders
+from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -79,7 +78,7 @@ class TrajectoryInfo:
         return sum(self.channels[n] for n in names)
 
 
-class WindowDataset(Dataset):
+class WindowDataset(LazyHDF5, Dataset):
     """Windows of one file: item ``sample * windows_per_trajectory + w`` is window ``w`` of trajectory ``sample``.
 
     ``stride`` subsamples space; ``cache`` keeps whole (subsampled) trajectories in RAM after the first read.
@@ -115,8 +114,6 @@ class WindowDataset(Dataset):
         self.info.set_output_times(self.info.time[self.frames[n_in : n_in + n_out]] - self.info.time[self.frames[n_in - 1]])
         self.cache = cache
         self._cache: dict[int, dict[str, np.ndarray]] = {}
-        self._handle: h5py.File | None = None
-        self._pid: int | None = None
 
     def __len__(self) -> int:
         return self.info.n_samples * len(self.starts)
@@ -129,16 +126,6 @@ class WindowDataset(Dataset):
     def n_trajectories(self) -> int:
         return self.info.n_samples
 
-    @property
-    def spatial_shape(self) -> tuple[int, ...]:
-        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
-
-    def _file(self) -> h5py.File:
-        if self._handle is None or self._pid != os.getpid():
-            self._handle = open_h5(self.info.path)
-            self._pid = os.getpid()
-        return self._handle
-
     def _read(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
         """Frames ``first .. first+count-1`` (indices into ``self.frames``) of ``name``: ``(count, C, *S)``."""
         if self.cache:
@@ -150,17 +137,11 @@ class WindowDataset(Dataset):
         return self._read_range(name, sample, first, count)
 
     def _read_range(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
-        dset = self._file()[name]
-        nspace = len(self.info.spatial_dims)
-        extra = dset.ndim - 2 - nspace
         t0 = self.frames[first]
         times = slice(t0, t0 + (count - 1) * self.time_stride + 1, self.time_stride)
-        key = (sample, times) + (slice(None),) * extra + (slice(None, None, self.stride),) * nspace
-        values = np.asarray(dset[key], dtype=np.float32)
-        values = values.reshape((count, -1) + values.shape[1 + extra :])
-        if not np.all(np.isfinite(values)):
-            raise DataError(f"{self.info.path}: '{name}' of sample {sample} contains NaN or inf")
-        return values
+        values = self.read_block(name, (sample, times), f"sample {sample}")
+        nspace = len(self.info.spatial_dims)
+        return values.reshape((count, -1) + values.shape[values.ndim - nspace :])
 
     def frames_of(self, names: list[str], sample: int, first: int = 0, count: int | None = None) -> torch.Tensor:
         """Frames ``(count, C, *S)`` of ``names`` (channels concatenated), from frame index ``first``."""
@@ -192,11 +173,6 @@ class WindowDataset(Dataset):
             w_out[s + self.n_in : s + self.n_in + self.n_out] += 1
         return w_in, w_out
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = None  # h5py handles cannot cross process boundaries
-        state["_pid"] = None
-        return state
 
 
 class WindowInfo(TrajectoryInfo):
