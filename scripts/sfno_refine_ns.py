@@ -1,7 +1,7 @@
 """Spectral-Refiner at CPU scale: train the spatiotemporal FNO (``sfno``) on coarse Navier–Stokes data, then refine its
 enlarged output layer on the fine grid with the H^{-1} norm of the vorticity residual, with no solution data.
 
-    .venv/bin/python scripts/sfno_refine_ns.py            # ~10 min on 2 cores
+    .venv/bin/python scripts/sfno_refine_ns.py            # ~10 min on a quiet 2-core machine
     .venv/bin/python scripts/sfno_refine_ns.py --quick    # ~2 min
 
 Data: the ``navier_stokes`` generator (FNO forcing and GRF, nu = 1e-3, CN-AB2 with dt = 5e-3 on the fine grid, float64),
@@ -49,15 +49,15 @@ def rel_l2(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64, help="fine grid (training uses n/2)")
-    parser.add_argument("--n-train", type=int, default=64)
+    parser.add_argument("--n-train", type=int, default=48)
     parser.add_argument("--n-test", type=int, default=4)
     parser.add_argument("--t-in", type=int, default=10)
     parser.add_argument("--t-out", type=int, default=10)
     parser.add_argument("--frame-dt", type=float, default=0.1)
     parser.add_argument("--warmup", type=float, default=5.0)
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--refine-steps", type=int, default=50)
-    parser.add_argument("--lr-weight", type=float, default=1e-2)
+    parser.add_argument("--lr-weight", type=float, default=3e-3)
     parser.add_argument("--quick", action="store_true", help="n=32, 24 training trajectories, 15 epochs")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", help="load the trained model from this file if it exists, else save it there")
