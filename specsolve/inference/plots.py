@@ -211,18 +211,28 @@ def plot_resolution(result: dict[str, Any], out: str | Path) -> Path:
     """Error against resolution from :func:`specsolve.inference.resolution.evaluate_resolutions` (one line per
     metric; x = grid points per axis, log-log), with the training resolution marked."""
     plt = _pyplot()
+    from matplotlib.ticker import NullLocator
+
     rows = result["rows"]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    points = [float(np.prod(r["grid"])) ** (1.0 / len(r["grid"])) for r in rows]
-    for metric in rows[0]["mean"]:
-        ax.plot(points, [r["mean"][metric] for r in rows], "o-", label=metric)
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    files = list(dict.fromkeys(r["data"] for r in rows))
+
+    def points(r: dict[str, Any]) -> float:
+        return float(np.prod(r["grid"])) ** (1.0 / len(r["grid"]))
+
+    for path in files:
+        mine = [r for r in rows if r["data"] == path]
+        for metric in mine[0]["mean"]:
+            label = metric if len(files) == 1 else f"{'/'.join(Path(path).parts[-2:])}: {metric}"
+            ax.plot([points(r) for r in mine], [r["mean"][metric] for r in mine], "o-", label=label)
     if result.get("train_grid"):
         g = result["train_grid"]
         ax.axvline(float(np.prod(g)) ** (1.0 / len(g)), color="gray", ls=":", label=f"training grid {'x'.join(map(str, g))}")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks(sorted(set(points)), labels=[f"{x:.4g}" for x in sorted(set(points))])
-    ax.minorticks_off()
+    ticks = sorted({points(r) for r in rows})
+    ax.set_xticks(ticks, labels=[f"{x:.4g}" for x in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("grid points per axis")
     ax.set_ylabel("mean error")
     ax.set_title("error against resolution")
