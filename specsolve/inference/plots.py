@@ -215,13 +215,13 @@ def plot_resolution(result: dict[str, Any], out: str | Path) -> Path:
 
     rows = result["rows"]
     fig, ax = plt.subplots(figsize=(6, 4.2))
-    files = list(dict.fromkeys(r["data"] for r in rows))
+    files = list(dict.fromkeys(r.get("data", "") for r in rows))
 
     def points(r: dict[str, Any]) -> float:
         return float(np.prod(r["grid"])) ** (1.0 / len(r["grid"]))
 
     for path in files:
-        mine = [r for r in rows if r["data"] == path]
+        mine = [r for r in rows if r.get("data", "") == path]
         for metric in mine[0]["mean"]:
             label = metric if len(files) == 1 else f"{'/'.join(Path(path).parts[-2:])}: {metric}"
             ax.plot([points(r) for r in mine], [r["mean"][metric] for r in mine], "o-", label=label)
