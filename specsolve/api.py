@@ -96,12 +96,24 @@ def predict(
     batch_size: int | None = None,
     overwrite: bool = False,
     device: str = "cpu",
+    lead_times: Sequence[float] | None = None,
+    input_time_index: int | None = None,
 ) -> Path:
     """Write predictions of ``checkpoint`` on every sample of ``data`` to ``out`` (native format), as
-    ``specsolve predict``; ``stride`` subsamples the stored grid (default: the training stride)."""
+    ``specsolve predict``; ``stride`` subsamples the stored grid (default: the training stride).
+
+    Time-conditioned models (``scot``) need ``lead_times`` (units of the data's ``time`` coordinate, any values,
+    also unseen ones): each input sample is predicted at each lead time and the outputs get a ``lead_time``
+    dimension; ``input_time_index`` picks the input frame of trajectory data (default: the training's first)."""
+    from specsolve.inference.predict import parse_lead_times
     from specsolve.inference.predict import predict as _predict
 
-    return _predict(checkpoint, data, out, stride, batch_size, overwrite, device)
+    if isinstance(lead_times, str):
+        lead_times = parse_lead_times(lead_times)
+    return _predict(
+        checkpoint, data, out, stride, batch_size, overwrite, device,
+        lead_times=list(lead_times) if lead_times is not None else None, input_time_index=input_time_index,
+    )
 
 
 def evaluate(

@@ -120,8 +120,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from specsolve.inference.predict import predict
+    from specsolve.inference.predict import parse_lead_times, predict
 
+    lead_times = parse_lead_times(args.lead_times) if args.lead_times is not None else None
     state: dict = {}
 
     def progress(done: int, total: int) -> None:
@@ -132,7 +133,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     try:
         out = predict(
-            args.checkpoint, args.data, args.out, args.stride, args.batch_size, args.overwrite, args.device, progress
+            args.checkpoint, args.data, args.out, args.stride, args.batch_size, args.overwrite, args.device, progress,
+            lead_times=lead_times, input_time_index=args.input_time_index,
         )
     finally:
         if "close" in state:
@@ -218,7 +220,7 @@ def _evaluate_resolutions(args: argparse.Namespace, metrics: list[str]) -> int:
         table.add_column(f"mean {m}", justify="right")
     for row in result["rows"]:
         grid = "x".join(map(str, row["grid"])) + (" *" if row["grid"] == train_grid else "")
-        table.add_row(Path(row["data"]).name, str(row["stride"]), grid, str(row["n_samples"]),
+        table.add_row("/".join(Path(row["data"]).parts[-2:]), str(row["stride"]), grid, str(row["n_samples"]),
                       *(f"{row['mean'][m]:.6g}" for m in names))
     console = _console()
     console.print(table)
@@ -339,6 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument(
+        "--lead-times",
+        help="time-conditioned models (scot): comma-separated lead times, e.g. 0.25,0.5,1.3, in the units of the "
+        "data's time coordinate (unseen values allowed); the output gets a lead_time dimension",
+    )
+    p.add_argument(
+        "--input-time-index", type=int, default=None,
+        help="with --lead-times on trajectory data: the stored time index of the input frame (default: the "
+        "training's first snapshot)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(

@@ -40,6 +40,7 @@ TOP_LEVEL_KEYS = (
     "scheduler",
     "trainer",
     "logging",
+    "finetune",
     "solver",
     "pde",
     "output",

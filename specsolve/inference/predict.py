@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 import yaml
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from specsolve.data.fields import FieldDataset
-from specsolve.data.native import NativeWriter, VariableSpec, coordinate, open_h5
-from specsolve.errors import DataError
+from specsolve.data.native import NativeWriter, VariableSpec, coordinate, open_h5, variable_dims
+from specsolve.errors import ConfigError, DataError
 from specsolve.training.checkpoint import load_module
 
 
@@ -32,11 +33,17 @@ def predict(
     overwrite: bool = False,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    lead_times: Sequence[float] | None = None,
+    input_time_index: int | None = None,
 ) -> Path:
     """Write predictions for every sample of ``data`` to ``out`` (same dims and coordinates, plus provenance).
 
     ``stride`` subsamples the stored grid (default: the training stride); any stride works for resolution-
     invariant models. Memory stays bounded by one batch; ``out`` appears only once complete (atomic rename).
+
+    ``lead_times`` (time-conditioned models such as ``scot``, required for them): each input sample is predicted
+    at every lead time, see :func:`predict_lead_times`; ``input_time_index`` picks the input frame of trajectory
+    data there.
     """
     data, out = Path(data), Path(out)
     if _same_file(data, out):
@@ -46,6 +53,23 @@ def predict(
     module, hp = load_module(checkpoint)
     module.to(device)
     config: dict[str, Any] = hp["config"]
+    conditioned = bool(getattr(module.model, "time_conditioning", False))
+    if lead_times is not None and not conditioned:
+        raise ConfigError(
+            f"lead times need a time-conditioned model; model '{config['model']['name']}' of {checkpoint} is not"
+        )
+    if lead_times is None and input_time_index is not None:
+        raise ConfigError("input_time_index only applies with lead times")
+    if conditioned:
+        if lead_times is None:
+            raise ConfigError(
+                f"model '{config['model']['name']}' of {checkpoint} is time-conditioned: give lead times "
+                "(--lead-times 0.5,1.0)"
+            )
+        return predict_lead_times(
+            module, hp, checkpoint, data, out, lead_times, input_time_index, stride, batch_size, overwrite,
+            device, progress,
+        )
     data_cfg = config["data"]
     inputs, outputs = list(data_cfg["inputs"]), list(data_cfg["outputs"])
     stride = int(stride or data_cfg.get("stride", 1))
@@ -92,6 +116,162 @@ def predict(
                 for name, (channels, extra_shape) in channel_slices.items():
                     block = pred[:, channels]
                     writer.write(name, done, block.reshape(block.shape[0], *extra_shape, *block.shape[2:]))
+                done += x.shape[0]
+                if progress is not None:
+                    progress(done, len(dataset))
+    return out
+
+
+class _InputFrames(Dataset):
+    """Inputs ``(C_in, *S)`` of every sample: field variables ``(sample, ..., space)`` as stored, or trajectory
+    variables ``(sample, time, ..., space)`` at one stored time index."""
+
+    def __init__(self, path: Path, inputs: list[str], stride: int, time_index: int | None) -> None:
+        self.time_index = time_index
+        if time_index is None:
+            self.fields = FieldDataset(path, inputs, [], stride=stride)
+            self.info = self.fields.info
+        else:
+            from specsolve.data.datasets.hdf5_all2all import All2AllDataset
+
+            self.frames = All2AllDataset(
+                path, inputs, inputs, time_indices=[time_index], time_stride=1, n_snapshots=None, time_start=0,
+                allowed_transitions=None, max_lead=None, time_scale=1.0, stride=stride,
+            )
+            self.info = self.frames.info
+
+    def __len__(self) -> int:
+        return len(self.fields) if self.time_index is None else self.frames.n_trajectories
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if self.time_index is None:
+            return self.fields[index][0]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self.frames.snapshot(self.info.inputs, index, self.time_index)
+
+
+def parse_lead_times(text: str) -> list[float]:
+    """``"0.25,0.5,1.3"`` -> ``[0.25, 0.5, 1.3]`` (a :class:`ConfigError` for anything else)."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--lead-times must be comma-separated numbers, got '{text}'") from None
+    if not values:
+        raise ConfigError("--lead-times needs at least one value")
+    return values
+
+
+def predict_lead_times(
+    module: torch.nn.Module,
+    hp: dict[str, Any],
+    checkpoint: str | Path,
+    data: Path,
+    out: Path,
+    lead_times: Sequence[float],
+    input_time_index: int | None = None,
+    stride: int | None = None,
+    batch_size: int | None = None,
+    overwrite: bool = False,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Continuous-in-time prediction: every input sample at every lead time ``tau`` of ``lead_times``.
+
+    Lead times are in the units of the data's ``time`` coordinate (the training's ``data.time_scale`` is applied
+    before the model sees them, as in training) and need not be among the training leads. Input: field variables
+    as stored, or for trajectory data ``(sample, time, ..., space)`` the frame ``input_time_index`` (default: the
+    first snapshot of the training config, ``time_indices[0]`` or ``time_start``). Output variables have dims
+    ``(sample, lead_time, *dims of one output frame)`` with a ``lead_time`` coordinate; the root attributes
+    ``input_time_index`` / ``input_time`` record the input frame (the prediction is for ``input_time + tau``).
+    """
+    config: dict[str, Any] = hp["config"]
+    data_cfg = config["data"]
+    inputs = list(data_cfg["inputs"])
+    outputs = list(data_cfg.get("outputs") or inputs)
+    leads = np.asarray([float(t) for t in lead_times], dtype=np.float64)
+    if leads.size == 0 or not np.all(np.isfinite(leads)):
+        raise ConfigError("lead times must be a non-empty list of finite numbers")
+    if np.any(leads < 0):
+        raise ConfigError(f"lead times must be >= 0 (the model maps u(t) to u(t + tau)), got {leads.tolist()}")
+    if len(np.unique(leads)) != leads.size:
+        raise ConfigError(f"lead times must be distinct, got {leads.tolist()}")
+    time_scale = float(data_cfg.get("time_scale", 1.0) or 1.0)
+    stride = int(stride or data_cfg.get("stride", 1))
+
+    with open_h5(data) as f:
+        for name in inputs:
+            if name not in f:
+                raise DataError(f"{data}: no input variable '{name}'")
+        trajectory = variable_dims(f, inputs[0])[1:2] == ("time",)
+        time_units = dict(f["time"].attrs).get("units") if "time" in f else None
+        if trajectory:
+            if input_time_index is None:
+                indices = data_cfg.get("time_indices")
+                input_time_index = int(indices[0]) if indices else int(data_cfg.get("time_start", 0) or 0)
+            times = coordinate(f, "time")
+            if not 0 <= input_time_index < len(times):
+                raise DataError(f"{data}: input_time_index {input_time_index} outside 0..{len(times) - 1}")
+            input_time = float(times[input_time_index])
+        elif input_time_index is not None:
+            raise ConfigError(f"{data}: input_time_index needs trajectory inputs (sample, time, ...)")
+    dataset = _InputFrames(data, inputs, stride, input_time_index if trajectory else None)
+    if dataset.info.n_channels(inputs) != hp["in_channels"]:
+        raise DataError(
+            f"{data}: inputs {inputs} have {dataset.info.n_channels(inputs)} channels, the checkpoint expects "
+            f"{hp['in_channels']}"
+        )
+    spatial_dims = dataset.info.spatial_dims
+    layout: dict[str, Any] = hp.get("layout") or {}
+    with open_h5(data) as f:
+        samples = coordinate(f, "sample") if "sample" in f else np.arange(len(dataset))
+        coords: dict[str, np.ndarray] = {"sample": samples, "lead_time": leads}
+        coord_attrs: dict[str, dict[str, Any]] = {d: dict(f[d].attrs) for d in spatial_dims if d in f}
+        for d in spatial_dims:
+            coords[d] = coordinate(f, d)[::stride]
+    coord_attrs["lead_time"] = {"long_name": "lead time after the input frame"}
+    if time_units:
+        coord_attrs["lead_time"]["units"] = time_units
+    variables, channel_slices, start = {}, {}, 0
+    for name in outputs:
+        entry = layout.get(name) or {"dims": list(spatial_dims), "coords": {}}
+        dims = [d for d in (entry["dims"] or list(spatial_dims)) if d != "time"]
+        extra = [d for d in dims if d not in spatial_dims]
+        for d in extra:
+            coords[d] = np.asarray(entry["coords"][d])
+        n_ch = int(np.prod([len(coords[d]) for d in extra], dtype=int))
+        channel_slices[name] = (slice(start, start + n_ch), [len(coords[d]) for d in extra])
+        start += n_ch
+        variables[name] = VariableSpec(("sample", "lead_time", *dims), attrs={"long_name": f"predicted {name}"})
+    if start != hp["out_channels"]:
+        raise DataError(f"checkpoint layout gives {start} output channels, the model has {hp['out_channels']}")
+    attrs = {
+        "source_dataset": str(data.resolve()),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "model": config["model"]["name"],
+        "stride": stride,
+        "lead_times": leads.tolist(),
+        "time_scale": time_scale,
+        "config": yaml.safe_dump(config, sort_keys=False),
+        "title": f"{config['model']['name']} predictions at {leads.size} lead times",
+    }
+    if trajectory:
+        attrs["input_time_index"] = int(input_time_index)
+        attrs["input_time"] = input_time
+    loader = DataLoader(dataset, batch_size=batch_size or int(data_cfg.get("batch_size", 20)), shuffle=False)
+    done = 0
+    with NativeWriter(out, coords, variables, attrs, coord_attrs, overwrite=overwrite) as writer:
+        with torch.inference_mode():
+            for x in loader:
+                x = x.to(device)
+                preds = []
+                for tau in leads:
+                    t = torch.full((x.shape[0],), time_scale * tau, dtype=x.dtype, device=device)
+                    preds.append(module(x, t).float().cpu().numpy())
+                pred = np.stack(preds, axis=1)  # (B, n_leads, C_out, *S)
+                for name, (channels, extra_shape) in channel_slices.items():
+                    block = pred[:, :, channels]
+                    writer.write(name, done, block.reshape(*block.shape[:2], *extra_shape, *block.shape[3:]))
                 done += x.shape[0]
                 if progress is not None:
                     progress(done, len(dataset))

@@ -23,7 +23,9 @@ from specsolve.training.loggers import build_loggers, draw_training_curves, logg
 from specsolve.training.module import OperatorModule, build_losses
 
 TRAINER_DEFAULTS: dict[str, Any] = {"accelerator": "auto", "devices": "auto", "log_every_n_steps": 10}
-FORBIDDEN_TRAINER_KEYS = ("callbacks", "logger", "plugins", "default_root_dir")
+FORBIDDEN_TRAINER_KEYS = (
+    "callbacks", "logger", "plugins", "default_root_dir", "enable_progress_bar", "enable_model_summary",
+)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -133,6 +135,9 @@ def train(
     stats = None if resume else datamodule.normalization_statistics()
     layout = datamodule.datasets["train"].info.layout(datamodule.outputs)
     module = OperatorModule(resolved, datamodule.in_channels, datamodule.out_channels, stats, layout)
+    if cfg.get("finetune"):  # pretrained weights (not on resume: the run's own checkpoint wins) and frozen groups
+        from specsolve.training.finetune import apply_finetune
+        apply_finetune(module.model, resolved["finetune"], load=not resume, model_name=model_cfg["name"])
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
 
     has_val = datamodule.paths.get("val") is not None
