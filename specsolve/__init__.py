@@ -13,7 +13,7 @@ from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveErr
 from specsolve.registry import KINDS, create, get, is_registered, list_components, register
 
 # light: specsolve.api imports torch / Lightning inside its functions only
-from specsolve.api import evaluate, generate, predict, resolve_config, train  # noqa: E402
+from specsolve.api import evaluate, evaluate_resolutions, generate, predict, resolve_config, train  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "__version__",
     "create",
     "evaluate",
+    "evaluate_resolutions",
     "generate",
     "get",
     "is_registered",

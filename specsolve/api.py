@@ -146,6 +146,33 @@ def evaluate(
     return result
 
 
+def evaluate_resolutions(
+    checkpoint: str | os.PathLike[str],
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    strides: Sequence[int] | None = None,
+    metrics: str | Sequence[str] = ("rel_l2",),
+    *,
+    device: str = "cpu",
+    plot: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Error against resolution, as ``specsolve evaluate -c CKPT -d DATA ... --strides ...``: ``checkpoint`` on every
+    file of ``data`` subsampled by every stride (default: the training stride), predicted in memory.
+
+    Returns ``{"train_grid": [...], "rows": [{"data", "stride", "grid", "n_samples", "mean": {metric: value}}]}``;
+    ``plot`` writes the error-against-resolution curve (PNG).
+    """
+    from specsolve.inference.resolution import evaluate_resolutions as _evaluate_resolutions
+
+    files = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else list(metrics)
+    result = _evaluate_resolutions(checkpoint, files, list(strides) if strides else None, names, device=device)
+    if plot is not None:
+        from specsolve.inference.plots import plot_resolution
+
+        result["figure"] = str(plot_resolution(result, plot))
+    return result
+
+
 def generate(
     recipe: str | os.PathLike[str],
     overrides: Overrides = None,
