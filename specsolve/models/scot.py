@@ -44,6 +44,7 @@ from specsolve.models._swin_layers import (
     effective_window,
     make_norm,
 )
+from specsolve.models._state import match_state_dict
 from specsolve.registry import register
 
 
@@ -354,18 +355,7 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
         raise DataError(f"{p} holds no state dict")
     if any(k.startswith("model.") for k in state):
         state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
-    own = model.state_dict()
-    report: dict[str, list[str]] = {"loaded": [], "missing": [], "mismatched": [], "unexpected": []}
-    usable = {}
-    for name, value in state.items():
-        if name not in own:
-            report["unexpected"].append(name)
-        elif own[name].shape != value.shape:
-            report["mismatched"].append(name)
-        else:
-            usable[name] = value
-            report["loaded"].append(name)
-    report["missing"] = [k for k in own if k not in state]
+    usable, report = match_state_dict(model, state)
     model.load_state_dict(usable, strict=False)
     return report
 

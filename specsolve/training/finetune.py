@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from specsolve.errors import ConfigError, DataError
+from specsolve.models._state import match_state_dict
 
 FINETUNE_KEYS = ("checkpoint", "freeze", "unfreeze", "allow_mismatch", "strict")
 DEFAULT_ALLOW_MISMATCH = ["embedding.projection.*", "recovery.*"]
@@ -103,17 +104,7 @@ def load_pretrained(
     if model_name is not None and saved_name is not None and saved_name != model_name:
         raise ConfigError(f"finetune: {path} holds a '{saved_name}' model, the config builds '{model_name}'")
     own = model.state_dict()
-    report: dict[str, list[str]] = {"loaded": [], "mismatched": [], "missing": [], "unexpected": []}
-    usable = {}
-    for name, value in state.items():
-        if name not in own:
-            report["unexpected"].append(name)
-        elif own[name].shape != value.shape:
-            report["mismatched"].append(name)
-        else:
-            usable[name] = value
-            report["loaded"].append(name)
-    report["missing"] = [k for k in own if k not in state]
+    usable, report = match_state_dict(model, state)
     bad = [n for n in report["mismatched"] if not _matches(n, allow_mismatch)]
     if bad:
         raise ConfigError(
