@@ -1,8 +1,11 @@
-"""DataLoaders shared by the DataModules: one per split, epoch-seeded shuffling for training."""
+"""Parts shared by the DataModules: DataLoaders per split (epoch-seeded shuffling for training) and the handling of
+splits stored as several trajectory files (shards)."""
 
 from __future__ import annotations
 
-from torch.utils.data import DataLoader, Dataset
+from typing import Any
+
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from specsolve.data.sampling import EpochSeededSampler
 
@@ -39,3 +42,32 @@ class SplitLoaders:
 
     def test_dataloader(self) -> DataLoader | list:
         return self._loader("test", shuffle=False) or []
+
+
+class TrajectoryShards:
+    """Mixin for a DataModule whose splits are lists of per-file trajectory datasets (``self._parts``: split -> list,
+    each with ``n_trajectories``, ``info`` and ``spatial_shape``) and an optional ``n_train`` trajectory budget."""
+
+    _parts: dict[str, list[Any]]
+    n_train: int | None
+
+    @staticmethod
+    def _merge(parts: list[Any]) -> Dataset:
+        """One dataset over the shards of a split, describing itself like its first part."""
+        if len(parts) == 1:
+            return parts[0]
+        merged = ConcatDataset(parts)
+        merged.info = parts[0].info  # type: ignore[attr-defined]  # shared description (dims, channels, coords)
+        merged.spatial_shape = parts[0].spatial_shape  # type: ignore[attr-defined]
+        return merged
+
+    def _train_counts(self) -> list[tuple[Any, int]]:
+        """(part, number of its trajectories used) for the training split, honouring ``n_train``."""
+        left = self.n_train if self.n_train is not None else float("inf")
+        counts = []
+        for part in self._parts["train"]:
+            n = int(min(part.n_trajectories, left))
+            if n > 0:
+                counts.append((part, n))
+            left -= n
+        return counts

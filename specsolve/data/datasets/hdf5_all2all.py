@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
+from specsolve.data.datasets._loaders import TrajectoryShards
 from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import ConfigError, DataError
@@ -213,7 +214,7 @@ def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.
 
 
 @register("dataset", "hdf5_all2all")
-class All2AllDataModule(L.LightningDataModule):
+class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
     """Time pairs of trajectories from HDF5 files: batches ``(x (B, C_in, *S), y (B, C_out, *S), t (B,))``.
 
     Variables are stored as ``name(sample, time, ..., space)`` with a ``time`` coordinate. From the time indices
@@ -311,26 +312,6 @@ class All2AllDataModule(L.LightningDataModule):
                     f"shard {part.info.path} differs from {first.info.path} in grid, channels or time coordinates"
                 )
         return parts
-
-    @staticmethod
-    def _merge(parts: list[All2AllDataset]) -> Dataset:
-        if len(parts) == 1:
-            return parts[0]
-        merged = ConcatDataset(parts)
-        merged.info = parts[0].info  # shared description (dims, channels, coordinates)
-        merged.spatial_shape = parts[0].spatial_shape
-        return merged
-
-    def _train_counts(self) -> list[tuple[All2AllDataset, int]]:
-        """(part, number of its trajectories used) for the training split, honouring ``n_train``."""
-        left = self.n_train if self.n_train is not None else float("inf")
-        counts = []
-        for part in self._parts["train"]:
-            n = int(min(part.n_trajectories, left))
-            if n > 0:
-                counts.append((part, n))
-            left -= n
-        return counts
 
     def normalization_statistics(self) -> dict:
         return pair_statistics(self._train_counts())

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from specsolve.data.datasets._loaders import SplitLoaders
+from specsolve.data.datasets._loaders import SplitLoaders, TrajectoryShards
 from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import ConfigError, DataError
@@ -223,7 +223,7 @@ def window_statistics(parts: list[tuple[WindowDataset, int]]) -> dict[str, torch
 
 
 @register("dataset", "hdf5_windows")
-class WindowDataModule(SplitLoaders, L.LightningDataModule):
+class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     """Sliding windows ``n_in`` frames -> ``n_out`` frames of stored trajectories ``name(sample, time, ..., space)``.
 
     Parameters
@@ -317,25 +317,6 @@ class WindowDataModule(SplitLoaders, L.LightningDataModule):
             ):
                 raise DataError(f"shard {part.info.path} differs from {first.info.path} in grid, channels or times")
         return parts
-
-    @staticmethod
-    def _merge(parts: list[WindowDataset]) -> Dataset:
-        if len(parts) == 1:
-            return parts[0]
-        merged = ConcatDataset(parts)
-        merged.info = parts[0].info  # shared description
-        merged.spatial_shape = parts[0].spatial_shape
-        return merged
-
-    def _train_counts(self) -> list[tuple[WindowDataset, int]]:
-        left = self.n_train if self.n_train is not None else float("inf")
-        counts = []
-        for part in self._parts["train"]:
-            n = int(min(part.n_trajectories, left))
-            if n > 0:
-                counts.append((part, n))
-            left -= n
-        return counts
 
     def normalization_statistics(self) -> dict[str, torch.Tensor]:
         """Per physical channel (``C``); for ``channels`` repeated ``n_in`` / ``n_out`` times (time-major order)."""
