@@ -191,3 +191,35 @@ def fourier_restrict(values: np.ndarray, n: int) -> np.ndarray:
     target = k[keep] % n
     out[..., target[:, None], target[None, :]] = coef
     return np.fft.ifft2(out).real
+
+
+def trajectory_layout(
+    shape: tuple[int, ...],
+    times: np.ndarray,
+    include_initial: bool,
+    store_dtype: str,
+    u_long_name: str,
+    grf: tuple[float, float, float],
+    attrs: dict,
+):
+    """Layout of an exact-solution generator on the periodic unit box: ``a`` (the initial condition) and
+    ``u(time, *space)``; ``attrs`` (PDE, equation, solver, ...) plus the GRF law and ``includes_t0``."""
+    from specsolve.data.generation import Layout
+    from specsolve.data.native import VariableSpec
+
+    coords, coord_attrs = periodic_coords(shape)
+    space = tuple(coords)
+    sigma, tau, gamma = grf
+    return Layout(
+        coords={"time": times, **coords},
+        variables={
+            "a": VariableSpec(space, store_dtype, {"long_name": "initial condition u0", "units": "1"}),
+            "u": VariableSpec(("time", *space), store_dtype, {"long_name": u_long_name, "units": "1"}),
+        },
+        coord_attrs={"time": {"units": "1", "long_name": "time", "includes_t0": int(include_initial)}, **coord_attrs},
+        attrs={
+            **attrs,
+            "grf": f"N(0, sigma^2(-lap+tau^2)^-gamma), sigma={sigma}, tau={tau}, gamma={gamma}",
+            "includes_t0": int(include_initial),
+        },
+    )

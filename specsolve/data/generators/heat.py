@@ -7,9 +7,8 @@ from typing import Literal
 import numpy as np
 
 from specsolve.data.generation import Layout
-from specsolve.data.generators._periodic import evolve_linear, periodic_coords, sobolev_grf, uniform_frames
+from specsolve.data.generators._periodic import evolve_linear, sobolev_grf, trajectory_layout, uniform_frames
 from specsolve.data.grf import sample_rng
-from specsolve.data.native import VariableSpec
 from specsolve.errors import ConfigError
 from specsolve.registry import register
 
@@ -46,23 +45,14 @@ class HeatGenerator:
         self.sigma, self.tau, self.gamma, self.store_dtype = sigma, tau, gamma, store_dtype
 
     def layout(self) -> Layout:
-        coords, coord_attrs = periodic_coords(self.shape)
-        space = tuple(coords)
-        return Layout(
-            coords={"time": self.times, **coords},
-            variables={
-                "a": VariableSpec(space, self.store_dtype, {"long_name": "initial condition u0", "units": "1"}),
-                "u": VariableSpec(("time", *space), self.store_dtype, {"long_name": "temperature u(t)", "units": "1"}),
-            },
-            coord_attrs={"time": {"units": "1", "long_name": "time", "includes_t0": int(self.include_initial)},
-                         **coord_attrs},
-            attrs={
+        return trajectory_layout(
+            self.shape, self.times, self.include_initial, self.store_dtype, "temperature u(t)",
+            (self.sigma, self.tau, self.gamma),
+            {
                 "pde": "heat",
                 "equation": "u_t = kappa lap(u), periodic unit box",
                 "diffusivity": self.diffusivity,
                 "solver": "exact Fourier multiplier exp(-kappa 4 pi^2 |k|^2 t)",
-                "grf": f"N(0, sigma^2(-lap+tau^2)^-gamma), sigma={self.sigma}, tau={self.tau}, gamma={self.gamma}",
-                "includes_t0": int(self.include_initial),
             },
         )
 
