@@ -5,17 +5,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := runs/demo
 
-.PHONY: venv test test-slow demo benchmark clean plugin-demo docs
+.PHONY: venv lint test test-slow demo benchmark clean plugin-demo docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test,dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# static checks: ruff (lint + format) and the import-layer contract in pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)

@@ -44,7 +44,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = specsolve.create(
-        "model", "fno", in_channels=1, out_channels=1, modes=[args.modes, args.modes], width=args.width, padding=args.padding
+        "model",
+        "fno",
+        in_channels=1,
+        out_channels=1,
+        modes=[args.modes, args.modes],
+        width=args.width,
+        padding=args.padding,
     ).to(args.device)
     x = torch.randn(args.batch, 1, args.resolution, args.resolution, device=args.device)
     y = torch.randn_like(x)
@@ -55,7 +61,10 @@ def main() -> None:
         opt.zero_grad(set_to_none=True)
         with autocast:
             out = model(x)
-        loss = (torch.linalg.vector_norm((out.float() - y).flatten(1), dim=1) / torch.linalg.vector_norm(y.flatten(1), dim=1)).mean()
+        loss = (
+            torch.linalg.vector_norm((out.float() - y).flatten(1), dim=1)
+            / torch.linalg.vector_norm(y.flatten(1), dim=1)
+        ).mean()
         loss.backward()
         opt.step()
 

@@ -40,7 +40,7 @@ torch.set_num_threads(int(sys.argv[5]))
 phase, path, batch, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 extra = json.loads(sys.argv[6])
 if phase in ("predict", "train"):  # imports are not part of the measurement
-    import specsolve.inference.predict, specsolve.training.run, specsolve.models.fno, specsolve.data.datasets.hdf5_fields
+    import specsolve.inference.predict, specsolve.training.run, specsolve.models.fno, specsolve.data.modules.hdf5_fields
 t0 = time.perf_counter()
 nbytes = 0
 if phase == "raw":
@@ -149,8 +149,17 @@ def write_file(path: Path, gb: float, n: int, frames: int, block: int) -> int:
 
 def run_phase(phase: str, path: Path, args: argparse.Namespace, extra: dict | None = None) -> dict:
     cold = evict_from_page_cache(path)
-    cmd = [sys.executable, "-c", PHASE, phase, str(path), str(args.batch), str(args.workers), str(args.threads),
-           json.dumps(extra or {})]
+    cmd = [
+        sys.executable,
+        "-c",
+        PHASE,
+        phase,
+        str(path),
+        str(args.batch),
+        str(args.workers),
+        str(args.threads),
+        json.dumps(extra or {}),
+    ]
     peak = 0.0
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         while proc.poll() is None:
@@ -168,10 +177,21 @@ def run_phase(phase: str, path: Path, args: argparse.Namespace, extra: dict | No
 def train_overrides(path: Path, run_dir: Path, args: argparse.Namespace) -> list[str]:
     return [
         f"run_dir={run_dir}",
-        "data.name=hdf5", f"data.train={path}", "data.inputs=[a]", "data.outputs=[u]",
-        f"data.batch_size={args.batch}", f"data.num_workers={args.workers}",
-        "model.name=fno", "model.modes=[4,4]", "model.width=4", "model.layers=1", "model.padding=0",
-        "model.projection_hidden=8", "trainer.max_epochs=1", "trainer.accelerator=cpu", "logging.figures=false",
+        "data.name=hdf5",
+        f"data.train={path}",
+        "data.inputs=[a]",
+        "data.outputs=[u]",
+        f"data.batch_size={args.batch}",
+        f"data.num_workers={args.workers}",
+        "model.name=fno",
+        "model.modes=[4,4]",
+        "model.width=4",
+        "model.layers=1",
+        "model.padding=0",
+        "model.projection_hidden=8",
+        "trainer.max_epochs=1",
+        "trainer.accelerator=cpu",
+        "logging.figures=false",
     ]
 
 
@@ -200,8 +220,11 @@ def main() -> None:
         t = time.perf_counter()
         samples = write_file(path, gb, args.n, args.frames, args.batch)
         size_mb = path.stat().st_size / 2**20
-        print(f"wrote {path}: {samples} samples of 2 x {args.frames}x{args.n}x{args.n} float32, {size_mb:,.0f} MiB "
-              f"in {time.perf_counter() - t:.0f} s", flush=True)
+        print(
+            f"wrote {path}: {samples} samples of 2 x {args.frames}x{args.n}x{args.n} float32, {size_mb:,.0f} MiB "
+            f"in {time.perf_counter() - t:.0f} s",
+            flush=True,
+        )
         if checkpoint is None and ("predict" in phases):
             # a tiny FNO checkpoint (one epoch on the first 4 batches) for the predict phase
             ckpt_run = root / "ckpt_run"
@@ -219,19 +242,24 @@ def main() -> None:
                 extra = {"overrides": train_overrides(path, run_dir, args)}
             r = run_phase(phase, path, args, extra)
             rows.append({"file_mb": size_mb, "phase": phase, **r})
-            print(f"  {phase:8s} {r['mb'] / r['seconds']:8.0f} MiB/s  {r['seconds']:7.1f} s  peak memory "
-                  f"{r['peak_mb']:6.0f} MiB (main process RSS {r['self_mb']:.0f})"
-                  f"{'' if r['cold'] else '  [page cache not evicted]'}", flush=True)
+            print(
+                f"  {phase:8s} {r['mb'] / r['seconds']:8.0f} MiB/s  {r['seconds']:7.1f} s  peak memory "
+                f"{r['peak_mb']:6.0f} MiB (main process RSS {r['self_mb']:.0f})"
+                f"{'' if r['cold'] else '  [page cache not evicted]'}",
+                flush=True,
+            )
         (root / "pred.h5").unlink(missing_ok=True)
         if not args.keep:
             path.unlink()
 
     print()
-    print(f"| file | phase | MiB/s | seconds | peak memory, PSS (MiB) | main process peak RSS (MiB) |")
-    print(f"|---|---|---|---|---|---|")
+    print("| file | phase | MiB/s | seconds | peak memory, PSS (MiB) | main process peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['file_mb'] / 1024:.2f} GiB | {r['phase']} | {r['mb'] / r['seconds']:.0f} | {r['seconds']:.1f} | "
-              f"{r['peak_mb']:.0f} | {r['self_mb']:.0f} |")
+        print(
+            f"| {r['file_mb'] / 1024:.2f} GiB | {r['phase']} | {r['mb'] / r['seconds']:.0f} | {r['seconds']:.1f} | "
+            f"{r['peak_mb']:.0f} | {r['self_mb']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

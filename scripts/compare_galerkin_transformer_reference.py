@@ -85,13 +85,34 @@ def main() -> None:
     fine, coarse = 29, 8
     mid = round(math.sqrt(fine * coarse))  # our intermediate grid, imposed on the reference for the comparison
     for kind in ("galerkin", "fourier"):
-        cfg = dict(config["ex2_darcy"], attention_type=kind, n_hidden=16, n_head=2, num_encoder_layers=2,
-                   dim_feedforward=32, freq_dim=8, fourier_modes=4,
-                   downscaler_size=((mid, mid), (coarse, coarse)), upscaler_size=((mid, mid), (fine, fine)))
+        cfg = dict(
+            config["ex2_darcy"],
+            attention_type=kind,
+            n_hidden=16,
+            n_head=2,
+            num_encoder_layers=2,
+            dim_feedforward=32,
+            freq_dim=8,
+            fourier_modes=4,
+            downscaler_size=((mid, mid), (coarse, coarse)),
+            upscaler_size=((mid, mid), (fine, fine)),
+        )
         ref = model.FourierTransformer2D(**cfg).eval()
-        ours = GalerkinTransformer(1, 1, dim=2, attention=kind, n_hidden=16, num_heads=2, num_layers=2,
-                                   dim_feedforward=32, freq_dim=8, modes=4, coarse_size=coarse, norm_eps=1e-7,
-                                   zero_boundary=True).eval()
+        ours = GalerkinTransformer(
+            1,
+            1,
+            dim=2,
+            attention=kind,
+            n_hidden=16,
+            num_heads=2,
+            num_layers=2,
+            dim_feedforward=32,
+            freq_dim=8,
+            modes=4,
+            coarse_size=coarse,
+            norm_eps=1e-7,
+            zero_boundary=True,
+        ).eval()
         copy_weights(ref, ours)
         x = torch.randn(2, fine, fine, 1)
         axis_c, axis_f = torch.linspace(0, 1, coarse), torch.linspace(0, 1, fine)

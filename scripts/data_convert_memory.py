@@ -57,11 +57,20 @@ def main() -> None:
         size_mb = src.stat().st_size / 1024**2
         print(f"source: {args.samples} x {args.nt} x {args.nx} float32 = {size_mb:.0f} MB; block {args.block_mb} MB")
         block = int(args.block_mb * 1024**2)
-        for kind, a, b in (("convert", src, Path(tmp) / "native.h5"), ("export-well", Path(tmp) / "native.h5", Path(tmp) / "well")):
-            out = subprocess.run([sys.executable, "-c", STEP, kind, str(a), str(b), str(block)],
-                                 check=True, capture_output=True, text=True).stdout
+        for kind, a, b in (
+            ("convert", src, Path(tmp) / "native.h5"),
+            ("export-well", Path(tmp) / "native.h5", Path(tmp) / "well"),
+        ):
+            out = subprocess.run(
+                [sys.executable, "-c", STEP, kind, str(a), str(b), str(block)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(f"{kind:12s} {r['seconds']:6.1f} s  {size_mb / r['seconds']:6.0f} MB/s  peak RSS {r['peak_mb']:6.0f} MB")
+            print(
+                f"{kind:12s} {r['seconds']:6.1f} s  {size_mb / r['seconds']:6.0f} MB/s  peak RSS {r['peak_mb']:6.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,11 @@ class PrintEpoch(L.Callback):
             return
         value = trainer.callback_metrics.get("val/rel_l2")
         if value is not None:
-            print(f"epoch {trainer.current_epoch + 1:4d}  test rel L2 {float(value):.5f}  "
-                  f"elapsed {time.perf_counter() - self.start:8.1f} s", flush=True)
+            print(
+                f"epoch {trainer.current_epoch + 1:4d}  test rel L2 {float(value):.5f}  "
+                f"elapsed {time.perf_counter() - self.start:8.1f} s",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -44,7 +47,9 @@ def main() -> None:
     parser.add_argument("--run-dir", default=None)
     args = parser.parse_args()
 
-    recipe = load_config(args.recipe, defaults=False, keys=("generator", "splits", "out_dir", "batch_size", "description"))
+    recipe = load_config(
+        args.recipe, defaults=False, keys=("generator", "splits", "out_dir", "batch_size", "description")
+    )
     data_dir = Path(args.data_dir or recipe.out_dir)
     if not (data_dir / "train.h5").exists():
         t0 = time.perf_counter()

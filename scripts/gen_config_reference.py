@@ -17,8 +17,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from specsolve.config.loading import DEFAULTS, TOP_LEVEL_KEYS
-from specsolve.config.validation import describe_parameters
 from specsolve.registry import KINDS, Component, list_components
+from specsolve.registry.signature import describe_parameters
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "config_reference.md"
 

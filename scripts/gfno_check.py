@@ -26,7 +26,9 @@ def main() -> None:
             rot = max(rel(model(torch.rot90(x, k, (-2, -1))), torch.rot90(y, k, (-2, -1))) for k in (1, 2, 3))
             flip = rel(model(x.flip(-1)), y.flip(-1))
         n = sum(p.numel() for p in model.parameters())
-        print(f"gfno   {group:4s} width {width:2d}: {n:,} params; fp32 64^2 rel. max error rot {rot:.1e}, flip {flip:.1e}")
+        print(
+            f"gfno   {group:4s} width {width:2d}: {n:,} params; fp32 64^2 rel. max error rot {rot:.1e}, flip {flip:.1e}"
+        )
     for group, width in (("p4", 11), ("p4m", 7)):
         model = GFNO3d(10, 1, modes=8, time_modes=6, width=width, group=group)
         print(f"gfno3d {group:4s} width {width:2d}: {sum(p.numel() for p in model.parameters()):,} params")

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from specsolve.config.validation import validate_params
+from specsolve.registry.signature import validate_params
 from specsolve.solvers.epgp import EPGP
 from specsolve.solvers.gp_hm import GPHM
 from specsolve.solvers.sepgp import SEPGP

@@ -11,7 +11,6 @@ import argparse
 from pathlib import Path
 
 import torch
-
 from specsolve_baselines.deeponet import DeepONet
 from specsolve_baselines.unet2d import UNet2d
 

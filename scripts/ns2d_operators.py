@@ -1,4 +1,4 @@
-"""Navier-Stokes 2D at CPU scale: FNO, G-FNO-p4, G-FNO-p4m and SFNO, on the test set and on its 90-degree rotation.
+"""Navier-Stokes 2D at CPU scale: FNO, G-FNO-p4, G-FNO-p4m and STFNO, on the test set and on its 90-degree rotation.
 
 What it does (all through the library: recipe generation, ``specsolve.training.run.train`` on the run configs
 configs/ns2d_*.yaml with overrides, checkpoints, ``specsolve.inference.rollout``):
@@ -6,10 +6,10 @@ configs/ns2d_*.yaml with overrides, checkpoints, ``specsolve.inference.rollout``
 1. data: generates ``datasets/ns_small.yaml`` (32^2, nu = 1e-3, FNO forcing, frames t = 0..20, 128 train / 32 test
    trajectories, ~25 s) into ``--data-dir`` unless its ``train.h5``/``test.h5`` exist, and writes the rotated test
    set ``test_rot90.h5`` there (every stored field rotated by ``rot90`` over (x, y), as ``torch.rot90(k=1)``);
-2. trains each model from its config (10 -> 1 teacher forcing; SFNO 10 -> ``--sfno-out`` frames, layout ``time``),
-   frames t = 1..20 (``time_start: 1``); ``--scale`` multiplies the paper widths (FNO 20, p4 10, p4m 7, SFNO 20) and
-   ``--modes`` replaces the paper's 12 (SFNO: ``--modes``, ``modes_t`` 4); ``--paper`` keeps the configs' models.
-   Scaled runs give SFNO a quarter of the batch and windows ``n_out`` frames apart (``window_stride``), so that
+2. trains each model from its config (10 -> 1 teacher forcing; STFNO 10 -> ``--st-fno-out`` frames, layout ``time``),
+   frames t = 1..20 (``time_start: 1``); ``--scale`` multiplies the paper widths (FNO 20, p4 10, p4m 7, STFNO 20) and
+   ``--modes`` replaces the paper's 12 (STFNO: ``--modes``, ``modes_t`` 4); ``--paper`` keeps the configs' models.
+   Scaled runs give STFNO a quarter of the batch and windows ``n_out`` frames apart (``window_stride``), so that
    every frame is a target once per epoch for every model;
 3. evaluates the LAST checkpoint (val = test here, so no selection on it): one-step (one-window) relative L2 on
    the test windows, autoregressive rollout from the first 10 frames over the remaining 10 (context excluded), both
@@ -24,13 +24,13 @@ no-learning reference.
 The rotated set is not a solution of the same PDE (the FNO forcing ``sin 2pi(x+y) + cos 2pi(x+y)`` is not
 rotation-invariant), exactly as the G-FNO paper's rotated NS test: it measures how a model treats rotated inputs.
 G-FNO's prediction commutes with rot90 (its grid feature is invariant and the per-channel normalisation is a
-scalar), so its errors on both sets agree up to float rounding; FNO (Cartesian grid features) and SFNO (x, y
+scalar), so its errors on both sets agree up to float rounding; FNO (Cartesian grid features) and STFNO (x, y
 positional encoding) are not equivariant.
 
 Usage::
 
     .venv/bin/python scripts/ns2d_operators.py [--data-dir data/ns_small] [--scale 0.5] [--modes 8] [--epochs 5]
-        [--models fno,gfno_p4,gfno_p4m,sfno] [--n-train N] [--threads 1] [--work-dir runs/ns2d_operators]
+        [--models fno,gfno_p4,gfno_p4m,st_fno] [--n-train N] [--threads 1] [--work-dir runs/ns2d_operators]
     .venv/bin/python scripts/ns2d_operators.py --paper  # the configs' models, epochs and batches (hours on CPU)
     .venv/bin/python scripts/ns2d_operators.py --write-rotated SRC.h5 DST.h5  # then: specsolve rollout -d DST.h5
 
@@ -56,8 +56,8 @@ import numpy as np
 import torch
 
 from specsolve.config import load_config
-from specsolve.data.datasets.hdf5_windows import WindowDataset
 from specsolve.data.generation import run_recipe
+from specsolve.data.modules.hdf5_windows import WindowDataset
 from specsolve.data.native import SPATIAL_DIMS, variable_dims
 from specsolve.inference.rollout import rollout
 from specsolve.losses.relative_lp import relative_lp_per_sample
@@ -70,7 +70,7 @@ MODELS = {
     "fno": ("FNO", "ns2d_fno.yaml", 20),
     "gfno_p4": ("G-FNO-p4", "ns2d_gfno_p4.yaml", 10),
     "gfno_p4m": ("G-FNO-p4m", "ns2d_gfno_p4m.yaml", 7),
-    "sfno": ("SFNO", "ns2d_sfno.yaml", 20),
+    "st_fno": ("STFNO", "ns2d_st_fno.yaml", 20),
 }
 N_IN, TIME_START = 10, 1
 
@@ -124,7 +124,7 @@ def overrides_for(key: str, args: argparse.Namespace, data_dir: Path, run_dir: P
         out.append(f"trainer.max_epochs={args.epochs}")
     if args.n_train is not None:
         out.append(f"data.n_train={args.n_train}")
-    if key == "sfno":
+    if key == "st_fno":
         n_out = args.sfno_out if not args.paper else 40
         n_out = min(n_out, n_frames - N_IN)  # the data may be shorter than the paper's 10 + 40
         out += [f"data.n_out={n_out}", f"model.out_steps={n_out}"]
@@ -137,20 +137,27 @@ def overrides_for(key: str, args: argparse.Namespace, data_dir: Path, run_dir: P
             out.append(f"model.modes=[{args.modes},{args.modes}]")
         else:
             out.append(f"model.modes={args.modes}")
-        if key == "sfno":
+        if key == "st_fno":
             out.append("model.modes_t=4")
-    if args.batch_size is not None or not args.paper:  # --paper alone: the configs' batches (20; SFNO 4)
+    if args.batch_size is not None or not args.paper:  # --paper alone: the configs' batches (20; STFNO 4)
         batch = 20 if args.batch_size is None else args.batch_size
-        # SFNO (batch 4 in the reference) gets a quarter of the batch: windows of 10 + n_out frames are heavier
-        out.append(f"data.batch_size={max(1, batch // 4) if key == 'sfno' else batch}")
+        # STFNO (batch 4 in the reference) gets a quarter of the batch: windows of 10 + n_out frames are heavier
+        out.append(f"data.batch_size={max(1, batch // 4) if key == 'st_fno' else batch}")
     return out
 
 
 def window_errors(module: torch.nn.Module, path: Path, cfg: dict, batch: int) -> np.ndarray:
     """Relative L2 per test window (all ``n_out`` target frames together) of ``module``: ``(N,)``."""
     data = cfg["data"]
-    ds = WindowDataset(path, list(data["inputs"]), list(data["inputs"]), int(data["n_in"]), int(data["n_out"]),
-                       data.get("layout", "channels"), time_start=int(data.get("time_start", 0)))
+    ds = WindowDataset(
+        path,
+        list(data["inputs"]),
+        list(data["inputs"]),
+        int(data["n_in"]),
+        int(data["n_out"]),
+        data.get("layout", "channels"),
+        time_start=int(data.get("time_start", 0)),
+    )
     errors = []
     with torch.inference_mode():
         for start in range(0, len(ds), batch):
@@ -224,9 +231,9 @@ def main() -> None:
     p.add_argument("--modes", type=int, default=8, help="Fourier modes (paper: 12; ignored by --paper)")
     p.add_argument("--epochs", type=int, default=None, help="default 5 (--paper: the configs' 100 / 10)")
     p.add_argument("--paper", action="store_true", help="the configs' models (paper widths, modes 12) unchanged")
-    p.add_argument("--sfno-out", type=int, default=5, help="SFNO output frames per window (scaled runs)")
+    p.add_argument("--st-fno-out", type=int, default=5, help="STFNO output frames per window (scaled runs)")
     p.add_argument("--n-train", type=int, default=None, help="training trajectories (default: all)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 20 (SFNO: a quarter); --paper: the configs'")
+    p.add_argument("--batch-size", type=int, default=None, help="default 20 (STFNO: a quarter); --paper: the configs'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a loaded machine)")
     p.add_argument("--write-rotated", nargs=2, type=Path, metavar=("SRC", "DST"), help="only write a rotated copy")
@@ -253,13 +260,17 @@ def main() -> None:
     with h5py.File(data_dir / "test.h5") as f:
         n_test_traj = f["u"].shape[0]
     n_frames = n_frames_all - TIME_START
-    print(f"data: {data_dir} ({n_train_traj} train / {n_test_traj} test trajectories, {nx}x{nx}, frames "
-          f"t = {TIME_START}..{n_frames_all - 1} used; ready in {seconds:.1f} s); rotated test set: test_rot90.h5")
-    print(f"context {N_IN} frames, rollout over the remaining {n_frames - N_IN}; "
-          f"{'paper models' if args.paper else f'scale {args.scale}, modes {args.modes}'}, epochs "
-          f"{args.epochs if args.epochs is not None else 'from the configs'}, batch "
-          f"{args.batch_size or ('from the configs' if args.paper else 20)}, "
-          f"seed {args.seed}")
+    print(
+        f"data: {data_dir} ({n_train_traj} train / {n_test_traj} test trajectories, {nx}x{nx}, frames "
+        f"t = {TIME_START}..{n_frames_all - 1} used; ready in {seconds:.1f} s); rotated test set: test_rot90.h5"
+    )
+    print(
+        f"context {N_IN} frames, rollout over the remaining {n_frames - N_IN}; "
+        f"{'paper models' if args.paper else f'scale {args.scale}, modes {args.modes}'}, epochs "
+        f"{args.epochs if args.epochs is not None else 'from the configs'}, batch "
+        f"{args.batch_size or ('from the configs' if args.paper else 20)}, "
+        f"seed {args.seed}"
+    )
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     rows = {}
@@ -269,8 +280,11 @@ def main() -> None:
         overrides = overrides_for(key, args, data_dir, run_dir, n_frames)
         cfg = load_config(ROOT / "configs" / config, overrides)
         model_desc = ", ".join(f"{k}={v}" for k, v in cfg.model.items() if k != "name")
-        print(f"\n[{label}] configs/{config} + {' '.join(o for o in overrides if o.startswith(('model.', 'data.n_')))}"
-              f"\n  model: {model_desc}", flush=True)
+        print(
+            f"\n[{label}] configs/{config} + {' '.join(o for o in overrides if o.startswith(('model.', 'data.n_')))}"
+            f"\n  model: {model_desc}",
+            flush=True,
+        )
         t0 = time.perf_counter()
         result = train(cfg, progress=False)
         train_s = time.perf_counter() - t0
@@ -279,28 +293,41 @@ def main() -> None:
         row["train_s"], row["eval_s"] = train_s, time.perf_counter() - t0
         row["n_out"] = int(cfg.data.n_out)
         rows[key] = row
-        print(f"  trained {train_s:.0f} s ({train_s / int(cfg.trainer.max_epochs):.1f} s/epoch), final train loss "
-              f"{result['metrics'].get('train/loss', float('nan')):.4f}; evaluated {row['eval_s']:.0f} s; "
-              f"checkpoint {result['last']}", flush=True)
+        print(
+            f"  trained {train_s:.0f} s ({train_s / int(cfg.trainer.max_epochs):.1f} s/epoch), final train loss "
+            f"{result['metrics'].get('train/loss', float('nan')):.4f}; evaluated {row['eval_s']:.0f} s; "
+            f"checkpoint {result['last']}",
+            flush=True,
+        )
 
     base = persistence(data_dir)
-    print("\nrelative L2 on the test set (mean over samples) and on its rot90 (\"rot\"); rollout: context excluded")
-    head = (f"{'model':<12}{'params':>10}{'train s':>9}{'1-step':>9}{'1-step':>9}{'rollout':>9}{'rollout':>9}"
-            f"{'rollout':>9}{'rollout':>9}{'rot/':>7}{'equiv.':>9}")
-    sub = (f"{'':<12}{'':>10}{'':>9}{'':>9}{'rot':>9}{'frame':>9}{'fr. rot':>9}{'traj.':>9}{'tr. rot':>9}"
-           f"{'plain':>7}{'gap':>9}")
+    print('\nrelative L2 on the test set (mean over samples) and on its rot90 ("rot"); rollout: context excluded')
+    head = (
+        f"{'model':<12}{'params':>10}{'train s':>9}{'1-step':>9}{'1-step':>9}{'rollout':>9}{'rollout':>9}"
+        f"{'rollout':>9}{'rollout':>9}{'rot/':>7}{'equiv.':>9}"
+    )
+    sub = (
+        f"{'':<12}{'':>10}{'':>9}{'':>9}{'rot':>9}{'frame':>9}{'fr. rot':>9}{'traj.':>9}{'tr. rot':>9}"
+        f"{'plain':>7}{'gap':>9}"
+    )
     print(head)
     print(sub)
     for key, r in rows.items():
         label = MODELS[key][0] + (f" ({r['n_out']})" if r["n_out"] != 1 else "")
-        print(f"{label:<12}{r['params']:>10,}{r['train_s']:>9.0f}{r['one']:>9.4f}{r['one_rot']:>9.4f}"
-              f"{r['roll_frame']:>9.4f}{r['roll_frame_rot']:>9.4f}{r['roll_traj']:>9.4f}{r['roll_traj_rot']:>9.4f}"
-              f"{r['roll_traj_rot'] / r['roll_traj']:>7.2f}{r['equiv_gap']:>9.1e}")
-    print(f"{'persistence':<12}{0:>10}{0:>9}{base['one']:>9.4f}{base['one']:>9.4f}{base['roll_frame']:>9.4f}"
-          f"{base['roll_frame']:>9.4f}{base['roll_traj']:>9.4f}{base['roll_traj']:>9.4f}{1:>7.2f}{0:>9.1e}")
-    print("1-step: one test window (10 frames -> 1; SFNO (n): -> n frames); rollout frame: mean of per-frame rel. L2; "
-          "traj.: rel. L2 of the whole predicted trajectory (G-FNO paper's metric); rot/plain: traj. rot / traj.; "
-          "equiv. gap: max_i ||P(rot x_i) - rot P(x_i)|| / ||P(x_i)|| over the rollout predictions.")
+        print(
+            f"{label:<12}{r['params']:>10,}{r['train_s']:>9.0f}{r['one']:>9.4f}{r['one_rot']:>9.4f}"
+            f"{r['roll_frame']:>9.4f}{r['roll_frame_rot']:>9.4f}{r['roll_traj']:>9.4f}{r['roll_traj_rot']:>9.4f}"
+            f"{r['roll_traj_rot'] / r['roll_traj']:>7.2f}{r['equiv_gap']:>9.1e}"
+        )
+    print(
+        f"{'persistence':<12}{0:>10}{0:>9}{base['one']:>9.4f}{base['one']:>9.4f}{base['roll_frame']:>9.4f}"
+        f"{base['roll_frame']:>9.4f}{base['roll_traj']:>9.4f}{base['roll_traj']:>9.4f}{1:>7.2f}{0:>9.1e}"
+    )
+    print(
+        "1-step: one test window (10 frames -> 1; STFNO (n): -> n frames); rollout frame: mean of per-frame rel. L2; "
+        "traj.: rel. L2 of the whole predicted trajectory (G-FNO paper's metric); rot/plain: traj. rot / traj.; "
+        "equiv. gap: max_i ||P(rot x_i) - rot P(x_i)|| / ||P(x_i)|| over the rollout predictions."
+    )
 
 
 if __name__ == "__main__":

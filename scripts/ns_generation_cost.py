@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from specsolve.data.generators.navier_stokes import VorticitySolver, fno_forcing
-from specsolve.data.generators._periodic import fno_grf_2d
+from specsolve.data.generators.periodic import fno_grf_2d
 from specsolve.data.grf import sample_rng
 
 CASES = [  # (solve grid, scheme, dtype, dt): the FNO recipe, then cheaper variants

@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 import torch
 
-from specsolve.data.generators._periodic import fno_grf_2d
 from specsolve.data.generators.navier_stokes import VorticitySolver, fno_forcing
+from specsolve.data.generators.periodic import fno_grf_2d
 from specsolve.data.grf import sample_rng
 
 

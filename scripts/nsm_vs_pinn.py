@@ -196,7 +196,13 @@ class ICModel(nn.Module):
 def rd_model(args: argparse.Namespace) -> ICModel:
     torch.manual_seed(args.seed)
     fno = create(
-        "model", "fno", in_channels=2, out_channels=1, modes=[8, 16], width=args.rd_width, layers=4,
+        "model",
+        "fno",
+        in_channels=2,
+        out_channels=1,
+        modes=[8, 16],
+        width=args.rd_width,
+        layers=4,
         projection_hidden=2 * args.rd_width,
     )
     return ICModel(fno, args.rd_scale)
@@ -205,7 +211,12 @@ def rd_model(args: argparse.Namespace) -> ICModel:
 def rd_data(args: argparse.Namespace) -> tuple[Tensor, Tensor, Tensor]:
     """Training ICs ``(N, 64)``, test ICs ``(M, 64)`` and references ``(M, 65, 64)`` at ``t = k/64, x = j/64``."""
     gen = ReactionDiffusionGenerator(
-        resolution=64, solve_resolution=4096, nu=args.nu, rho=args.rho, n_frames=64, steps_per_frame=64,
+        resolution=64,
+        solve_resolution=4096,
+        nu=args.nu,
+        rho=args.rho,
+        n_frames=64,
+        steps_per_frame=64,
         store_dtype="float64",
     )
     train = np.stack([gen.initial_condition(sample_rng(1, i))[:: gen.stride] for i in range(args.rd_train)])
@@ -299,7 +310,7 @@ def rd_floor(loss_name: str, data: tuple[Tensor, Tensor, Tensor], args: argparse
         v = (a * grow / (a * grow + 1 - a)).reshape(-1)  # the logistic flow without diffusion
         for _ in range(12):
             r = residual(v, a)
-            jac = torch.func.jacfwd(lambda w: residual(w, a))(v)
+            jac = torch.func.jacfwd(lambda w: residual(w, a))(v)  # noqa: B023 (called within the iteration)
             dv = torch.linalg.lstsq(jac, -r[:, None]).solution[:, 0]
             v = v + dv
             if dv.norm() < 1e-10 * v.norm():
@@ -326,8 +337,12 @@ def main() -> None:
     parser.add_argument("--rd-train", type=int, default=512, help="training initial conditions")
     parser.add_argument("--rd-test", type=int, default=32, help="test initial conditions (with references)")
     parser.add_argument("--rd-width", type=int, default=16, help="FNO width (projection: twice that)")
-    parser.add_argument("--rd-floor", type=int, default=0,
-                        help="also compute each loss's discretisation floor on this many test samples (slow: ~minutes)")
+    parser.add_argument(
+        "--rd-floor",
+        type=int,
+        default=0,
+        help="also compute each loss's discretisation floor on this many test samples (slow: ~minutes)",
+    )
     parser.add_argument("--rd-scale", type=float, default=1.0, help="mollifier scale of the network term")
     parser.add_argument("--nu", type=float, default=0.01)
     parser.add_argument("--rho", type=float, default=5.0)
@@ -339,17 +354,22 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = []
     if args.only in (None, "poisson"):
-        print(f"[poisson] periodic -lap u = s, FNO(modes 8, width 16, 4 layers), {args.poisson_steps} Adam steps, "
-              f"batch {args.batch}; PINN FD floor at {args.poisson_n}^2: rel L2 {fd_floor(args.poisson_n):.3e}",
-              flush=True)
+        print(
+            f"[poisson] periodic -lap u = s, FNO(modes 8, width 16, 4 layers), {args.poisson_steps} Adam steps, "
+            f"batch {args.batch}; PINN FD floor at {args.poisson_n}^2: rel L2 {fd_floor(args.poisson_n):.3e}",
+            flush=True,
+        )
         for name in ("nsm", "pinn"):
             rows.append(("poisson (periodic)", name, args.poisson_steps, poisson_run(name, args)))
     if args.only in (None, "rd"):
         t0 = time.perf_counter()
         data = rd_data(args)
-        print(f"[rd] u_t - {args.nu} u_xx = {args.rho} u (1 - u); {args.rd_train} train ICs, {args.rd_test} test ICs; "
-              f"references in {time.perf_counter() - t0:.0f} s; FNO(modes 8x16, width {args.rd_width}, 4 layers), "
-              f"{args.rd_steps} Adam steps (lr {args.rd_lr}, cosine), batch {args.batch}", flush=True)
+        print(
+            f"[rd] u_t - {args.nu} u_xx = {args.rho} u (1 - u); {args.rd_train} train ICs, {args.rd_test} test ICs; "
+            f"references in {time.perf_counter() - t0:.0f} s; FNO(modes 8x16, width {args.rd_width}, 4 layers), "
+            f"{args.rd_steps} Adam steps (lr {args.rd_lr}, cosine), batch {args.batch}",
+            flush=True,
+        )
         if args.rd_steps > 0:
             for name in ("nsm", "pinn"):
                 rows.append((f"reaction-diffusion nu={args.nu:g}", name, args.rd_steps, rd_run(name, data, args)))
@@ -359,19 +379,28 @@ def main() -> None:
                 t0 = time.perf_counter()
                 floor = rd_floor(name, data, args)
                 secs = time.perf_counter() - t0
-                print(f"[rd] {name}_residual discretisation floor on {grids[name]} (exact minimiser of the loss, "
-                      f"Gauss-Newton, {args.rd_floor} sample(s)): rel L2 {floor:.3e} ({secs:.0f} s)", flush=True)
+                print(
+                    f"[rd] {name}_residual discretisation floor on {grids[name]} (exact minimiser of the loss, "
+                    f"Gauss-Newton, {args.rd_floor} sample(s)): rel L2 {floor:.3e} ({secs:.0f} s)",
+                    flush=True,
+                )
     if not rows:
         return
     print()
-    print(f"{'problem':<27}{'loss':<15}{'grid':<21}{'steps':>6}{'final loss':>12}{'test rel L2':>13}"
-          f"{'CPU ms/step':>12}{'wall ms/step':>13}{'train s':>9}")
+    print(
+        f"{'problem':<27}{'loss':<15}{'grid':<21}{'steps':>6}{'final loss':>12}{'test rel L2':>13}"
+        f"{'CPU ms/step':>12}{'wall ms/step':>13}{'train s':>9}"
+    )
     for problem, name, steps, r in rows:
-        print(f"{problem:<27}{name + '_residual':<15}{r['grid']:<21}{steps:>6}{r['loss']:>12.3e}{r['rel_l2']:>13.3e}"
-              f"{r['cpu_ms']:>12.1f}{r['wall_ms']:>13.1f}{r['train_s']:>9.0f}")
-    print(f"ms/step: medians over {args.timed_steps} steps of a separate single-threaded timing pass (forward + loss + "
-          f"backward + Adam step, batch {args.batch}; CPU = thread time); train s: wall time of the training loop "
-          f"({args.threads} thread(s)).")
+        print(
+            f"{problem:<27}{name + '_residual':<15}{r['grid']:<21}{steps:>6}{r['loss']:>12.3e}{r['rel_l2']:>13.3e}"
+            f"{r['cpu_ms']:>12.1f}{r['wall_ms']:>13.1f}{r['train_s']:>9.0f}"
+        )
+    print(
+        f"ms/step: medians over {args.timed_steps} steps of a separate single-threaded timing pass (forward + loss + "
+        f"backward + Adam step, batch {args.batch}; CPU = thread time); train s: wall time of the training loop "
+        f"({args.threads} thread(s))."
+    )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,13 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast")
     parser.add_argument("--models", default=None, help="comma-separated substrings of the labels to run")
     parser.add_argument("--out", default=None, help="also write the table to this file")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads (default 1: on a shared, oversubscribed machine 2 spinning OpenMP threads "
-                             "made steps up to 15x slower)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (default 1: on a shared, oversubscribed machine 2 spinning OpenMP threads "
+        "made steps up to 15x slower)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -89,10 +93,13 @@ def main() -> None:
         devices.append(torch.device("cpu"))
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    header = (f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
-              + (f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no CUDA"))
-    lines = [header, f"{'model':28s} {'params':>11s} {'device':6s} {'prec':5s} {'batch':>5s} "
-                     f"{'ms/step':>10s} {'samples/s':>10s}"]
+    header = f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}" + (
+        f", CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no CUDA"
+    )
+    lines = [
+        header,
+        f"{'model':28s} {'params':>11s} {'device':6s} {'prec':5s} {'batch':>5s} {'ms/step':>10s} {'samples/s':>10s}",
+    ]
     print("\n".join(lines), flush=True)
     for label, config, shape, conditioned in CASES:
         if args.models and not any(s in label for s in args.models.split(",")):
@@ -102,11 +109,13 @@ def main() -> None:
         n_params = sum(p.numel() for p in model.parameters())
         for device in devices:
             model.to(device).train()
-            for bf16 in ([False, True] if args.bf16 else [False]):
+            for bf16 in [False, True] if args.bf16 else [False]:
                 times = time_steps(model, shape, conditioned, device, bf16, args.warmup, args.steps)
                 ms = 1e3 * statistics.median(times)
-                row = (f"{label:28s} {n_params:11,d} {device.type:6s} {'bf16' if bf16 else 'fp32':5s} "
-                       f"{shape[0]:5d} {ms:10.1f} {shape[0] / (ms / 1e3):10.2f}")
+                row = (
+                    f"{label:28s} {n_params:11,d} {device.type:6s} {'bf16' if bf16 else 'fp32':5s} "
+                    f"{shape[0]:5d} {ms:10.1f} {shape[0] / (ms / 1e3):10.2f}"
+                )
                 print(row, flush=True)
                 lines.append(row)
         model.cpu()

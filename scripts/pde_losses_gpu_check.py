@@ -1,6 +1,6 @@
 """CUDA smoke check of the PDE-spec losses and field metrics: same values on CPU and GPU, bf16 autocast safe.
 
-    .venv/bin/python scripts/pde_losses_gpu_check.py     (prints one line per check, exits 1 on a mismatch)
+.venv/bin/python scripts/pde_losses_gpu_check.py     (prints one line per check, exits 1 on a mismatch)
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def main() -> int:
         rel32 = abs(val.item() - ref) / max(abs(ref), 1e-30)
         good = rel < 1e-10 and rel32 < 1e-3 and finite and val.dtype == torch.float32
         ok &= good
-        print(f"{name:<24} cpu64 {ref:.6e}  cuda64 rel {rel:.1e}  cuda-bf16-autocast rel {rel32:.1e} {val.dtype}  {'OK' if good else 'FAIL'}")
+        print(
+            f"{name:<24} cpu64 {ref:.6e}  cuda64 rel {rel:.1e}  cuda-bf16-autocast rel {rel32:.1e} {val.dtype}  {'OK' if good else 'FAIL'}"
+        )
     g = torch.Generator().manual_seed(1)
     p, q = torch.randn(2, 3, 2, 16, 16, generator=g), torch.randn(2, 3, 2, 16, 16, generator=g)
     for cls in (NRMSE, VRMSE, FRMSEMid):  # (16^2 has no |k| >= 12 modes)

@@ -21,8 +21,16 @@ from specsolve.config.loading import load_config
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.training.run import train
 
-TINY = dict(embed_dim=16, depths=[1, 1, 1], num_heads=[1, 2, 4], skip_connections=[1, 1, 0], patch_size=4,
-            window_size=4, mlp_ratio=2.0, image_size=32)
+TINY = dict(
+    embed_dim=16,
+    depths=[1, 1, 1],
+    num_heads=[1, 2, 4],
+    skip_connections=[1, 1, 0],
+    patch_size=4,
+    window_size=4,
+    mlp_ratio=2.0,
+    image_size=32,
+)
 
 
 def waves(path: Path, n_samples: int, n_times: int = 5, n: int = 32, dt: float = 0.05, seed: int = 0) -> Path:
@@ -34,8 +42,11 @@ def waves(path: Path, n_samples: int, n_times: int = 5, n: int = 32, dt: float =
     u = np.sin(2 * np.pi * (X - tt) + ph) + 0.5 * np.cos(2 * np.pi * Y + ph)
     v = np.cos(2 * np.pi * (X + Y - 0.5 * tt) + ph)
     dims = ("sample", "time", "x", "y")
-    with NativeWriter(path, coords={"sample": np.arange(n_samples), "time": times, "x": x, "y": x},
-                      variables={"u": VariableSpec(dims), "v": VariableSpec(dims)}) as w:
+    with NativeWriter(
+        path,
+        coords={"sample": np.arange(n_samples), "time": times, "x": x, "y": x},
+        variables={"u": VariableSpec(dims), "v": VariableSpec(dims)},
+    ) as w:
         w.write("u", 0, u.astype(np.float32))
         w.write("v", 0, v.astype(np.float32))
     return path
@@ -46,14 +57,22 @@ def main(epochs: int = 25) -> None:
     try:
         train_file, test_file = waves(root / "train.h5", 16, seed=0), waves(root / "test.h5", 4, seed=1)
         for conditioning in (True, False):
-            cfg = OmegaConf.merge(load_config(None, []), {
-                "run_dir": str(root / f"run_{conditioning}"),
-                "data": {"name": "hdf5_all2all", "train": str(train_file), "test": str(test_file),
-                         "inputs": ["u", "v"], "batch_size": 16},
-                "model": {"name": "scot", **TINY, "time_conditioning": conditioning},
-                "optimizer": {"name": "adamw", "lr": 3e-3},
-                "trainer": {"max_epochs": epochs, "enable_checkpointing": True},
-            })
+            cfg = OmegaConf.merge(
+                load_config(None, []),
+                {
+                    "run_dir": str(root / f"run_{conditioning}"),
+                    "data": {
+                        "name": "hdf5_all2all",
+                        "train": str(train_file),
+                        "test": str(test_file),
+                        "inputs": ["u", "v"],
+                        "batch_size": 16,
+                    },
+                    "model": {"name": "scot", **TINY, "time_conditioning": conditioning},
+                    "optimizer": {"name": "adamw", "lr": 3e-3},
+                    "trainer": {"max_epochs": epochs, "enable_checkpointing": True},
+                },
+            )
             metrics = train(cfg, progress=False)["metrics"]
             print(f"time_conditioning={conditioning}: val rel L2 {metrics['val/rel_l2']:.4f} after {epochs} epochs")
     finally:

@@ -1,4 +1,4 @@
-"""Print the measured properties of the ``sfno`` model (parameter count, resolution consistency, projection,
+"""Print the measured properties of the ``st_fno`` model (parameter count, resolution consistency, projection,
 enlarged output layer, spectral fine-tuning). Usage: ``python scripts/sfno_checks.py`` (CPU, ~1 min)."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_sfno as t  # noqa: E402  (reuses the test helpers)
 
-from specsolve.models.sfno import SFNO, enlarge_output_layer  # noqa: E402
 from specsolve.losses.sobolev import sobolev_norm  # noqa: E402
+from specsolve.models.st_fno import STFNO, enlarge_output_layer  # noqa: E402
 
 
 def main() -> None:
-    print(f"params SFNO(1,1) modes 12/5 width 20: {t.n_params(SFNO(1, 1)):,}")
-    print(f"params SFNO(2,2) modes 12/5 width 20: {t.n_params(SFNO(2, 2)):,}")
+    print(f"params STFNO(1,1) modes 12/5 width 20: {t.n_params(STFNO(1, 1)):,}")
+    print(f"params STFNO(2,2) modes 12/5 width 20: {t.n_params(STFNO(2, 2)):,}")
     model = t.tiny_model()
     inc = {n: model(t.smooth_window(n, 6)) - t.smooth_window(n, 6)[:, -1:] for n in (16, 32, 64)}
     for a, b in ((32, 16), (64, 32)):
@@ -28,7 +28,7 @@ def main() -> None:
         print(f"resolution: rel. diff of predicted increments {a}^2 vs {b}^2: {rel:.2e}")
     for dtype in (torch.float64, torch.float32):
         torch.manual_seed(0)
-        m = SFNO(2, 2, **t.TINY, divergence_free=True).to(dtype)
+        m = STFNO(2, 2, **t.TINY, divergence_free=True).to(dtype)
         x = torch.randn(2, 6, 2, 16, 16, dtype=dtype)
         plain = copy.deepcopy(m)
         plain.divergence_free = False
@@ -51,7 +51,7 @@ def main() -> None:
         return sobolev_norm(t.nse_vorticity_residual(w, nu, dt), -1.0, 10**-1.5).square().mean().sqrt()
 
     torch.manual_seed(0)
-    m = enlarge_output_layer(SFNO(1, 1, **{**t.TINY, "out_steps": 6}).double(), n // 2, 6)
+    m = enlarge_output_layer(STFNO(1, 1, **{**t.TINY, "out_steps": 6}).double(), n // 2, 6)
     latent = m.encode(x).detach()
     conv = m.output_conv
     opt = torch.optim.Adam([{"params": list(conv.weight), "lr": 1e-2}, {"params": list(conv.bias), "lr": 0.2}])

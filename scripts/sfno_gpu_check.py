@@ -1,4 +1,4 @@
-"""GPU checks of the ``sfno`` model: mixed precision (FFTs stay fp32), float64, divergence-free output, enlarged
+"""GPU checks of the ``st_fno`` model: mixed precision (FFTs stay fp32), float64, divergence-free output, enlarged
 output layer, and timings of the paper-size model (modes 12/5, width 20, batch 4, 64^2, 10 -> 10 steps).
 Usage: ``PYTHONPATH=. python scripts/sfno_gpu_check.py`` on a CUDA machine."""
 
@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from specsolve.models._spacetime_layers import helmholtz_project
-from specsolve.models.sfno import SFNO, enlarge_output_layer
+from specsolve.models.st_fno import STFNO, enlarge_output_layer
+from specsolve.nn.spacetime import helmholtz_project
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -32,7 +32,7 @@ def main() -> None:
     dev = torch.device("cuda")
     print(torch.__version__, torch.cuda.get_device_name())
     torch.manual_seed(0)
-    model = SFNO(1, 1).to(dev)
+    model = STFNO(1, 1).to(dev)
     print(f"params {sum(p.numel() for p in model.parameters()):,}")
     x = torch.randn(4, 10, 1, 64, 64, device=dev)
     y = torch.randn(4, 10, 1, 64, 64, device=dev)
@@ -47,7 +47,7 @@ def main() -> None:
         print(f"float64 vs float32 rel diff {rel(m64(x.double()), ref):.2e}")
         big = model(torch.randn(1, 10, 1, 256, 256, device=dev), out_steps=40)
         print(f"256^2, 10 -> 40 steps: {tuple(big.shape)}, finite {bool(torch.isfinite(big).all())}")
-        v = SFNO(2, 2, divergence_free=True).to(dev)(torch.randn(2, 10, 2, 64, 64, device=dev))
+        v = STFNO(2, 2, divergence_free=True).to(dev)(torch.randn(2, 10, 2, 64, 64, device=dev))
         print(f"divergence-free: projection idempotent rel {rel(helmholtz_project(v, 2), v):.1e}")
         e = enlarge_output_layer(copy.deepcopy(model), 32, 6)
         inc = ref - x[:, -1:]
@@ -62,12 +62,15 @@ def main() -> None:
                 loss = (model(x) - y).square().mean()
             loss.backward()
             opt.step()
+
         return run
 
     for name, dt in (("fp32", None), ("bf16 autocast", torch.bfloat16)):
         ms = timed(step(dt))
-        print(f"train step (fwd+bwd+adam), batch 4, 64^2, 10->10, {name}: {ms:.1f} ms "
-              f"(~{ms * 288 / 1e3:.1f} s per 1152-sample epoch)")
+        print(
+            f"train step (fwd+bwd+adam), batch 4, 64^2, 10->10, {name}: {ms:.1f} ms "
+            f"(~{ms * 288 / 1e3:.1f} s per 1152-sample epoch)"
+        )
     print(f"peak memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
 
 

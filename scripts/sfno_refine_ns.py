@@ -1,4 +1,4 @@
-"""Spectral-Refiner at CPU scale: train the spatiotemporal FNO (``sfno``) on coarse Navier–Stokes data, then refine its
+"""Spectral-Refiner at CPU scale: train the spatiotemporal FNO (``st_fno``) on coarse Navier–Stokes data, then refine its
 enlarged output layer on the fine grid with the H^{-1} norm of the vorticity residual, with no solution data.
 
     .venv/bin/python scripts/sfno_refine_ns.py            # ~10 min on a quiet 2-core machine
@@ -35,7 +35,12 @@ def trajectories(n: int, count: int, seed: int, frames: int, frame_dt: float, wa
     """``(count, frames, n, n)`` vorticity frames ``frame_dt`` apart, starting after ``warmup``."""
     steps = int(round((warmup + (frames - 1) * frame_dt) / frame_dt))
     gen = NavierStokesGenerator(
-        resolution=n, viscosity=1e-3, final_time=steps * frame_dt, record_steps=steps, dt=5e-3, scheme="cn_ab2",
+        resolution=n,
+        viscosity=1e-3,
+        final_time=steps * frame_dt,
+        record_steps=steps,
+        dt=5e-3,
+        scheme="cn_ab2",
         store_dtype="float64",
     )
     w = gen.generate(np.arange(count), seed)["u"]  # (count, steps + 1, n, n), initial frame included
@@ -70,12 +75,24 @@ def main() -> None:
     t0 = time.perf_counter()
     train = trajectories(args.n, args.n_train, 0, frames, args.frame_dt, args.warmup)[..., ::2, ::2].float()
     test = trajectories(args.n, args.n_test, 1, frames, args.frame_dt, args.warmup)
-    print(f"data: {args.n_train} train trajectories at {args.n // 2}^2, {args.n_test} test at {args.n}^2, "
-          f"{frames} frames dt={args.frame_dt} ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"data: {args.n_train} train trajectories at {args.n // 2}^2, {args.n_test} test at {args.n}^2, "
+        f"{frames} frames dt={args.frame_dt} ({time.perf_counter() - t0:.0f} s)"
+    )
 
     torch.manual_seed(0)
-    model = create("model", "sfno", in_channels=1, out_channels=1, modes=8, modes_t=4, width=10,
-                   latent_steps=args.t_in, out_steps=args.t_out, num_spectral_layers=4)
+    model = create(
+        "model",
+        "st_fno",
+        in_channels=1,
+        out_channels=1,
+        modes=8,
+        modes_t=4,
+        width=10,
+        latent_steps=args.t_in,
+        out_steps=args.t_out,
+        num_spectral_layers=4,
+    )
     if args.model and Path(args.model).exists():
         model.load_state_dict(torch.load(args.model, weights_only=True))
         args.epochs = 0
@@ -117,8 +134,9 @@ def main() -> None:
     rows = []
     t0 = time.perf_counter()
     for i in range(args.n_test):
-        refined, info = spectral_refine(model, window[i : i + 1], residual, steps=args.refine_steps,
-                                        lr_weight=args.lr_weight)
+        refined, info = spectral_refine(
+            model, window[i : i + 1], residual, steps=args.refine_steps, lr_weight=args.lr_weight
+        )
         with torch.no_grad():
             err_after = rel_l2(refined(window[i : i + 1]), truth[i : i + 1]).item()
         rows.append((i, err_before[i].item(), err_after, res_before[i].item(), info["after"], res_truth[i].item()))

@@ -9,13 +9,11 @@ Public API::
     specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # and predict, evaluate, generate
 """
 
-from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveError
-from specsolve.registry import KINDS, create, get, is_registered, list_components, register
-
 # light: specsolve.api imports torch / Lightning inside its functions only
 from specsolve.api import evaluate, evaluate_resolutions, generate, predict, resolve_config, train  # noqa: E402
-
-__version__ = "0.1.0"
+from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveError
+from specsolve.registry import KINDS, create, get, is_registered, list_components, register
+from specsolve.version import __version__
 
 __all__ = [
     "KINDS",

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
-Overrides = Union[Mapping[str, Any], Sequence[str], None]
+Overrides = Union[Mapping[str, Any], Sequence[str], None]  # noqa: UP007 (a string forward reference)
 
 __all__ = ["evaluate", "generate", "predict", "resolve_config", "train"]
 
@@ -43,7 +43,7 @@ def _dotlist(overrides: Overrides) -> list[str]:
     return [str(o) for o in overrides]
 
 
-def resolve_config(config: ConfigSource, overrides: Overrides = None) -> "DictConfig":
+def resolve_config(config: ConfigSource, overrides: Overrides = None) -> DictConfig:
     """The resolved run config (what ``specsolve train CONFIG --print-config`` shows): defaults, then ``config``,
     then ``overrides``, interpolations resolved, top-level keys and ``config_version`` checked."""
     from omegaconf import DictConfig, OmegaConf
@@ -111,8 +111,15 @@ def predict(
     if isinstance(lead_times, str):
         lead_times = parse_lead_times(lead_times)
     return _predict(
-        checkpoint, data, out, stride, batch_size, overwrite, device,
-        lead_times=list(lead_times) if lead_times is not None else None, input_time_index=input_time_index,
+        checkpoint,
+        data,
+        out,
+        stride,
+        batch_size,
+        overwrite,
+        device,
+        lead_times=list(lead_times) if lead_times is not None else None,
+        input_time_index=input_time_index,
     )
 
 

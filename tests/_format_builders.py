@@ -95,8 +95,15 @@ def well_file(path: Path, n: int = 2, nt: int = 6, nx: int = 8, ny: int = 4, see
         bc = f.create_group("boundary_conditions")
         for name, dim, kind in (("x_periodic", "x", "PERIODIC"), ("y_wall", "y", "WALL")):
             g = bc.create_group(name)
-            g.attrs.update({"bc_type": kind, "associated_dims": [dim], "associated_fields": [],
-                            "sample_varying": False, "time_varying": False})
+            g.attrs.update(
+                {
+                    "bc_type": kind,
+                    "associated_dims": [dim],
+                    "associated_fields": [],
+                    "sample_varying": False,
+                    "time_varying": False,
+                }
+            )
             size = nx if dim == "x" else ny
             mask = np.zeros(size, dtype=bool)
             mask[[0, -1]] = True

@@ -9,13 +9,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import _format_builders as build
 import h5py
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import _format_builders as build
 from specsolve.data.convert import convert
 from specsolve.data.readers import FORMATS, open_reader
 from specsolve.errors import DataError, SpecsolveError
@@ -344,8 +344,11 @@ def test_mutated_files(tmp_path: Path) -> None:
     for line in stdout.splitlines():
         record = json.loads(line)
         (results if "result" in record else started)[record["case"]] = record
-    escapes = [f"{started[c]['source']} -> {started[c]['path']}: {r['result']}" for c, r in results.items()
-               if r["result"].startswith("escape")]
+    escapes = [
+        f"{started[c]['source']} -> {started[c]['path']}: {r['result']}"
+        for c, r in results.items()
+        if r["result"].startswith("escape")
+    ]
     assert not escapes, "\n".join(escapes)
     assert results and any(r["result"] == "error" for r in results.values())
     if failure:

@@ -4,8 +4,8 @@ Plus property-based tests: random configs into the validator, random component s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 import specsolve
 from specsolve.cli.main import main
-from specsolve.config.validation import validate_params
 from specsolve.errors import SpecsolveError
+from specsolve.registry.signature import validate_params
 
 BASE = """
 data: {{name: hdf5, train: {train}, test: {test}, inputs: [a], outputs: [u], batch_size: 8}}
@@ -134,12 +134,20 @@ def test_bad_train_inputs(case: str, corpus: dict[str, Path], tmp_path: Path, ca
 FILE_CASES = {
     "missing config": (["train", "{root}/missing.yaml"], "config file not found"),
     "config is a directory": (["train", "{root}"], "is a directory"),
-    "checkpoint missing": (["predict", "-c", "{root}/none.ckpt", "-d", "{test}", "-o", "{out}"], "checkpoint not found"),
+    "checkpoint missing": (
+        ["predict", "-c", "{root}/none.ckpt", "-d", "{test}", "-o", "{out}"],
+        "checkpoint not found",
+    ),
     "checkpoint random bytes": (["predict", "-c", "{root}/random.ckpt", "-d", "{test}", "-o", "{out}"], "random.ckpt"),
-    "checkpoint shape mismatch": (["predict", "-c", "{root}/mismatch.ckpt", "-d", "{test}", "-o", "{out}"],
-                                  "does not match its model config"),
+    "checkpoint shape mismatch": (
+        ["predict", "-c", "{root}/mismatch.ckpt", "-d", "{test}", "-o", "{out}"],
+        "does not match its model config",
+    ),
     "predict on non-HDF5": (["predict", "-c", "{ckpt}", "-d", "{root}/junk.h5", "-o", "{out}"], "not a valid HDF5"),
-    "predict onto input": (["predict", "-c", "{ckpt}", "-d", "{test}", "-o", "{test}", "--overwrite"], "refusing to overwrite"),
+    "predict onto input": (
+        ["predict", "-c", "{ckpt}", "-d", "{test}", "-o", "{test}", "--overwrite"],
+        "refusing to overwrite",
+    ),
     "evaluate missing variable": (["evaluate", "-p", "{root}/other_var.h5", "-d", "{test}"], "no variable 'v'"),
     "evaluate junk": (["evaluate", "-p", "{root}/junk.h5", "-d", "{test}"], "not a valid HDF5"),
     "inspect truncated": (["data", "inspect", "{root}/truncated.h5"], "truncated.h5"),
@@ -150,7 +158,9 @@ FILE_CASES = {
 
 
 @pytest.mark.parametrize("case", list(FILE_CASES), ids=list(FILE_CASES))
-def test_bad_files_and_checkpoints(case: str, corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_bad_files_and_checkpoints(
+    case: str, corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     (corpus["root"] / "bad_recipe.yaml").write_text(
         f"generator: {{name: dracy}}\nsplits: {{train: {{n: 2, seed: 0}}}}\nout_dir: {tmp_path / 'gen'}\n"
     )
@@ -176,8 +186,15 @@ JSONISH = st.recursive(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(params=st.dictionaries(st.sampled_from(["in_channels", "out_channels", "modes", "width", "layers", "padding",
-                                               "grid", "activation", "widht", "zzz"]), JSONISH, max_size=6))
+@given(
+    params=st.dictionaries(
+        st.sampled_from(
+            ["in_channels", "out_channels", "modes", "width", "layers", "padding", "grid", "activation", "widht", "zzz"]
+        ),
+        JSONISH,
+        max_size=6,
+    )
+)
 def test_random_configs_only_raise_our_errors(params: dict) -> None:
     for name in ("fno", "gfno", "galerkin_transformer"):
         factory = specsolve.get("model", name)
@@ -188,8 +205,13 @@ def test_random_configs_only_raise_our_errors(params: dict) -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(params=st.dictionaries(st.sampled_from(["modes", "width", "layers", "padding"]),
-                              st.integers(-2, 6) | st.lists(st.integers(-2, 6), max_size=4), max_size=4))
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["modes", "width", "layers", "padding"]),
+        st.integers(-2, 6) | st.lists(st.integers(-2, 6), max_size=4),
+        max_size=4,
+    )
+)
 def test_random_fno_configs_build_or_fail_cleanly(params: dict) -> None:
     try:
         model = specsolve.create("model", "fno", in_channels=1, out_channels=1, **{"modes": [2, 2], **params})

@@ -58,8 +58,22 @@ def test_train_predict_evaluate(tmp_path: Path, darcy_tiny: Path, capsys: pytest
 
     metrics_json = tmp_path / "metrics.json"
     figure = tmp_path / "fig.png"
-    assert main(["evaluate", "-p", str(pred), "-d", str(darcy_tiny / "test.h5"), "--json", str(metrics_json),
-                 "--plot", str(figure)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "-p",
+                str(pred),
+                "-d",
+                str(darcy_tiny / "test.h5"),
+                "--json",
+                str(metrics_json),
+                "--plot",
+                str(figure),
+            ]
+        )
+        == 0
+    )
     result = json.loads(metrics_json.read_text())
     per_sample = result["variables"]["u"]["per_sample"]["rel_l2"]
     assert len(per_sample) == 8 and 0 < result["variables"]["u"]["mean"]["rel_l2"] < 2
@@ -67,14 +81,29 @@ def test_train_predict_evaluate(tmp_path: Path, darcy_tiny: Path, capsys: pytest
 
     # prediction at a coarser stride is evaluated on the matching subgrid
     coarse = tmp_path / "coarse.h5"
-    assert main(["predict", "-c", str(best), "-d", str(darcy_tiny / "test.h5"), "-o", str(coarse), "--stride", "2"]) == 0
+    assert (
+        main(["predict", "-c", str(best), "-d", str(darcy_tiny / "test.h5"), "-o", str(coarse), "--stride", "2"]) == 0
+    )
     assert main(["evaluate", "-p", str(coarse), "-d", str(darcy_tiny / "test.h5")]) == 0
 
     # refusing to clobber: existing output, the input itself, an existing run
     assert main(["predict", "-c", str(best), "-d", str(darcy_tiny / "test.h5"), "-o", str(pred)]) == 2
     before = (darcy_tiny / "test.h5").read_bytes()
-    assert main(["predict", "-c", str(best), "-d", str(darcy_tiny / "test.h5"), "-o", str(darcy_tiny / "test.h5"),
-                 "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "-c",
+                str(best),
+                "-d",
+                str(darcy_tiny / "test.h5"),
+                "-o",
+                str(darcy_tiny / "test.h5"),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert (darcy_tiny / "test.h5").read_bytes() == before
     assert main(["train", str(config)]) == 2
 
@@ -106,8 +135,9 @@ def test_print_config(tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFi
         ("data.inputs=[nope]", "no variable 'nope'"),
     ],
 )
-def test_user_errors_are_one_line(tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFixture,
-                                  override: str, message: str) -> None:
+def test_user_errors_are_one_line(
+    tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFixture, override: str, message: str
+) -> None:
     config = tiny_config(tmp_path, darcy_tiny, tmp_path / "r")
     assert main(["train", str(config), override]) == 2
     err = capsys.readouterr().err.strip()
@@ -126,8 +156,9 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_console_script_exit_code(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "specsolve.cli", "train", str(tmp_path / "missing.yaml")],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "specsolve.cli", "train", str(tmp_path / "missing.yaml")], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"specsolve: error: config file not found: {tmp_path / 'missing.yaml'}"
 
@@ -140,7 +171,9 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
 
     path = tmp_path / "out.h5"
     with pytest.raises(DataError, match="non-finite"):
-        with NativeWriter(path, {"sample": np.arange(2), "x": np.arange(4.0)}, {"u": VariableSpec(("sample", "x"))}) as w:
+        with NativeWriter(
+            path, {"sample": np.arange(2), "x": np.arange(4.0)}, {"u": VariableSpec(("sample", "x"))}
+        ) as w:
             w.write("u", 0, np.array([[1.0, 2.0, np.nan, 0.0]]))
     assert not path.exists() and not list(tmp_path.iterdir())
     with h5py.File(path, "w"):

@@ -75,7 +75,11 @@ def test_ddp_matches_single_process_and_checkpoints_cross(tmp_path: Path, darcy_
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
         [sys.executable, "-m", "specsolve.cli", "train", str(ddp_cfg), "--resume"],
-        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     single_cfg = write_config(tmp_path / "single.yaml", darcy_tiny, single_dir, 8, 3)

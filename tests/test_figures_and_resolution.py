@@ -78,7 +78,12 @@ def test_gp_output_figure_shows_posterior_std(tmp_path: Path) -> None:
 
 def test_rollout_and_resolution_curves(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    rollout = {"per_sample": rng.random((4, 6)).tolist(), "time": [0.1 * i for i in range(6)], "n_samples": 4, "n_in": 10}
+    rollout = {
+        "per_sample": rng.random((4, 6)).tolist(),
+        "time": [0.1 * i for i in range(6)],
+        "n_samples": 4,
+        "n_in": 10,
+    }
     assert plots.plot_rollout(rollout, tmp_path / "r.png").stat().st_size > 10_000
     rows = [{"grid": [n, n], "mean": {"rel_l2": 1.0 / n}} for n in (16, 32, 64)]
     assert plots.plot_resolution({"rows": rows, "train_grid": [32, 32]}, tmp_path / "res.png").stat().st_size > 10_000
@@ -105,8 +110,26 @@ logging: {{tensorboard: true}}
     best = run_dir / "checkpoints" / "best.ckpt"
     out = tmp_path / "res.json"
     capsys.readouterr()
-    assert main(["evaluate", "-c", str(best), "-d", str(darcy_tiny / "test.h5"), "--strides", "2,1",
-                 "--metrics", "rel_l2,rmse", "--json", str(out), "--plot", str(tmp_path / "res.png")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "-c",
+                str(best),
+                "-d",
+                str(darcy_tiny / "test.h5"),
+                "--strides",
+                "2,1",
+                "--metrics",
+                "rel_l2,rmse",
+                "--json",
+                str(out),
+                "--plot",
+                str(tmp_path / "res.png"),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "error against resolution (trained on 17x17)" in text and "17x17 *" in text
     result = json.loads(out.read_text())

@@ -23,8 +23,16 @@ from specsolve.models.scot import ScOT
 from specsolve.training.finetune import apply_finetune, read_state_dict
 from specsolve.training.run import train
 
-TINY = dict(embed_dim=8, depths=[1, 1, 1], num_heads=[1, 2, 4], skip_connections=[1, 1, 0], patch_size=4,
-            window_size=4, mlp_ratio=2.0, image_size=32)
+TINY = dict(
+    embed_dim=8,
+    depths=[1, 1, 1],
+    num_heads=[1, 2, 4],
+    skip_connections=[1, 1, 0],
+    patch_size=4,
+    window_size=4,
+    mlp_ratio=2.0,
+    image_size=32,
+)
 UNFREEZE = ["embedding.*", "recovery.*", "*norm*"]
 
 
@@ -78,8 +86,11 @@ def test_finetune_trains_only_unfrozen_groups(pretrained):
     assert len(frozen) > 20 and len(trainable) > 10
     for n in frozen:  # untouched by the optimizer, weight decay included
         assert torch.equal(after[n], before[n]), n
-    moved = [n for n in trainable if n in before and before[n].shape == after[n].shape
-             and not torch.equal(after[n], before[n])]
+    moved = [
+        n
+        for n in trainable
+        if n in before and before[n].shape == after[n].shape and not torch.equal(after[n], before[n])
+    ]
     assert len(moved) > 0.5 * len([n for n in trainable if before[n].shape == after[n].shape])
 
 
@@ -102,10 +113,12 @@ def test_apply_finetune_loads_and_reports(pretrained):
     assert 0 < report["n_trainable"] < report["n_total"]
     # resuming: only the flags, nothing read
     model2 = ScOT(3, 1, **TINY)
-    apply_finetune(model2, {"checkpoint": "does/not/exist.ckpt", "freeze": ["*"], "unfreeze": ["recovery.*"]},
-                   load=False)
+    apply_finetune(
+        model2, {"checkpoint": "does/not/exist.ckpt", "freeze": ["*"], "unfreeze": ["recovery.*"]}, load=False
+    )
     assert {n for n, p in model2.named_parameters() if p.requires_grad} == {
-        n for n, _ in model2.named_parameters() if n.startswith("recovery.")}
+        n for n, _ in model2.named_parameters() if n.startswith("recovery.")
+    }
 
 
 def test_finetune_errors(pretrained, tmp_path):

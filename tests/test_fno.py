@@ -9,7 +9,7 @@ import torch
 
 import specsolve
 from specsolve.errors import DataError
-from specsolve.models._spectral_conv import SpectralConv
+from specsolve.nn.spectral_conv import SpectralConv
 
 REGRESSION = Path(__file__).parent / "data" / "fno_regression.pt"
 
@@ -54,10 +54,14 @@ def test_spectral_conv_is_resolution_invariant() -> None:
     """On a band-limited input, the spectral convolution gives the same function at 16 and 32 points/axis."""
     torch.manual_seed(0)
     conv = SpectralConv(1, 1, [3, 3]).double()
+
     def field(n: int) -> torch.Tensor:
         x = torch.arange(n, dtype=torch.float64) / n
         X, Y = torch.meshgrid(x, x, indexing="ij")
-        return (torch.sin(2 * torch.pi * X) * torch.cos(4 * torch.pi * Y) + torch.cos(2 * torch.pi * (X + Y)))[None, None]
+        return (torch.sin(2 * torch.pi * X) * torch.cos(4 * torch.pi * Y) + torch.cos(2 * torch.pi * (X + Y)))[
+            None, None
+        ]
+
     coarse, fine = conv(field(16)), conv(field(32))
     assert torch.allclose(fine[..., ::2, ::2], coarse, atol=1e-12)
 

@@ -17,8 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._galerkin_layers import EncoderLayer, SimpleAttention, SpectralConv
 from specsolve.models.galerkin_transformer import GalerkinTransformer
+from specsolve.nn.galerkin import EncoderLayer, SimpleAttention, SpectralConv
 from specsolve.registry import create
 
 REGRESSION_FILE = Path(__file__).parent / "data" / "galerkin_transformer_regression.pt"
@@ -27,8 +27,18 @@ TINY_1D = dict(n_hidden=16, num_heads=1, num_layers=2, dim_feedforward=32, freq_
 TINY_2D = dict(dim=2, n_hidden=16, num_heads=2, num_layers=2, freq_dim=8, modes=4, coarse_size=8)
 PAPER_1D = dict(n_hidden=96, num_heads=1, num_layers=4, dim_feedforward=192, freq_dim=48, modes=16)
 PAPER_2D = dict(
-    dim=2, n_hidden=128, num_heads=4, num_layers=6, dim_feedforward=256, freq_dim=32, modes=12, norm_eps=1e-7,
-    dropout=0.05, downsampler_dropout=0.05, coarse_size=43, zero_boundary=True,
+    dim=2,
+    n_hidden=128,
+    num_heads=4,
+    num_layers=6,
+    dim_feedforward=256,
+    freq_dim=32,
+    modes=12,
+    norm_eps=1e-7,
+    dropout=0.05,
+    downsampler_dropout=0.05,
+    coarse_size=43,
+    zero_boundary=True,
 )
 
 
@@ -123,10 +133,13 @@ def test_attention_matches_naive_formula(kind, heads, pos_dim):
     torch.testing.assert_close(attn(x, pos), naive_attention(attn, x, pos), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind, invariant, sensitive", [
-    ("galerkin", ("key", "value"), ("query",)),
-    ("fourier", ("query", "key"), ("value",)),
-])
+@pytest.mark.parametrize(
+    "kind, invariant, sensitive",
+    [
+        ("galerkin", ("key", "value"), ("query",)),
+        ("fourier", ("query", "key"), ("value",)),
+    ],
+)
 def test_layernorm_placement_by_scale_invariance(kind, invariant, sensitive):
     """LN(c t) = LN(t): scaling a normalised projection (weight and bias) by c > 0 leaves the output unchanged."""
     attn = SimpleAttention(8, 2, 1, attention=kind, norm_eps=1e-14).double()
@@ -275,11 +288,14 @@ def test_too_few_grid_points_for_the_modes_is_a_data_error():
 # --- dropout / determinism / dtypes ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("params, shape", [
-    (dict(TINY_1D, attention="galerkin"), (2, 1, 32)),
-    (dict(TINY_1D, attention="fourier"), (2, 1, 32)),
-    (TINY_2D, (2, 1, 21, 21)),
-])
+@pytest.mark.parametrize(
+    "params, shape",
+    [
+        (dict(TINY_1D, attention="galerkin"), (2, 1, 32)),
+        (dict(TINY_1D, attention="fourier"), (2, 1, 32)),
+        (TINY_2D, (2, 1, 21, 21)),
+    ],
+)
 def test_eval_is_deterministic_and_train_drops_out(params, shape):
     drops = dict(dropout=0.2, decoder_dropout=0.2)
     if params.get("dim") == 2:

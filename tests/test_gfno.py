@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._gconv import GConv1x1, GMLP, group_norm, hermitian_plane, input_permutation, transform
 from specsolve.models.gfno import GFNO, GSpectralConv2d
 from specsolve.models.gfno3d import GFNO3d, GSpectralConv3d
+from specsolve.nn.group_conv import GMLP, GConv1x1, group_norm, hermitian_plane, input_permutation, transform
 from specsolve.registry import create
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from specsolve.errors import ConfigError
-from specsolve.solvers import _problems
-from specsolve.solvers._kron import kron_mv
+from specsolve.gp.kron import kron_mv
+from specsolve.pde import problems as _problems
 from specsolve.solvers.gp_hm import GPHM
 
 f64 = torch.float64

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from specsolve.errors import ConfigError
-from specsolve.solvers._epgp import (
+from specsolve.gp.ehrenpreis import (
     dense_nlml,
     dense_posterior,
     features,
@@ -18,9 +18,9 @@ from specsolve.solvers._epgp import (
     woodbury_nlml,
     woodbury_posterior,
 )
-from specsolve.solvers._kernels import SpectralMixture1d, UniformGridKernel
-from specsolve.solvers._kron import kron_logdet, kron_mv, kron_solve, mode_product, spd_solve_logdet
-from specsolve.solvers._problems import PROBLEMS, autograd_derivatives, get_problem
+from specsolve.gp.kernels import SpectralMixture1d, UniformGridKernel
+from specsolve.gp.kron import kron_logdet, kron_mv, kron_solve, mode_product, spd_solve_logdet
+from specsolve.pde.problems import PROBLEMS, autograd_derivatives, get_problem
 from specsolve.solvers.epgp import EPGP
 from specsolve.solvers.gp_hm import GPHM
 from specsolve.solvers.sepgp import SEPGP
@@ -273,8 +273,7 @@ def test_epgp_heat_1d_from_initial_data_is_accurate():
 
 
 def test_sepgp_laplace_short_fit():
-    s = SEPGP(problem="laplace_2d", n_points=8, frequencies="complex", init_scale=1.0, lr=0.01, noise=1e-5,
-              steps=150)
+    s = SEPGP(problem="laplace_2d", n_points=8, frequencies="complex", init_scale=1.0, lr=0.01, noise=1e-5, steps=150)
     s.fit()
     assert s.evaluate()["rel_l2"] < 1e-2
 
@@ -293,9 +292,19 @@ def test_epgp_closed_form_only_for_heat():
 
 
 def test_all_problem_names_resolve():
-    assert {"poisson_1d_sin100", "poisson_1d_xsin200", "poisson_1d_sin6cos100", "poisson_1d_sin500_quad",
-            "allen_cahn_1d_sin100", "poisson_2d_sin100", "advection_2d", "heat_1d", "heat_2d", "wave_2d",
-            "laplace_2d"} <= set(PROBLEMS)
+    assert {
+        "poisson_1d_sin100",
+        "poisson_1d_xsin200",
+        "poisson_1d_sin6cos100",
+        "poisson_1d_sin500_quad",
+        "allen_cahn_1d_sin100",
+        "poisson_2d_sin100",
+        "advection_2d",
+        "heat_1d",
+        "heat_2d",
+        "wave_2d",
+        "laplace_2d",
+    } <= set(PROBLEMS)
 
 
 # ---- configs -------------------------------------------------------------------------------------------------------
@@ -304,7 +313,7 @@ def test_constructor_signatures_are_config_schemas_and_shipped_configs_validate(
 
     from omegaconf import OmegaConf
 
-    from specsolve.config.validation import validate_params
+    from specsolve.registry.signature import validate_params
 
     classes = {"gp_hm": GPHM, "epgp": EPGP, "sepgp": SEPGP}
     validate_params(GPHM, {"problem": "poisson_2d_sin100", "n_points": [256, 256], "lr_final": 1e-4}, "t")

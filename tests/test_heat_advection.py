@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specsolve.data.generators._periodic import (
+from specsolve.data.generators.advection import AdvectionGenerator
+from specsolve.data.generators.heat import HeatGenerator
+from specsolve.data.generators.periodic import (
     fourier_interpolate,
     periodic_kernel_grf,
     sobolev_grf,
     sobolev_grf_variance,
 )
-from specsolve.data.generators.advection import AdvectionGenerator
-from specsolve.data.generators.heat import HeatGenerator
 from specsolve.data.generators.poisson_periodic import PeriodicPoissonGenerator, solve_periodic_poisson
 from specsolve.data.generators.reaction_diffusion import (
     ReactionDiffusionGenerator,
@@ -25,7 +25,7 @@ from specsolve.errors import ConfigError
 
 def test_heat_single_modes_decay_exactly() -> None:
     """u0 = sin 2π3x cos 2π2y ⇒ u = u0 exp(-13 · 4π² κ t); the generator's stored a/u obey the same multiplier."""
-    from specsolve.data.generators._periodic import evolve_linear
+    from specsolve.data.generators.periodic import evolve_linear
 
     x = np.arange(32) / 32
     X, Y = np.meshgrid(x, x, indexing="ij")
@@ -51,13 +51,14 @@ def test_advection_is_a_shift() -> None:
     data = gen.generate(np.arange(2), seed=0)
     for j, t in enumerate(gen.times):  # frame j: c t = 0.5 · 0.0625 j = j / 32, i.e. j cells
         assert np.allclose(data["u"][:, j], np.roll(data["a"], j, axis=-1), atol=1e-12)
-    gen2 = AdvectionGenerator(resolution=16, dim=2, velocity=[0.25, -0.125], final_time=0.5, n_frames=2,
-                              store_dtype="float64")
+    gen2 = AdvectionGenerator(
+        resolution=16, dim=2, velocity=[0.25, -0.125], final_time=0.5, n_frames=2, store_dtype="float64"
+    )
     data2 = gen2.generate(np.arange(2), seed=3)
     assert np.allclose(data2["u"][:, 2], np.roll(data2["a"], (2, -1), axis=(-2, -1)), atol=1e-12)
     # a non-grid shift of a trigonometric polynomial: u0(x - ct) exactly
     gen3 = AdvectionGenerator(resolution=16, dim=1, velocity=[0.3], final_time=1.0, n_frames=1)
-    from specsolve.data.generators._periodic import evolve_linear
+    from specsolve.data.generators.periodic import evolve_linear
 
     x = np.arange(16) / 16
     u = evolve_linear(np.sin(2 * np.pi * 3 * x)[None], gen3.times[-1:], 0.0, (0.3,))[0, 0]
@@ -77,7 +78,7 @@ def test_grfs_match_their_covariance() -> None:
     assert abs(h.var() - 1) < 0.06
     lag = 8 / 64
     corr = (h * np.roll(h, 8, axis=-1)).mean()
-    assert abs(corr - np.exp(-np.sin(np.pi * lag) ** 2 / (2 * 0.2**2))) < 0.06
+    assert abs(corr - np.exp(-(np.sin(np.pi * lag) ** 2) / (2 * 0.2**2))) < 0.06
 
 
 def test_fourier_interpolation_is_exact_for_trig_polynomials() -> None:
@@ -88,8 +89,9 @@ def test_fourier_interpolation_is_exact_for_trig_polynomials() -> None:
 
 def test_reaction_diffusion_logistic_limit() -> None:
     """ν = 0: every point follows the logistic curve u0 e^{ρt} / (u0 e^{ρt} + 1 - u0), exactly."""
-    gen = ReactionDiffusionGenerator(resolution=64, solve_resolution=128, nu=0.0, rho=5.0, n_frames=8,
-                                     steps_per_frame=4, store_dtype="float64")
+    gen = ReactionDiffusionGenerator(
+        resolution=64, solve_resolution=128, nu=0.0, rho=5.0, n_frames=8, steps_per_frame=4, store_dtype="float64"
+    )
     data = gen.generate(np.arange(2), seed=0)
     u0 = data["a"][:, None, :]
     t = gen.times[None, :, None]
@@ -104,7 +106,9 @@ def test_reaction_diffusion_diffusion_limit_and_uniform_state() -> None:
     u0 = 0.5 + 0.3 * np.cos(2 * np.pi * 2 * x)
     u = solve_reaction_diffusion(u0[None], nu=0.01, rho=0.0, dt=0.05, n_frames=4, steps_per_frame=5)[0]
     for j in range(5):
-        assert np.abs(u[j] - (0.5 + 0.3 * np.cos(4 * np.pi * x) * np.exp(-16 * np.pi**2 * 0.01 * 0.25 * j))).max() < 1e-13
+        assert (
+            np.abs(u[j] - (0.5 + 0.3 * np.cos(4 * np.pi * x) * np.exp(-16 * np.pi**2 * 0.01 * 0.25 * j))).max() < 1e-13
+        )
     flat = solve_reaction_diffusion(np.full((1, 16), 0.2), nu=0.05, rho=5.0, dt=0.01, n_frames=2, steps_per_frame=50)
     assert np.allclose(flat[0, -1], logistic_step(np.full(16, 0.2), 5.0, 1.0), atol=1e-13)
 
@@ -128,7 +132,9 @@ def test_periodic_poisson() -> None:
     X, Y = np.meshgrid(x, x, indexing="ij")
     s = np.sin(2 * np.pi * X) * np.cos(4 * np.pi * Y) + 0.5 * np.cos(2 * np.pi * 3 * Y)
     u = solve_periodic_poisson(s[None], gauge="mean")[0]
-    exact = np.sin(2 * np.pi * X) * np.cos(4 * np.pi * Y) / (20 * np.pi**2) + 0.5 * np.cos(6 * np.pi * Y) / (36 * np.pi**2)
+    exact = np.sin(2 * np.pi * X) * np.cos(4 * np.pi * Y) / (20 * np.pi**2) + 0.5 * np.cos(6 * np.pi * Y) / (
+        36 * np.pi**2
+    )
     assert np.abs(u - exact).max() < 1e-15 * 100
     gen = PeriodicPoissonGenerator(resolution=128, source_points=16, store_dtype="float64")
     data = gen.generate(np.arange(2), seed=0)

@@ -32,10 +32,18 @@ trainer: {{max_epochs: {EPOCHS}, deterministic: true}}
 
 def start(config: Path, run_dir: Path, resume: bool) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "SPECSOLVE_TEST_THREADS": "1"}
-    cmd = [sys.executable, "-c", "import torch, sys; torch.set_num_threads(1); from specsolve.cli.main import main; "
-           "sys.exit(main(sys.argv[1:]))", "train", str(config), f"run_dir={run_dir}"]
-    return subprocess.Popen(cmd + (["--resume"] if resume else []), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd = [
+        sys.executable,
+        "-c",
+        "import torch, sys; torch.set_num_threads(1); from specsolve.cli.main import main; "
+        "sys.exit(main(sys.argv[1:]))",
+        "train",
+        str(config),
+        f"run_dir={run_dir}",
+    ]
+    return subprocess.Popen(
+        cmd + (["--resume"] if resume else []), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def wait_for(predicate, process: subprocess.Popen, timeout: float = 180.0) -> bool:

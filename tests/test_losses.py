@@ -139,7 +139,9 @@ def test_nsm_poisson_exact_perturbed_and_parseval() -> None:
     phi = torch.sin(2 * PI * X) * torch.sin(2 * PI * Y)
     l2 = NSMResidualLoss(pde="poisson", norm="l2")(0.01 * phi[None, None], inputs=torch.zeros(1, 1, 16, 16, dtype=F64))
     assert abs(l2.item() - (0.08 * PI**2) ** 2 / 4) < 1e-15
-    total = NSMResidualLoss(pde="poisson", norm="sum")(0.01 * phi[None, None], inputs=torch.zeros(1, 1, 16, 16, dtype=F64))
+    total = NSMResidualLoss(pde="poisson", norm="sum")(
+        0.01 * phi[None, None], inputs=torch.zeros(1, 1, 16, 16, dtype=F64)
+    )
     assert abs(total.item() - l2.item()) < 1e-15  # unit box: the coefficient sum equals the L2 norm
 
 
@@ -150,7 +152,9 @@ def test_pinn_poisson_second_order() -> None:
         u = torch.sin(2 * PI * X) * torch.cos(4 * PI * Y)
         losses.append(PINNResidualLoss(pde="poisson")(u[None, None], inputs=(20 * PI**2 * u)[None, None]).item())
     assert 14 < losses[0] / losses[1] < 18  # residual O(h^2) -> mean square O(h^4)
-    assert PINNResidualLoss(pde="poisson", method="spectral")(u[None, None], inputs=(20 * PI**2 * u)[None, None]) < 1e-20
+    assert (
+        PINNResidualLoss(pde="poisson", method="spectral")(u[None, None], inputs=(20 * PI**2 * u)[None, None]) < 1e-20
+    )
 
 
 def rd_manufactured(nu: float = 0.05, rho: float = 5.0):
@@ -217,7 +221,10 @@ def test_nsm_navier_stokes_nonlinear_term_and_stream_function() -> None:
     pred = spec.exact_solution(mesh)[None, :, None]  # (1, T, 1, X, Y)
     loss = NSMResidualLoss.from_spec(spec)
     assert loss(pred).item() < 1e-22
-    wrong = get_pde("navier_stokes", nu=nu).with_(source=lambda x: f(x) - 3.0 * a(x[0]) * b(x[0]) * torch.cos(2 * PI * x[1]) * torch.sin(4 * PI * x[2]), exact_solution=w)
+    wrong = get_pde("navier_stokes", nu=nu).with_(
+        source=lambda x: f(x) - 3.0 * a(x[0]) * b(x[0]) * torch.cos(2 * PI * x[1]) * torch.sin(4 * PI * x[2]),
+        exact_solution=w,
+    )
     assert NSMResidualLoss.from_spec(wrong)(pred).item() > 1.0  # the opposite sign of the advection term
 
 

@@ -1,4 +1,4 @@
-"""The NS-2D run configs (configs/ns2d_*.yaml): FNO, G-FNO-p4, G-FNO-p4m (10 -> 1, teacher forcing) and SFNO.
+"""The NS-2D run configs (configs/ns2d_*.yaml): FNO, G-FNO-p4, G-FNO-p4m (10 -> 1, teacher forcing) and STFNO.
 
 Each config validates, points at a recipe in datasets/, and builds its model through the trainer's path with the
 paper's parameter count (G-FNO: the official code's 853,121 / 835,969, references/operators.md §2.3). The G-FNO
@@ -25,7 +25,7 @@ CASES = {
     "ns2d_fno.yaml": ("fno", "channels", 1, 926_357),
     "ns2d_gfno_p4.yaml": ("gfno", "channels", 1, 853_121),
     "ns2d_gfno_p4m.yaml": ("gfno", "channels", 1, 835_969),
-    "ns2d_sfno.yaml": ("sfno", "time", 40, 9_242_461),
+    "ns2d_st_fno.yaml": ("st_fno", "time", 40, 9_242_461),
 }
 
 
@@ -57,8 +57,12 @@ def wrapped(name: str) -> OperatorModule:
     resolved = to_container(cfg)
     resolved["model"] = resolve_model_config(cfg, c_in, c_out)
     gen = torch.Generator().manual_seed(1)
-    stats = {"x_mean": torch.randn(c_in, generator=gen), "x_std": torch.rand(c_in, generator=gen) + 0.5,
-             "y_mean": torch.randn(c_out, generator=gen), "y_std": torch.rand(c_out, generator=gen) + 0.5}
+    stats = {
+        "x_mean": torch.randn(c_in, generator=gen),
+        "x_std": torch.rand(c_in, generator=gen) + 0.5,
+        "y_mean": torch.randn(c_out, generator=gen),
+        "y_std": torch.rand(c_out, generator=gen) + 0.5,
+    }
     torch.manual_seed(0)
     return OperatorModule(resolved, c_in, c_out, stats).eval()
 
@@ -97,10 +101,19 @@ def test_tiny_training_and_rotated_rollout(tmp_path: Path) -> None:
     data = tmp_path / "ns_tiny"
     run_recipe(ROOT / "datasets" / "ns_tiny.yaml", [f"out_dir={data}", "splits.train.n=2", "splits.test.n=2"])
     rotated = load_script().write_rotated(data / "test.h5", data / "test_rot90.h5")
-    cfg = load_config(ROOT / "configs" / "ns2d_gfno_p4.yaml", [
-        f"data.train={data / 'train.h5'}", f"data.test={data / 'test.h5'}", "data.time_start=0",
-        "data.batch_size=4", "model.width=2", "model.modes=4", "trainer.max_epochs=1", f"run_dir={tmp_path / 'run'}",
-    ])
+    cfg = load_config(
+        ROOT / "configs" / "ns2d_gfno_p4.yaml",
+        [
+            f"data.train={data / 'train.h5'}",
+            f"data.test={data / 'test.h5'}",
+            "data.time_start=0",
+            "data.batch_size=4",
+            "model.width=2",
+            "model.modes=4",
+            "trainer.max_epochs=1",
+            f"run_dir={tmp_path / 'run'}",
+        ],
+    )
     result = train(cfg, progress=False)
     module, _ = load_module(result["last"])
     plain = rollout(module, data / "test.h5", return_predictions=True)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from specsolve.data.generation import generate_split, shard_range
-from specsolve.data.generators._periodic import fno_grf_2d, fno_grf_variance
 from specsolve.data.generators.navier_stokes import NavierStokesGenerator, VorticitySolver, fno_forcing
+from specsolve.data.generators.periodic import fno_grf_2d, fno_grf_variance
 from specsolve.data.grf import sample_rng
 from specsolve.errors import ConfigError
 
@@ -136,8 +136,9 @@ def test_config_errors() -> None:
 
 def test_shards_reproduce_the_unsharded_file(tmp_path: Path) -> None:
     """``--shard i/N`` writes contiguous sample ranges whose values equal the unsharded file's (per-sample streams)."""
-    gen = NavierStokesGenerator(resolution=8, solve_resolution=16, final_time=2.0, record_steps=2, dt=1e-2,
-                                scheme="cn_ab2")
+    gen = NavierStokesGenerator(
+        resolution=8, solve_resolution=16, final_time=2.0, record_steps=2, dt=1e-2, scheme="cn_ab2"
+    )
     generate_split(gen, tmp_path / "train.h5", range(0, 5), seed=4, batch_size=3, provenance={})
     for i in range(2):
         generate_split(gen, tmp_path / f"part{i}.h5", shard_range(5, i, 2), seed=4, batch_size=2, provenance={})

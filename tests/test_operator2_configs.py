@@ -57,8 +57,10 @@ def test_config_loads_validates_and_builds(name):
 @pytest.mark.parametrize(
     "name,h1",
     [
-        ("galerkin_burgers_2048.yaml",
-         "{name: h1, weight: 0.1, spatial_dims: 1, periodic: true, method: fd, seminorm: true}"),
+        (
+            "galerkin_burgers_2048.yaml",
+            "{name: h1, weight: 0.1, spatial_dims: 1, periodic: true, method: fd, seminorm: true}",
+        ),
         ("galerkin_darcy.yaml", "{name: h1, weight: 0.5, spatial_dims: 2, periodic: false, seminorm: true}"),
     ],
 )

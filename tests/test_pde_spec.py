@@ -68,7 +68,7 @@ def test_fourier_symbol_convention_and_polynomial() -> None:
     kx = wavenumbers(6)[:, None]
     ky = wavenumbers(6)[None, :]
     sym = lap.fourier_symbol([kx, ky], (2.0, 3.0))
-    assert torch.allclose(sym.real, -(2 * math.pi) ** 2 * (kx**2 / 4.0 + ky**2 / 9.0)) and sym.imag.abs().max() == 0
+    assert torch.allclose(sym.real, -((2 * math.pi) ** 2) * (kx**2 / 4.0 + ky**2 / 9.0)) and sym.imag.abs().max() == 0
     op = LinearOperator({(1, 0): 2.0, (0, 3): -1.0, (0, 0): 0.5})
     z = [1j * 2 * math.pi * kx / 2.0, 1j * 2 * math.pi * ky / 3.0]
     assert torch.allclose(op.polynomial(z), op.fourier_symbol([kx, ky], (2.0, 3.0)))
@@ -122,7 +122,9 @@ def test_fourier_resample_interpolates_and_truncates() -> None:
     fine = torch.fft.ifft(fourier_resample_matrix(n, m).to(torch.complex128) @ c, norm="forward")
     xf = torch.arange(m, dtype=F64) / m
     assert fine.imag.abs().max() < 1e-13
-    assert torch.allclose(fine.real, 1 + torch.sin(2 * math.pi * xf) + 0.3 * torch.cos(2 * math.pi * 4 * xf), atol=1e-13)
+    assert torch.allclose(
+        fine.real, 1 + torch.sin(2 * math.pi * xf) + 0.3 * torch.cos(2 * math.pi * 4 * xf), atol=1e-13
+    )
     back = fourier_resample_matrix(m, n).to(torch.complex128) @ (fourier_resample_matrix(n, m).to(torch.complex128) @ c)
     assert torch.allclose(back, c, atol=1e-14)
 
@@ -171,7 +173,9 @@ def test_finite_differences_second_order() -> None:
     n = 64
     xp = torch.arange(n, dtype=F64) / n
     d1 = fd_derivative(torch.sin(2 * math.pi * xp), 0, 1, 1.0 / n, periodic=True)
-    assert (d1 - 2 * math.pi * torch.cos(2 * math.pi * xp)).abs().max() < 2 * math.pi * (2 * math.pi / n) ** 2 / 6 * 1.01
+    assert (d1 - 2 * math.pi * torch.cos(2 * math.pi * xp)).abs().max() < 2 * math.pi * (
+        2 * math.pi / n
+    ) ** 2 / 6 * 1.01
 
 
 def test_chebyshev_grid_derivative_and_stream_function() -> None:
@@ -190,7 +194,7 @@ def test_autograd_derivatives() -> None:
     d = autograd_derivatives(lambda x: x[0] ** 3 * torch.sin(x[1]), x, [(2, 0), (1, 1), (0, 0), (0, 3)])
     assert torch.allclose(d[2, 0], 6 * x[0] * torch.sin(x[1]))
     assert torch.allclose(d[1, 1], 3 * x[0] ** 2 * torch.cos(x[1]))
-    assert torch.allclose(d[0, 3], -x[0] ** 3 * torch.cos(x[1]))
+    assert torch.allclose(d[0, 3], -(x[0] ** 3) * torch.cos(x[1]))
 
 
 # ------------------------------------------------------------------------------------------ built-ins
@@ -198,8 +202,18 @@ def test_autograd_derivatives() -> None:
 
 def test_builtin_registry_and_flags() -> None:
     names = set(list_pdes())
-    assert {"poisson", "heat", "advection", "wave", "burgers", "reaction_diffusion", "darcy", "navier_stokes",
-            "allen_cahn", "laplace"} <= names
+    assert {
+        "poisson",
+        "heat",
+        "advection",
+        "wave",
+        "burgers",
+        "reaction_diffusion",
+        "darcy",
+        "navier_stokes",
+        "allen_cahn",
+        "laplace",
+    } <= names
     flags = {n: (get_pde(n).is_linear, get_pde(n).is_homogeneous) for n in names}
     assert flags["poisson"] == (True, False) and flags["laplace"] == (True, True) and flags["heat"] == (True, True)
     assert flags["burgers"][0] is False and flags["navier_stokes"] == (False, False)

@@ -7,18 +7,18 @@ loaded lazily through a fresh registry. tests/test_plugin_install.py does the re
 from __future__ import annotations
 
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomllib
 import torch
 import torch.nn.functional as F
 
 import specsolve
 from specsolve.errors import ConfigError
-from specsolve.registry import KINDS, REGISTRY, Registry, entry_point_group
+from specsolve.registry import KINDS, REGISTRY, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "plugins" / "specsolve-baselines"
@@ -189,8 +189,16 @@ def plugin_registry(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_declared_groups_are_documented_groups() -> None:
-    documented = {"specsolve.models", "specsolve.solvers", "specsolve.losses", "specsolve.metrics",
-                  "specsolve.datasets", "specsolve.generators", "specsolve.optimizers", "specsolve.schedulers"}
+    documented = {
+        "specsolve.models",
+        "specsolve.solvers",
+        "specsolve.losses",
+        "specsolve.metrics",
+        "specsolve.datasets",
+        "specsolve.generators",
+        "specsolve.optimizers",
+        "specsolve.schedulers",
+    }
     declared = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]["entry-points"]
     assert set(declared) == {"specsolve.models", "specsolve.losses"} and set(declared) <= documented
     assert len(documented) == len(KINDS)
@@ -209,7 +217,9 @@ def test_plugin_models_load_lazily_through_entry_points(plugin_registry: list[st
         specsolve.create("model", "unet2d", in_channels=1, out_channels=1, depth=2.5)
     with pytest.raises(ConfigError, match="depth must be >= 1"):
         specsolve.create("model", "unet2d", in_channels=1, out_channels=1, depth=0)
-    assert specsolve.create("model", "deeponet", in_channels=1, out_channels=1, sensors=4)(torch.zeros(2, 1, 9, 9)).shape == (2, 1, 9, 9)
+    assert specsolve.create("model", "deeponet", in_channels=1, out_channels=1, sensors=4)(
+        torch.zeros(2, 1, 9, 9)
+    ).shape == (2, 1, 9, 9)
 
 
 def test_plugin_loss_loads_through_entry_points(plugin_registry: list[str]) -> None:

@@ -53,9 +53,23 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = tmp / "site"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--quiet", "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     dist_info = list(site.glob("specsolve_baselines-*.dist-info"))
@@ -88,7 +102,11 @@ trainer: {{max_epochs: 2, accelerator: cpu, deterministic: true}}
     checkpoint = run_dir / "checkpoints" / "best.ckpt"
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(config), str(checkpoint), str(darcy_tiny / "test.h5")],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-3000:])
     sections = dict(part.split("\n", 1) for part in result.stdout.split("### ")[1:])

@@ -23,8 +23,16 @@ from specsolve.errors import ConfigError
 from specsolve.training.checkpoint import load_module
 from specsolve.training.run import train
 
-TINY = dict(embed_dim=8, depths=[1, 1, 1], num_heads=[1, 2, 4], skip_connections=[1, 1, 0], patch_size=4,
-            window_size=4, mlp_ratio=2.0, image_size=32)
+TINY = dict(
+    embed_dim=8,
+    depths=[1, 1, 1],
+    num_heads=[1, 2, 4],
+    skip_connections=[1, 1, 0],
+    patch_size=4,
+    window_size=4,
+    mlp_ratio=2.0,
+    image_size=32,
+)
 TIMES = np.array([0.0, 0.1, 0.2, 0.3, 0.4])
 TIME_SCALE = 2.0
 
@@ -37,21 +45,32 @@ def write_trajectories(path: Path, n_samples: int, seed: int) -> Path:
     phase = rng.uniform(0, 2 * np.pi, size=(n_samples, 1, 1, 1))
     u = np.sin(2 * np.pi * (X - TIMES[None, :, None, None]) + phase) + 0.5 * np.cos(2 * np.pi * Y + phase)
     coords = {"sample": np.arange(n_samples), "time": TIMES, "x": x, "y": x}
-    with NativeWriter(path, coords, {"u": VariableSpec(("sample", "time", "x", "y"))},
-                      coord_attrs={"time": {"units": "s"}}) as w:
+    with NativeWriter(
+        path, coords, {"u": VariableSpec(("sample", "time", "x", "y"))}, coord_attrs={"time": {"units": "s"}}
+    ) as w:
         w.write("u", 0, u.astype(np.float32))
     return path
 
 
 def train_tiny(root: Path, conditioning: bool) -> str:
-    cfg = OmegaConf.merge(load_config(None, []), {
-        "run_dir": str(root / f"run_{conditioning}"),
-        "data": {"name": "hdf5_all2all", "train": str(root / "train.h5"), "test": str(root / "test.h5"),
-                 "inputs": ["u"], "time_stride": 2, "time_scale": TIME_SCALE, "batch_size": 4},
-        "model": {"name": "scot", **TINY, "time_conditioning": conditioning},
-        "optimizer": {"name": "adamw", "lr": 1e-3},
-        "trainer": {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "accelerator": "cpu"},
-    })
+    cfg = OmegaConf.merge(
+        load_config(None, []),
+        {
+            "run_dir": str(root / f"run_{conditioning}"),
+            "data": {
+                "name": "hdf5_all2all",
+                "train": str(root / "train.h5"),
+                "test": str(root / "test.h5"),
+                "inputs": ["u"],
+                "time_stride": 2,
+                "time_scale": TIME_SCALE,
+                "batch_size": 4,
+            },
+            "model": {"name": "scot", **TINY, "time_conditioning": conditioning},
+            "optimizer": {"name": "adamw", "lr": 1e-3},
+            "trainer": {"max_epochs": 1, "limit_train_batches": 2, "limit_val_batches": 1, "accelerator": "cpu"},
+        },
+    )
     return train(cfg, progress=False)["last"]
 
 

@@ -41,13 +41,28 @@ def test_python_api_doc_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_overrides_mapping_and_dotlist() -> None:
     assert _dotlist({"trainer.max_epochs": 2, "run_dir": "a b/c", "model": {"modes": [4, 4]}, "x": None}) == [
-        "trainer.max_epochs=2", 'run_dir="a b/c"', 'model={"modes": [4, 4]}', "x=null"]
+        "trainer.max_epochs=2",
+        'run_dir="a b/c"',
+        'model={"modes": [4, 4]}',
+        "x=null",
+    ]
     assert _dotlist(["seed=1"]) == ["seed=1"] and _dotlist("seed=1") == ["seed=1"] and _dotlist(None) == []
-    config = {"model": {"name": "fno", "modes": [12, 12], "width": 32}, "data": {"batch_size": 4},
-              "loss": [{"name": "rel_l2"}, {"name": "h1"}], "trainer": {"max_epochs": 5}}
+    config = {
+        "model": {"name": "fno", "modes": [12, 12], "width": 32},
+        "data": {"batch_size": 4},
+        "loss": [{"name": "rel_l2"}, {"name": "h1"}],
+        "trainer": {"max_epochs": 5},
+    }
     cfg = specsolve.resolve_config(
-        config, {"model": {"width": 8}, "model.modes": [4], "trainer.max_epochs": "${data.batch_size}",
-                 "loss": [{"name": "rel_lp", "p": 1.0}], "run_dir": "runs/a b"})
+        config,
+        {
+            "model": {"width": 8},
+            "model.modes": [4],
+            "trainer.max_epochs": "${data.batch_size}",
+            "loss": [{"name": "rel_lp", "p": 1.0}],
+            "run_dir": "runs/a b",
+        },
+    )
     assert cfg.model == {"name": "fno", "modes": [4], "width": 8}  # mappings merge, lists replace
     assert cfg.trainer.max_epochs == 4 and cfg.run_dir == "runs/a b" and cfg.optimizer.name == "adam"
     assert [entry.name for entry in cfg.loss] == ["rel_lp"]

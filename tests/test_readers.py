@@ -9,13 +9,13 @@ import argparse
 import pickle
 from pathlib import Path
 
+import _format_builders as build
 import h5py
 import numpy as np
 import pytest
 import scipy.io
 import torch
 
-import _format_builders as build
 from specsolve.data.convert import cmd_data_convert, convert
 from specsolve.data.export import cmd_data_export, to_fno_mat, to_pdebench, to_the_well
 from specsolve.data.readers import ConcatReader, detect_format, open_reader
@@ -238,8 +238,12 @@ def test_the_well_reads_the_export(tmp_path: Path) -> None:
     delta_y = np.diff(ref["velocity_y"].astype(np.float64), axis=1)
     assert stats["std_delta"]["velocity"][1] == pytest.approx(float(delta_y.std()))
     normalized = well_data.WellDataset(
-        path=str(tmp_path / "tiny"), well_split_name="train", n_steps_input=2, n_steps_output=1,
-        use_normalization=True, normalization_type=well_data.normalization.ZScoreNormalization,
+        path=str(tmp_path / "tiny"),
+        well_split_name="train",
+        n_steps_input=2,
+        n_steps_output=1,
+        use_normalization=True,
+        normalization_type=well_data.normalization.ZScoreNormalization,
     )
     u = normalized[0]["input_fields"][..., 0].numpy()
     np.testing.assert_allclose(u, (ref["u"][0, 0:2] - stats["mean"]["u"]) / stats["std"]["u"], rtol=1e-5, atol=1e-5)
@@ -291,8 +295,15 @@ def test_pdebench_export(tmp_path: Path) -> None:
 # -- DataModules ---------------------------------------------------------------------------------------------
 def test_pdebench_datamodule_selectors(tmp_path: Path) -> None:
     ref = build.pdebench_1d(tmp_path / "p.hdf5", n=4, nt=5, nx=16)
-    dm = create("dataset", "pdebench", train=str(tmp_path / "p.hdf5"), inputs=["tensor[0]"],
-                outputs=["tensor[1:]"], batch_size=2, stride=2)
+    dm = create(
+        "dataset",
+        "pdebench",
+        train=str(tmp_path / "p.hdf5"),
+        inputs=["tensor[0]"],
+        outputs=["tensor[1:]"],
+        batch_size=2,
+        stride=2,
+    )
     assert (dm.in_channels, dm.out_channels, dm.spatial_shape) == (1, 4, (8,))
     x, y = dm.datasets["train"][3]
     torch.testing.assert_close(x, torch.from_numpy(ref["tensor"][3, :1, ::2]))
@@ -313,8 +324,16 @@ def test_well_and_fno_datamodules(tmp_path: Path) -> None:
     assert x.shape == (3, 8, 4) and torch.all(x[2] == 0.5)  # the scalar is a constant channel
     torch.testing.assert_close(y[0], torch.from_numpy(ref["u"][1, 2]))
     mat = build.fno_mat_v5(tmp_path / "ns.mat", n=3, s=8, nt=4)
-    dm = create("dataset", "fno_mat", train=str(tmp_path / "ns.mat"), test=str(tmp_path / "ns.mat"),
-                inputs=["u[0:2]"], outputs=["u[2:]"], train_range=[0, 2], test_range=[2, 3])
+    dm = create(
+        "dataset",
+        "fno_mat",
+        train=str(tmp_path / "ns.mat"),
+        test=str(tmp_path / "ns.mat"),
+        inputs=["u[0:2]"],
+        outputs=["u[2:]"],
+        train_range=[0, 2],
+        test_range=[2, 3],
+    )
     assert len(dm.datasets["train"]) == 2 and len(dm.datasets["val"]) == 1
     x, y = dm.datasets["test"][0]
     torch.testing.assert_close(y, torch.from_numpy(mat["u"][2, 2:]))
@@ -331,16 +350,24 @@ def test_train_on_pdebench_in_place(tmp_path: Path) -> None:
     from specsolve.training.run import train
 
     build.pdebench_1d(tmp_path / "p.hdf5", n=4, nt=3, nx=16)
-    cfg = OmegaConf.create({
-        "seed": 0,
-        "run_dir": str(tmp_path / "run"),
-        "data": {"name": "pdebench", "train": str(tmp_path / "p.hdf5"), "test": str(tmp_path / "p.hdf5"),
-                 "inputs": ["tensor[0]"], "outputs": ["tensor[2]"], "batch_size": 2},
-        "model": {"name": "fno", "modes": [4], "width": 8, "layers": 1},
-        "loss": [{"name": "rel_l2"}],
-        "optimizer": {"name": "adam", "lr": 1e-3},
-        "scheduler": {"name": "step", "step_size": 10, "gamma": 0.5},
-        "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1},
-    })
+    cfg = OmegaConf.create(
+        {
+            "seed": 0,
+            "run_dir": str(tmp_path / "run"),
+            "data": {
+                "name": "pdebench",
+                "train": str(tmp_path / "p.hdf5"),
+                "test": str(tmp_path / "p.hdf5"),
+                "inputs": ["tensor[0]"],
+                "outputs": ["tensor[2]"],
+                "batch_size": 2,
+            },
+            "model": {"name": "fno", "modes": [4], "width": 8, "layers": 1},
+            "loss": [{"name": "rel_l2"}],
+            "optimizer": {"name": "adam", "lr": 1e-3},
+            "scheduler": {"name": "step", "step_size": 10, "gamma": 0.5},
+            "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1},
+        }
+    )
     result = train(cfg, progress=False)
     assert np.isfinite(result["metrics"]["val/rel_l2"])

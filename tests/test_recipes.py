@@ -23,4 +23,3 @@ def test_recipe_builds_and_is_documented(recipe: Path) -> None:
     text = recipe.read_text()
     assert text.startswith("#"), f"{recipe.name}: needs a header comment (grid actually solved on, cost)"
     assert f"`{recipe.name}`" in (DATASETS / "README.md").read_text(), f"{recipe.name} missing from datasets/README.md"
-

@@ -8,15 +8,23 @@ from typing import Literal
 import pytest
 
 import specsolve
-from specsolve.config.validation import validate_params
 from specsolve.errors import ConfigError, RegistryError
 from specsolve.registry import REGISTRY, Registry, register
+from specsolve.registry.signature import validate_params
 
 
 def test_builtins_registered() -> None:
     names = {(c.kind, c.name) for c in specsolve.list_components()}
-    for entry in [("model", "fno"), ("loss", "rel_l2"), ("metric", "rel_l2"), ("dataset", "hdf5"),
-                  ("generator", "darcy"), ("generator", "burgers"), ("optimizer", "adam"), ("scheduler", "step")]:
+    for entry in [
+        ("model", "fno"),
+        ("loss", "rel_l2"),
+        ("metric", "rel_l2"),
+        ("dataset", "hdf5"),
+        ("generator", "darcy"),
+        ("generator", "burgers"),
+        ("optimizer", "adam"),
+        ("scheduler", "step"),
+    ]:
         assert entry in names
 
 
@@ -61,13 +69,26 @@ def test_duplicate_name_is_an_error() -> None:
 
 
 def test_validation_types() -> None:
-    def factory(a: int, b: float = 1.0, c: list[int] | None = None, d: tuple[int, int] = (1, 2),
-                e: Literal["x", "y"] = "x", f: bool = False) -> None:
+    def factory(
+        a: int,
+        b: float = 1.0,
+        c: list[int] | None = None,
+        d: tuple[int, int] = (1, 2),
+        e: Literal["x", "y"] = "x",
+        f: bool = False,
+    ) -> None:
         return None
 
     out = validate_params(factory, {"a": 1, "b": 2, "c": [1, 2], "d": [3, 4], "e": "y", "f": True}, where="f")
     assert out["d"] == (3, 4) and out["b"] == 2
-    for bad in ({"a": 1.5}, {"a": True}, {"a": 1, "c": [1.5]}, {"a": 1, "d": [1]}, {"a": 1, "e": "z"}, {"a": 1, "f": 1}):
+    for bad in (
+        {"a": 1.5},
+        {"a": True},
+        {"a": 1, "c": [1.5]},
+        {"a": 1, "d": [1]},
+        {"a": 1, "e": "z"},
+        {"a": 1, "f": 1},
+    ):
         with pytest.raises(ConfigError):
             validate_params(factory, bad, where="f")
 

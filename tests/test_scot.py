@@ -17,10 +17,11 @@ from omegaconf import OmegaConf
 
 from specsolve import registry
 from specsolve.config.loading import load_config
-from specsolve.data.datasets.hdf5_all2all import All2AllDataModule, snapshot_pairs
+from specsolve.data.modules.hdf5_all2all import All2AllDataModule, snapshot_pairs
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._swin_layers import (
+from specsolve.models.scot import ScOT, adapt_for_finetuning, fourier_resample, load_weights
+from specsolve.nn.swin import (
     ConditionalLayerNorm,
     SwinV2Block,
     WindowAttention,
@@ -31,12 +32,19 @@ from specsolve.models._swin_layers import (
     shifted_window_mask,
     window_partition,
 )
-from specsolve.models.scot import ScOT, adapt_for_finetuning, fourier_resample, load_weights
 
 REGRESSION_FILE = Path(__file__).parent / "data" / "scot_regression.pt"
 # operators.md section 8: image 32, patch 4, window 4, embed 16, depths [1,1,1], heads [1,2,4], skip [1,1,0], mlp 2
-TINY = dict(embed_dim=16, depths=(1, 1, 1), num_heads=(1, 2, 4), skip_connections=(1, 1, 0), patch_size=4,
-            window_size=4, mlp_ratio=2.0, image_size=32)
+TINY = dict(
+    embed_dim=16,
+    depths=(1, 1, 1),
+    num_heads=(1, 2, 4),
+    skip_connections=(1, 1, 0),
+    patch_size=4,
+    window_size=4,
+    mlp_ratio=2.0,
+    image_size=32,
+)
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -286,15 +294,20 @@ def test_load_weights_and_adapt_for_finetuning(tmp_path):
     torch.save({"state_dict": {f"model.{k}": v for k, v in source.state_dict().items()}}, path)
     target = tiny(2, 1, seed=4)
     report = load_weights(target, path)
-    assert report["mismatched"] == ["embedding.projection.weight", "recovery.projection.weight",
-                                    "recovery.projection.bias", "recovery.mixup.weight"]
+    assert report["mismatched"] == [
+        "embedding.projection.weight",
+        "recovery.projection.weight",
+        "recovery.projection.bias",
+        "recovery.mixup.weight",
+    ]
     torch.testing.assert_close(target.encoder[0][0].attention.query.weight, source.encoder[0][0].attention.query.weight)
 
     model = tiny(4, 4, seed=3)
     x = torch.randn(1, 4, 32, 32, dtype=torch.float64)
     before = model.encoder[1][0].attention.proj.weight.clone()
-    names = adapt_for_finetuning(model, 3, 1, trainable=["embedding.*", "recovery.*", "*norm*.weight.*",
-                                                         "*norm*.bias.*"])
+    names = adapt_for_finetuning(
+        model, 3, 1, trainable=["embedding.*", "recovery.*", "*norm*.weight.*", "*norm*.bias.*"]
+    )
     assert model(x[:, :3], 0.5).shape == (1, 1, 32, 32) and model.embedding.projection.weight.dtype == torch.float64
     assert "recovery.mixup.weight" in names and "encoder.0.0.norm_mlp.weight.weight" in names
     assert not model.encoder[1][0].attention.proj.weight.requires_grad
@@ -306,8 +319,9 @@ def test_load_weights_and_adapt_for_finetuning(tmp_path):
 # --- all2all data --------------------------------------------------------------------------------------
 
 
-def write_trajectories(path: Path, n_samples: int, n_times: int, n: int = 8, dt: float = 0.05,
-                       encode: bool = True, seed: int = 0) -> Path:
+def write_trajectories(
+    path: Path, n_samples: int, n_times: int, n: int = 8, dt: float = 0.05, encode: bool = True, seed: int = 0
+) -> Path:
     """``u, v (sample, time, x, y)``; ``encode``: u = 100 sample + time index (constant field), v = -u + x."""
     x = np.arange(n) / n
     times = dt * np.arange(n_times)
@@ -322,8 +336,11 @@ def write_trajectories(path: Path, n_samples: int, n_times: int, n: int = 8, dt:
         u = np.sin(2 * np.pi * (X - tt) + ph) + 0.5 * np.cos(2 * np.pi * Y + ph)
         v = np.cos(2 * np.pi * (X + Y - 0.5 * tt) + ph)
     dims = ("sample", "time", "x", "y")
-    with NativeWriter(path, coords={"sample": np.arange(n_samples), "time": times, "x": x, "y": x},
-                      variables={"u": VariableSpec(dims), "v": VariableSpec(dims)}) as w:
+    with NativeWriter(
+        path,
+        coords={"sample": np.arange(n_samples), "time": times, "x": x, "y": x},
+        variables={"u": VariableSpec(dims), "v": VariableSpec(dims)},
+    ) as w:
         w.write("u", 0, u.astype(np.float32))
         w.write("v", 0, v.astype(np.float32))
     return path
@@ -331,8 +348,9 @@ def write_trajectories(path: Path, n_samples: int, n_times: int, n: int = 8, dt:
 
 def test_all2all_pairs_and_lead_times(tmp_path):
     path = write_trajectories(tmp_path / "traj.h5", n_samples=3, n_times=9)
-    dm = All2AllDataModule(train=str(path), inputs=["u", "v"], outputs=["u"], time_stride=2, n_snapshots=4,
-                           time_scale=2.0, batch_size=5)
+    dm = All2AllDataModule(
+        train=str(path), inputs=["u", "v"], outputs=["u"], time_stride=2, n_snapshots=4, time_scale=2.0, batch_size=5
+    )
     k1 = 4  # K + 1 snapshots: time indices 0, 2, 4, 6
     assert dm.pairs_per_trajectory == k1 * (k1 + 1) // 2 == 10
     ds = dm.datasets["train"]
@@ -356,7 +374,10 @@ def test_all2all_pairs_and_lead_times(tmp_path):
     every = All2AllDataModule(train=str(path), inputs=["u"])  # all 9 stored times
     assert every.pairs_per_trajectory == 45
     assert All2AllDataModule(train=str(path), inputs=["u"], time_indices=[1, 5]).datasets["train"].lead_times == [
-        0.0, pytest.approx(0.2), 0.0]
+        0.0,
+        pytest.approx(0.2),
+        0.0,
+    ]
 
 
 def test_all2all_statistics_and_errors(tmp_path):
@@ -379,8 +400,9 @@ def test_all2all_statistics_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="time_indices"):
         All2AllDataModule(train=str(path), inputs=["u"], time_indices=[0, 1], time_stride=2)
     flat = tmp_path / "flat.h5"
-    with NativeWriter(flat, coords={"sample": np.arange(2), "x": np.arange(4.0)},
-                      variables={"a": VariableSpec(("sample", "x"))}) as w:
+    with NativeWriter(
+        flat, coords={"sample": np.arange(2), "x": np.arange(4.0)}, variables={"a": VariableSpec(("sample", "x"))}
+    ) as w:
         w.write("a", 0, np.zeros((2, 4), np.float32))
     with pytest.raises(DataError, match=r"\(sample, time"):
         All2AllDataModule(train=str(flat), inputs=["a"])
@@ -394,21 +416,36 @@ def test_end_to_end_training_on_all2all(tmp_path):
     test_file = write_trajectories(tmp_path / "test.h5", n_samples=2, n_times=5, n=32, encode=False, seed=1)
     model = {"name": "scot", **{k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}}
     cfg = load_config(None, [])
-    cfg = OmegaConf.merge(cfg, {
-        "run_dir": str(tmp_path / "run"),
-        "data": {"name": "hdf5_all2all", "train": str(train_file), "test": str(test_file), "inputs": ["u", "v"],
-                 "time_stride": 2, "batch_size": 8},
-        "model": model,
-        "optimizer": {"name": "adamw", "lr": 1e-3},
-        "trainer": {"max_epochs": 2, "deterministic": True},
-    })
+    cfg = OmegaConf.merge(
+        cfg,
+        {
+            "run_dir": str(tmp_path / "run"),
+            "data": {
+                "name": "hdf5_all2all",
+                "train": str(train_file),
+                "test": str(test_file),
+                "inputs": ["u", "v"],
+                "time_stride": 2,
+                "batch_size": 8,
+            },
+            "model": model,
+            "optimizer": {"name": "adamw", "lr": 1e-3},
+            "trainer": {"max_epochs": 2, "deterministic": True},
+        },
+    )
     result = train(cfg, progress=False)
     assert Path(result["last"]).exists() and Path(result["best"]).exists()
     assert math.isfinite(result["metrics"]["val/rel_l2"]) and math.isfinite(result["metrics"]["train/loss"])
     module, hp = load_module(result["best"])
     assert hp["config"]["model"]["in_channels"] == 2 and hp["config"]["data"]["name"] == "hdf5_all2all"
-    x, y, t = next(iter(torch.utils.data.DataLoader(
-        All2AllDataModule(train=str(test_file), inputs=["u", "v"], time_stride=2).datasets["train"], batch_size=6)))
+    x, y, t = next(
+        iter(
+            torch.utils.data.DataLoader(
+                All2AllDataModule(train=str(test_file), inputs=["u", "v"], time_stride=2).datasets["train"],
+                batch_size=6,
+            )
+        )
+    )
     with torch.no_grad():
         pred, pred_other_t = module(x, t), module(x, t + 0.5)
     assert pred.shape == y.shape and (pred - pred_other_t).abs().max() > 0

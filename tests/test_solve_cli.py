@@ -28,8 +28,15 @@ def test_epgp_heat_writes_mean_std_and_exact(tmp_path: Path, capsys: pytest.Capt
 
 def test_gp_hm_short_run(tmp_path: Path) -> None:
     out = tmp_path / "p.h5"
-    args = ["solve", str(ROOT / "configs/gp/poisson_1d_sin100.yaml"), f"output.path={out}",
-            "solver.problem=poisson_1d_sin10", "solver.n_points=64", "solver.steps=30", "solver.n_components=8"]
+    args = [
+        "solve",
+        str(ROOT / "configs/gp/poisson_1d_sin100.yaml"),
+        f"output.path={out}",
+        "solver.problem=poisson_1d_sin10",
+        "solver.n_points=64",
+        "solver.steps=30",
+        "solver.n_components=8",
+    ]
     assert main(args) == 0
     ds = xr.open_dataset(out, engine="h5netcdf")
     assert ds["u"].dims == ("sample", "x") and "u_std" not in ds

@@ -10,7 +10,7 @@ import torch
 
 from specsolve.data.generators.navier_stokes import VorticitySolver, fno_forcing
 from specsolve.errors import ConfigError
-from specsolve.models.sfno import SFNO
+from specsolve.models.st_fno import STFNO
 from specsolve.training.spectral_refinement import VorticityResidual, residual_norm, spectral_refine
 
 
@@ -22,7 +22,10 @@ def grid(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 def decaying(n: int, nu: float, times: torch.Tensor) -> torch.Tensor:
     """Unforced exact solution on the |k| = 1 shell (u . grad w = 0): ``(1, T, n, n)``."""
     X, Y = grid(n)
-    return (torch.exp(-4 * math.pi**2 * nu * times)[:, None, None] * (torch.cos(2 * math.pi * X) + torch.sin(2 * math.pi * Y)))[None]
+    return (
+        torch.exp(-4 * math.pi**2 * nu * times)[:, None, None]
+        * (torch.cos(2 * math.pi * X) + torch.sin(2 * math.pi * Y))
+    )[None]
 
 
 def forced(n: int, nu: float, times: torch.Tensor) -> torch.Tensor:
@@ -58,7 +61,13 @@ def test_spatial_operator_matches_the_generator() -> None:
     g = VorticityResidual(nu, 1e-3).spatial_operator(w)
     torch.testing.assert_close(g, -solver.tendency(w), rtol=1e-10, atol=1e-12)
     # and the forcing sign: the steady Stokes balance nu lap w = -f has G = u . grad w only
-    assert VorticityResidual(nu, 1e-3, forcing="none").spatial_operator(torch.zeros(1, n, n, dtype=torch.float64)).abs().max() == 0
+    assert (
+        VorticityResidual(nu, 1e-3, forcing="none")
+        .spatial_operator(torch.zeros(1, n, n, dtype=torch.float64))
+        .abs()
+        .max()
+        == 0
+    )
 
 
 def test_residual_norm_is_the_h_minus_1_bochner_norm() -> None:
@@ -74,7 +83,7 @@ def test_spectral_refine_lowers_the_residual_and_touches_only_the_output_layer()
     traj = decaying(n, nu, dt * torch.arange(12, dtype=torch.float64))
     window, target = traj[:, :6, None], traj[:, 6:, None]
     torch.manual_seed(0)
-    model = SFNO(1, 1, modes=4, modes_t=3, width=8, latent_steps=4, out_steps=6, num_spectral_layers=2).double()
+    model = STFNO(1, 1, modes=4, modes_t=3, width=8, latent_steps=4, out_steps=6, num_spectral_layers=2).double()
     original = {k: v.clone() for k, v in model.state_dict().items()}
     residual = VorticityResidual(nu, dt, forcing="none")
     refined, info = spectral_refine(model, window, residual, steps=40, lr_weight=1e-2)
@@ -87,7 +96,7 @@ def test_spectral_refine_lowers_the_residual_and_touches_only_the_output_layer()
         if not k.startswith("output_conv."):
             assert torch.equal(v, original[k]), k
     assert refined.output_conv.modes_x == n // 2
-    with pytest.raises(ConfigError, match="sfno"):
+    with pytest.raises(ConfigError, match="st_fno"):
         spectral_refine(torch.nn.Linear(2, 2), window, residual)
     with pytest.raises(ConfigError, match="scheme"):
         VorticityResidual(nu, dt, scheme="euler")

@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from specsolve.data.datasets.hdf5_windows import WindowDataModule
 from specsolve.data.generation import generate_split
 from specsolve.data.generators.heat import HeatGenerator
+from specsolve.data.modules.hdf5_windows import WindowDataModule
 from specsolve.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,8 +32,9 @@ def ns_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def heat_2d(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2-D heat flow (κ = 0.01), 16x16, frames every 0.1 from t = 0 to 1: 3 trajectories."""
     out = tmp_path_factory.mktemp("heat") / "heat.h5"
-    gen = HeatGenerator(resolution=16, dim=2, diffusivity=0.01, final_time=1.0, n_frames=10, sigma=1.0, tau=2.0,
-                        store_dtype="float64")
+    gen = HeatGenerator(
+        resolution=16, dim=2, diffusivity=0.01, final_time=1.0, n_frames=10, sigma=1.0, tau=2.0, store_dtype="float64"
+    )
     return generate_split(gen, out, range(3), seed=0, batch_size=3, provenance={})
 
 
@@ -53,7 +54,9 @@ def test_windows_are_the_stored_frames(ns_tiny: Path) -> None:
     assert dt.windows_per_trajectory == 2 and (dt.in_channels, dt.out_channels, dt.channel_axis) == (1, 1, 2)
     x, y = dt.datasets["train"][2 * 7 + 1]
     assert x.shape == (2, 1, 8, 8) and y.shape == (3, 1, 8, 8)
-    assert np.array_equal(x[:, 0].numpy(), u[7, 2:5:2, ::2, ::2]) and np.array_equal(y[:, 0].numpy(), u[7, 6:11:2, ::2, ::2])
+    assert np.array_equal(x[:, 0].numpy(), u[7, 2:5:2, ::2, ::2]) and np.array_equal(
+        y[:, 0].numpy(), u[7, 6:11:2, ::2, ::2]
+    )
 
 
 def test_normalisation_statistics_equal_those_of_all_windows(ns_tiny: Path) -> None:
@@ -91,20 +94,28 @@ def test_time_layout_normalisation_broadcasts_over_the_channel_axis() -> None:
         "model": {"name": "fno", "in_channels": 2, "out_channels": 2, "modes": [2, 2], "width": 4, "layers": 1},
         "loss": [{"name": "rel_l2"}],
     }
-    stats = {"x_mean": torch.tensor([1.0, -2.0]), "x_std": torch.tensor([2.0, 4.0]),
-             "y_mean": torch.tensor([0.5, 0.0]), "y_std": torch.tensor([3.0, 1.0])}
+    stats = {
+        "x_mean": torch.tensor([1.0, -2.0]),
+        "x_std": torch.tensor([2.0, 4.0]),
+        "y_mean": torch.tensor([0.5, 0.0]),
+        "y_std": torch.tensor([3.0, 1.0]),
+    }
     module = OperatorModule(config, 2, 2, stats)
     module.model = nn.Identity()
     x = torch.randn(3, 5, 2, 4, 4)
     mean, std = torch.tensor([1.0, -2.0]).view(1, 1, 2, 1, 1), torch.tensor([2.0, 4.0]).view(1, 1, 2, 1, 1)
-    expected = (x - mean) / std * torch.tensor([3.0, 1.0]).view(1, 1, 2, 1, 1) + torch.tensor([0.5, 0.0]).view(1, 1, 2, 1, 1)
+    expected = (x - mean) / std * torch.tensor([3.0, 1.0]).view(1, 1, 2, 1, 1) + torch.tensor([0.5, 0.0]).view(
+        1, 1, 2, 1, 1
+    )
     assert module.channel_axis == 2 and torch.allclose(module(x), expected)
     channels = OperatorModule({**config, "data": {"name": "hdf5"}}, 2, 2, stats)
     channels.model = nn.Identity()
     x2 = torch.randn(3, 2, 4, 4)
     assert channels.channel_axis == 1
-    assert torch.allclose(channels(x2), (x2 - mean[0]) / std[0] * torch.tensor([3.0, 1.0]).view(1, 2, 1, 1)
-                          + torch.tensor([0.5, 0.0]).view(1, 2, 1, 1))
+    assert torch.allclose(
+        channels(x2),
+        (x2 - mean[0]) / std[0] * torch.tensor([3.0, 1.0]).view(1, 2, 1, 1) + torch.tensor([0.5, 0.0]).view(1, 2, 1, 1),
+    )
 
 
 class HeatPropagator(nn.Module):
@@ -122,7 +133,9 @@ class HeatPropagator(nn.Module):
         k2 = k[:, None] ** 2 + k[None, :] ** 2
         coef = torch.fft.fft2(last.double())
         frames = [
-            torch.fft.ifft2(coef * torch.exp(-self.kappa * 4 * torch.pi**2 * k2 * self.spacing * self.lead * (j + 1))).real
+            torch.fft.ifft2(
+                coef * torch.exp(-self.kappa * 4 * torch.pi**2 * k2 * self.spacing * self.lead * (j + 1))
+            ).real
             for j in range(self.n_out)
         ]
         out = torch.stack(frames, dim=1).to(x.dtype)  # (B, n_out, X, Y)
@@ -137,8 +150,14 @@ def test_rollout_with_the_exact_propagator_is_exact(heat_2d: Path, n_in: int, n_
     from specsolve.training.module import OperatorModule
 
     config = {
-        "data": {"name": "hdf5_windows", "train": str(heat_2d), "inputs": ["u"], "n_in": n_in, "n_out": n_out,
-                 "layout": layout},
+        "data": {
+            "name": "hdf5_windows",
+            "train": str(heat_2d),
+            "inputs": ["u"],
+            "n_in": n_in,
+            "n_out": n_out,
+            "layout": layout,
+        },
         "model": {"name": "fno", "in_channels": 1, "out_channels": 1, "modes": [2, 2], "width": 4, "layers": 1},
         "loss": [{"name": "rel_l2"}],
     }
@@ -165,8 +184,15 @@ def test_train_fno2d_on_windows_then_roll_out(ns_tiny: Path, tmp_path: Path) -> 
         {
             "seed": 0,
             "run_dir": str(tmp_path / "run"),
-            "data": {"name": "hdf5_windows", "train": str(ns_tiny / "train.h5"), "test": str(ns_tiny / "test.h5"),
-                     "n_in": 4, "n_out": 1, "window_stride": 2, "batch_size": 8},
+            "data": {
+                "name": "hdf5_windows",
+                "train": str(ns_tiny / "train.h5"),
+                "test": str(ns_tiny / "test.h5"),
+                "n_in": 4,
+                "n_out": 1,
+                "window_stride": 2,
+                "batch_size": 8,
+            },
             "model": {"name": "fno", "modes": [4, 4], "width": 8, "layers": 2},
             "loss": [{"name": "rel_l2"}],
             "optimizer": {"name": "adam", "lr": 1.0e-2},
@@ -184,7 +210,7 @@ def test_train_fno2d_on_windows_then_roll_out(ns_tiny: Path, tmp_path: Path) -> 
     errors = np.array(out["per_sample"])
     assert errors.shape == (4, 7) and np.all(np.isfinite(errors)) and np.all(errors > 0)
     # the first predicted frame is an ordinary one-step prediction: compare with the module on the first window
-    from specsolve.data.datasets.hdf5_windows import WindowDataset
+    from specsolve.data.modules.hdf5_windows import WindowDataset
 
     ds = WindowDataset(ns_tiny / "test.h5", ["u"], ["u"], 4, 1)
     x, y = ds[0]

@@ -7,8 +7,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from specsolve.errors import SpecsolveError
 
@@ -133,8 +133,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     try:
         out = predict(
-            args.checkpoint, args.data, args.out, args.stride, args.batch_size, args.overwrite, args.device, progress,
-            lead_times=lead_times, input_time_index=args.input_time_index,
+            args.checkpoint,
+            args.data,
+            args.out,
+            args.stride,
+            args.batch_size,
+            args.overwrite,
+            args.device,
+            progress,
+            lead_times=lead_times,
+            input_time_index=args.input_time_index,
         )
     finally:
         if "close" in state:
@@ -206,8 +214,9 @@ def _evaluate_resolutions(args: argparse.Namespace, metrics: list[str]) -> int:
     strides = _parse_ints(args.strides, "--strides")
     advance, close = _progress("evaluate", len(args.data) * len(strides or [1]))
     try:
-        result = evaluate_resolutions(args.checkpoint, args.data, strides, metrics, device=args.device,
-                                      progress=lambda: advance(1))
+        result = evaluate_resolutions(
+            args.checkpoint, args.data, strides, metrics, device=args.device, progress=lambda: advance(1)
+        )
     finally:
         close()
     train_grid = result["train_grid"]
@@ -220,8 +229,13 @@ def _evaluate_resolutions(args: argparse.Namespace, metrics: list[str]) -> int:
         table.add_column(f"mean {m}", justify="right")
     for row in result["rows"]:
         grid = "x".join(map(str, row["grid"])) + (" *" if row["grid"] == train_grid else "")
-        table.add_row("/".join(Path(row["data"]).parts[-2:]), str(row["stride"]), grid, str(row["n_samples"]),
-                      *(f"{row['mean'][m]:.6g}" for m in names))
+        table.add_row(
+            "/".join(Path(row["data"]).parts[-2:]),
+            str(row["stride"]),
+            grid,
+            str(row["n_samples"]),
+            *(f"{row['mean'][m]:.6g}" for m in names),
+        )
     console = _console()
     console.print(table)
     if train_grid:
@@ -276,8 +290,8 @@ def cmd_plugins_info(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from specsolve.config.validation import describe_parameters
     from specsolve.registry import REGISTRY, get
+    from specsolve.registry.signature import describe_parameters
 
     matches = [c for c in REGISTRY.find(args.name) if args.kind in (None, c.kind)]
     if not matches:
@@ -317,7 +331,9 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 # -- parser --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="specsolve", description="Learn and solve PDEs: neural operators, GP solvers, spectral losses.")
+    parser = argparse.ArgumentParser(
+        prog="specsolve", description="Learn and solve PDEs: neural operators, GP solvers, spectral losses."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model from a YAML config")
@@ -337,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", "-c", required=True)
     p.add_argument("--data", "-d", required=True)
     p.add_argument("--out", "-o", required=True)
-    p.add_argument("--stride", type=int, default=None, help="spatial stride on the stored grid (default: training stride)")
+    p.add_argument(
+        "--stride", type=int, default=None, help="spatial stride on the stored grid (default: training stride)"
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default="cpu")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -347,7 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         "data's time coordinate (unseen values allowed); the output gets a lead_time dimension",
     )
     p.add_argument(
-        "--input-time-index", type=int, default=None,
+        "--input-time-index",
+        type=int,
+        default=None,
         help="with --lead-times on trajectory data: the stored time index of the input frame (default: the "
         "training's first snapshot)",
     )
@@ -367,8 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="rel_l2", help="comma-separated registered metrics")
     p.add_argument("--json", help="write the metrics to this JSON file")
     p.add_argument("--per-sample", action="store_true", help="print every sample's metrics")
-    p.add_argument("--plot", help="PNG: truth / prediction / error (+ _spectrum.png, _time.png); with -c the "
-                   "error-against-resolution curve")
+    p.add_argument(
+        "--plot",
+        help="PNG: truth / prediction / error (+ _spectrum.png, _time.png); with -c the error-against-resolution curve",
+    )
     p.add_argument("--samples", help="comma-separated sample indices to plot (default 0,1,2)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_evaluate)
@@ -412,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--from", dest="fmt", default="auto", choices=["auto", "pdebench", "well", "fno_mat"])
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=cmd_data_convert)
-    q = dsub.add_parser("export-well", help="a native file -> The Well's layout (DST_DIR/data/<split>/*.hdf5, stats.yaml)")
+    q = dsub.add_parser(
+        "export-well", help="a native file -> The Well's layout (DST_DIR/data/<split>/*.hdf5, stats.yaml)"
+    )
     q.add_argument("src")
     q.add_argument("dst_dir")
     q.add_argument("--split", default="train")

@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,26 +31,9 @@ from specsolve.data.convert import DEFAULT_BLOCK_BYTES, block_size
 from specsolve.data.readers import Reader, open_reader
 from specsolve.data.readers.base import TIME
 from specsolve.errors import DataError
+from specsolve.io import atomic_path
 
 BC_TYPES = ("PERIODIC", "WALL", "OPEN")
-
-
-@contextmanager
-def atomic_path(path: Path, overwrite: bool) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it only if the block completes."""
-    if path.exists() and not overwrite:
-        raise DataError(f"output file already exists (pass overwrite to replace it): {path}")
-    if path.is_dir():
-        raise DataError(f"output path is a directory: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
 
 
 def _blocks(reader: Reader, names: list[str], block_bytes: int) -> Iterator[tuple[int, int]]:

@@ -15,9 +15,8 @@ leaves a file that looks finished.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ import h5py
 import numpy as np
 
 from specsolve.errors import DataError
+from specsolve.io import atomic_path
+from specsolve.version import __version__
 
 CONVENTIONS = "specsolve-1"
 SPATIAL_DIMS = ("x", "y", "z")
@@ -77,19 +78,17 @@ class NativeWriter:
         self.coord_attrs = {k: dict(v) for k, v in (coord_attrs or {}).items()}
         self.compression = compression
         self._file: h5py.File | None = None
-        self._tmp: str | None = None
+        self._tmp: Path | None = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> "NativeWriter":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
-        os.close(fd)
+        self._stack = ExitStack()
+        self._tmp = self._stack.enter_context(atomic_path(self.path))
         f = h5py.File(self._tmp, "w")
         self._file = f
         f.attrs["Conventions"] = "CF-1.8"
         f.attrs["conventions"] = CONVENTIONS
         f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        from specsolve import __version__
-
         f.attrs["specsolve_version"] = __version__
         for key, value in self.attrs.items():
             f.attrs[key] = _attr_value(value)
@@ -130,10 +129,7 @@ class NativeWriter:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         assert self._file is not None and self._tmp is not None
         self._file.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            Path(self._tmp).unlink(missing_ok=True)
+        self._stack.__exit__(exc_type, exc, tb)  # renames the finished file into place, or removes it
 
 
 def open_h5(path: str | Path) -> h5py.File:

@@ -12,10 +12,11 @@ import torch
 
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import DataError
+from specsolve.io import write_text_atomic
 from specsolve.registry import create
 
 
-def _grid_stride(pred: h5py.File, ref: h5py.File, dim: str) -> int:
+def grid_stride(pred: h5py.File, ref: h5py.File, dim: str) -> int:
     """The stride ``s`` with ``ref[dim][::s] == pred[dim]`` (predictions on a subsampled grid)."""
     p, r = coordinate(pred, dim), coordinate(ref, dim)
     for s in range(1, len(r) + 1):
@@ -60,9 +61,11 @@ def evaluate(
                 raise DataError(f"{data_path}: no variable '{name}' to compare the predictions with")
             dims = variable_dims(pred, name)
             if variable_dims(ref, name) != dims:
-                raise DataError(f"variable '{name}': dims {variable_dims(ref, name)} in the reference, {dims} predicted")
+                raise DataError(
+                    f"variable '{name}': dims {variable_dims(ref, name)} in the reference, {dims} predicted"
+                )
             key = tuple(
-                slice(None, None, _grid_stride(pred, ref, d)) if d in SPATIAL_DIMS else slice(None) for d in dims[1:]
+                slice(None, None, grid_stride(pred, ref, d)) if d in SPATIAL_DIMS else slice(None) for d in dims[1:]
             )
             n = pred[name].shape[0]
             if ref[name].shape[0] < n:
@@ -89,6 +92,4 @@ def evaluate(
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> None:
-    from specsolve.training.run import write_text_atomic
-
     write_text_atomic(Path(path), json.dumps(result, indent=2))

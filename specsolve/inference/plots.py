@@ -3,7 +3,6 @@ strips, energy spectra, error against resolution, error against rollout step, an
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -12,25 +11,21 @@ import numpy as np
 
 from specsolve.data.native import SPATIAL_DIMS, open_h5, variable_dims
 from specsolve.errors import DataError
-from specsolve.inference.evaluate import _grid_stride, prediction_variables
+from specsolve.figures import pyplot, save_figure
+from specsolve.inference.evaluate import grid_stride, prediction_variables
+from specsolve.training.curves import plot_training_curves, read_metrics_csv
 
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, out: str | Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    _pyplot().close(fig)
-    return out
+__all__ = [
+    "energy_spectrum",
+    "has_time_axis",
+    "plot_resolution",
+    "plot_rollout",
+    "plot_samples",
+    "plot_spectrum",
+    "plot_time_strip",
+    "plot_training_curves",
+    "read_metrics_csv",
+]
 
 
 def _std_variable(pred, name: str) -> str | None:
@@ -42,7 +37,7 @@ def _std_variable(pred, name: str) -> str | None:
 
 
 def _reference_key(pred, ref, dims: tuple[str, ...]) -> tuple[slice, ...]:
-    return tuple(slice(None, None, _grid_stride(pred, ref, d)) if d in SPATIAL_DIMS else slice(None) for d in dims[1:])
+    return tuple(slice(None, None, grid_stride(pred, ref, d)) if d in SPATIAL_DIMS else slice(None) for d in dims[1:])
 
 
 def _last_frame(a: np.ndarray, n_space: int) -> np.ndarray:
@@ -52,11 +47,13 @@ def _last_frame(a: np.ndarray, n_space: int) -> np.ndarray:
     return a
 
 
-def plot_samples(pred_path: str | Path, data_path: str | Path, out: str | Path, samples: list[int] | None = None) -> Path:
+def plot_samples(
+    pred_path: str | Path, data_path: str | Path, out: str | Path, samples: list[int] | None = None
+) -> Path:
     """One row per sample: truth, prediction, |error| (2D images; 3D: the middle z slice) or overlaid lines and the
     error (1D). Time series show their last frame. GP outputs get a fourth column (2D) or a ±2σ band (1D) from the
     posterior standard deviation."""
-    plt = _pyplot()
+    plt = pyplot()
     samples = samples or [0, 1, 2]
     with open_h5(pred_path) as pred, open_h5(data_path) as ref:
         name = prediction_variables(pred)[0]
@@ -104,7 +101,7 @@ def plot_samples(pred_path: str | Path, data_path: str | Path, out: str | Path, 
                 im = axes[row, 3].imshow(sd.T, origin="lower", cmap="magma")
                 fig.colorbar(im, ax=axes[row, 3], shrink=0.8)
                 axes[row, 3].set_title("posterior std")
-        return _save(fig, out)
+        return save_figure(fig, out)
 
 
 def has_time_axis(pred_path: str | Path) -> bool:
@@ -117,7 +114,7 @@ def plot_time_strip(
 ) -> Path:
     """Truth, prediction and |error| of one sample at up to ``frames`` evenly spaced times (rows), for variables with
     a ``time`` dim; 1D fields are drawn as space-time images."""
-    plt = _pyplot()
+    plt = pyplot()
     with open_h5(pred_path) as pred, open_h5(data_path) as ref:
         name = prediction_variables(pred)[0]
         dims = variable_dims(pred, name)
@@ -135,14 +132,18 @@ def plot_time_strip(
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), squeeze=False)
         extent = [0, p.shape[1], float(times[0]), float(times[-1])]
         vmin, vmax = r.min(), r.max()
-        for ax, img, title in ((axes[0, 0], r, "truth"), (axes[0, 1], p, "prediction"), (axes[0, 2], np.abs(p - r), "|error|")):
+        for ax, img, title in (
+            (axes[0, 0], r, "truth"),
+            (axes[0, 1], p, "prediction"),
+            (axes[0, 2], np.abs(p - r), "|error|"),
+        ):
             kw = {"vmin": vmin, "vmax": vmax, "cmap": "viridis"} if title != "|error|" else {"cmap": "magma"}
             im = ax.imshow(img, origin="lower", aspect="auto", extent=extent, **kw)
             ax.set_xlabel(space[0])
             ax.set_ylabel("time")
             ax.set_title(f"{title} ({name}, sample {sample})")
             fig.colorbar(im, ax=ax, shrink=0.8)
-        return _save(fig, out)
+        return save_figure(fig, out)
     chosen = np.unique(np.linspace(0, p.shape[0] - 1, min(frames, p.shape[0])).round().astype(int))
     fig, axes = plt.subplots(3, len(chosen), figsize=(2.6 * len(chosen), 7.5), squeeze=False)
     vmin, vmax = r[chosen].min(), r[chosen].max()
@@ -161,7 +162,7 @@ def plot_time_strip(
     for row, label in enumerate(("truth", "prediction", "|error|")):
         axes[row, 0].set_ylabel(label)
     fig.suptitle(f"{name}, sample {sample}")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def energy_spectrum(fields: np.ndarray, n_space: int) -> tuple[np.ndarray, np.ndarray]:
@@ -181,7 +182,7 @@ def energy_spectrum(fields: np.ndarray, n_space: int) -> tuple[np.ndarray, np.nd
 
 def plot_spectrum(pred_path: str | Path, data_path: str | Path, out: str | Path, max_samples: int = 64) -> Path:
     """Energy spectra of truth and prediction (last frame, all channels, first ``max_samples`` samples), log-log."""
-    plt = _pyplot()
+    plt = pyplot()
     with open_h5(pred_path) as pred, open_h5(data_path) as ref:
         name = prediction_variables(pred)[0]
         dims = variable_dims(pred, name)
@@ -204,13 +205,13 @@ def plot_spectrum(pred_path: str | Path, data_path: str | Path, out: str | Path,
     ax.set_ylabel("energy E(k)")
     ax.set_title(f"energy spectrum of {name} ({n} samples)")
     ax.legend()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_resolution(result: dict[str, Any], out: str | Path) -> Path:
     """Error against resolution from :func:`specsolve.inference.resolution.evaluate_resolutions` (one line per
     metric; x = grid points per axis, log-log), with the training resolution marked."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import NullLocator
 
     rows = result["rows"]
@@ -227,7 +228,9 @@ def plot_resolution(result: dict[str, Any], out: str | Path) -> Path:
             ax.plot([points(r) for r in mine], [r["mean"][metric] for r in mine], "o-", label=label)
     if result.get("train_grid"):
         g = result["train_grid"]
-        ax.axvline(float(np.prod(g)) ** (1.0 / len(g)), color="gray", ls=":", label=f"training grid {'x'.join(map(str, g))}")
+        ax.axvline(
+            float(np.prod(g)) ** (1.0 / len(g)), color="gray", ls=":", label=f"training grid {'x'.join(map(str, g))}"
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = sorted({points(r) for r in rows})
@@ -237,13 +240,13 @@ def plot_resolution(result: dict[str, Any], out: str | Path) -> Path:
     ax.set_ylabel("mean error")
     ax.set_title("error against resolution")
     ax.legend()
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_rollout(result: dict[str, Any], out: str | Path) -> Path:
     """Error against rollout step from :func:`specsolve.inference.rollout.rollout`: the mean relative L2 per predicted
     frame with the 10-90 % band over trajectories."""
-    plt = _pyplot()
+    plt = pyplot()
     errors = np.asarray(result["per_sample"], dtype=np.float64)
     time = np.asarray(result["time"], dtype=np.float64)
     fig, ax = plt.subplots(figsize=(5.5, 4))
@@ -255,48 +258,4 @@ def plot_rollout(result: dict[str, Any], out: str | Path) -> Path:
     ax.set_ylabel("relative L2")
     ax.set_title(f"autoregressive rollout, {result['n_samples']} trajectories, {result['n_in']} context frames")
     ax.legend()
-    return _save(fig, out)
-
-
-def read_metrics_csv(path: str | Path) -> dict[str, list[tuple[float, float]]]:
-    """Lightning CSV log -> ``{column: [(epoch or step, value), ...]}`` for every metric column with values."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"no training log at {path}")
-    series: dict[str, list[tuple[float, float]]] = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            epoch = row.get("epoch", "")
-            step = row.get("step", "")
-            for key, value in row.items():
-                if key in ("epoch", "step") or value in ("", None):
-                    continue
-                x = float(epoch) if key.endswith("_epoch") or key.startswith("val") or not step else float(step)
-                series.setdefault(key, []).append((x, float(value)))
-    return series
-
-
-def plot_training_curves(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Training curves of a run directory (``logs/metrics.csv``): training loss per epoch (or per step) and every
-    validation metric per epoch, log-scale. Written to ``run_dir/figures/training_curves.png`` by default."""
-    plt = _pyplot()
-    run_dir = Path(run_dir)
-    series = read_metrics_csv(run_dir / "logs" / "metrics.csv")
-    train_keys = [k for k in series if k.startswith("train") and k.endswith("_epoch")] or [
-        k for k in series if k.startswith("train")
-    ]
-    val_keys = [k for k in series if k.startswith("val")]
-    if not train_keys and not val_keys:
-        raise DataError(f"{run_dir}: the training log has no train/ or val/ metrics")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
-    for ax, keys, title in ((axes[0, 0], train_keys, "training"), (axes[0, 1], val_keys, "validation")):
-        for key in keys:
-            x, y = zip(*series[key])
-            ax.plot(x, y, "o-" if len(x) < 30 else "-", ms=3, label=key)
-        if keys:
-            ax.set_yscale("log")
-            ax.legend()
-        ax.set_xlabel("epoch" if keys and (keys[0].endswith("_epoch") or keys[0].startswith("val")) else "step")
-        ax.set_title(title)
-    fig.suptitle(str(run_dir))
-    return _save(fig, out or run_dir / "figures" / "training_curves.png")
+    return save_figure(fig, out)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,8 +67,18 @@ def predict(
                 "(--lead-times 0.5,1.0)"
             )
         return predict_lead_times(
-            module, hp, checkpoint, data, out, lead_times, input_time_index, stride, batch_size, overwrite,
-            device, progress,
+            module,
+            hp,
+            checkpoint,
+            data,
+            out,
+            lead_times,
+            input_time_index,
+            stride,
+            batch_size,
+            overwrite,
+            device,
+            progress,
         )
     data_cfg = config["data"]
     inputs, outputs = list(data_cfg["inputs"]), list(data_cfg["outputs"])
@@ -82,7 +92,9 @@ def predict(
     layout: dict[str, Any] = hp.get("layout") or {name: {"dims": None, "coords": {}} for name in outputs}
     spatial_dims = dataset.info.spatial_dims
     with open_h5(data) as f:
-        coords: dict[str, np.ndarray] = {"sample": coordinate(f, "sample") if "sample" in f else np.arange(len(dataset))}
+        coords: dict[str, np.ndarray] = {
+            "sample": coordinate(f, "sample") if "sample" in f else np.arange(len(dataset))
+        }
         coord_attrs = {d: dict(f[d].attrs) for d in spatial_dims if d in f}
         for d in spatial_dims:
             coords[d] = coordinate(f, d)[::stride]
@@ -132,11 +144,20 @@ class _InputFrames(Dataset):
             self.fields = FieldDataset(path, inputs, [], stride=stride)
             self.info = self.fields.info
         else:
-            from specsolve.data.datasets.hdf5_all2all import All2AllDataset
+            from specsolve.data.modules.hdf5_all2all import All2AllDataset
 
             self.frames = All2AllDataset(
-                path, inputs, inputs, time_indices=[time_index], time_stride=1, n_snapshots=None, time_start=0,
-                allowed_transitions=None, max_lead=None, time_scale=1.0, stride=stride,
+                path,
+                inputs,
+                inputs,
+                time_indices=[time_index],
+                time_stride=1,
+                n_snapshots=None,
+                time_start=0,
+                allowed_transitions=None,
+                max_lead=None,
+                time_scale=1.0,
+                stride=stride,
             )
             self.info = self.frames.info
 

@@ -7,8 +7,9 @@ one batch whatever the file size.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,11 @@ def _field_rows(
 
 
 def _window_rows(
-    module: torch.nn.Module, data: Path, strides: list[int], batch_size: int, device: str,
+    module: torch.nn.Module,
+    data: Path,
+    strides: list[int],
+    batch_size: int,
+    device: str,
     progress: Callable[[], None] | None,
 ) -> list[dict[str, Any]]:
     from specsolve.inference.rollout import rollout

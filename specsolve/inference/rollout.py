@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from specsolve.data.datasets.hdf5_windows import WindowDataset
+from specsolve.data.modules.hdf5_windows import WindowDataset
 from specsolve.errors import DataError
 
 
@@ -48,8 +48,14 @@ def rollout(
     n_in, n_out = int(data_cfg.get("n_in", 10)), int(data_cfg.get("n_out", 1))
     layout = data_cfg.get("layout", "channels")
     dataset = WindowDataset(
-        data, inputs, outputs, n_in, n_out, layout,
-        time_stride=int(data_cfg.get("time_stride", 1)), time_start=int(data_cfg.get("time_start", 0)),
+        data,
+        inputs,
+        outputs,
+        n_in,
+        n_out,
+        layout,
+        time_stride=int(data_cfg.get("time_stride", 1)),
+        time_start=int(data_cfg.get("time_start", 0)),
         stride=int(stride or data_cfg.get("stride", 1)),
     )
     n_frames = len(dataset.frames)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,9 @@ def _grid_layout(grid: dict[str, torch.Tensor]) -> tuple[list[str], list[int], d
     return [names[i] for i in order], order, coords
 
 
-def solve(cfg: DictConfig, progress: Callable[[int, float], None] | None = None, overwrite: bool = False) -> dict[str, Any]:
+def solve(
+    cfg: DictConfig, progress: Callable[[int, float], None] | None = None, overwrite: bool = False
+) -> dict[str, Any]:
     """Fit ``cfg.solver``, evaluate it against the exact solution, write mean / std / exact files."""
     for key in cfg:
         if key not in SOLVE_KEYS:
@@ -82,8 +85,9 @@ def solve(cfg: DictConfig, progress: Callable[[int, float], None] | None = None,
     dims_all = ("sample", *dims)
     variables = {"u": VariableSpec(dims_all, attrs={"long_name": "posterior mean of u"})}
     if std is not None:
-        variables["u_std"] = VariableSpec(dims_all, attrs={"long_name": "posterior standard deviation of u",
-                                                           "role": "posterior_std"})
+        variables["u_std"] = VariableSpec(
+            dims_all, attrs={"long_name": "posterior standard deviation of u", "role": "posterior_std"}
+        )
     with NativeWriter(out, coords_all, variables, attrs, overwrite=overwrite) as writer:
         writer.write("u", 0, native(mean))
         if std is not None:

@@ -65,7 +65,9 @@ class H1Loss(nn.Module):
         """Per-sample squared (semi-)H1 norm, ``(B,)``."""
         d = self.spatial_dims
         if u.ndim not in (d + 2, d + 3):
-            raise ValueError(f"h1: expected (B, C, *space) or (B, T, C, *space) with {d} spatial dims, got {tuple(u.shape)}")
+            raise ValueError(
+                f"h1: expected (B, C, *space) or (B, T, C, *space) with {d} spatial dims, got {tuple(u.shape)}"
+            )
         if self.periodic and self.method == "spectral":
             per = sobolev_norm_squared(u, 1.0, 0.0 if self.seminorm else 1.0, self.lengths)
         else:
@@ -82,7 +84,11 @@ class H1Loss(nn.Module):
         for j, L in enumerate(self.lengths):
             n = u.shape[j - d]
             h = L / n if self.periodic else L / (n - 1)
-            wj = torch.full((n,), h, dtype=u.dtype, device=u.device) if self.periodic else _trapezoid_weights(n, h, u.dtype, u.device)
+            wj = (
+                torch.full((n,), h, dtype=u.dtype, device=u.device)
+                if self.periodic
+                else _trapezoid_weights(n, h, u.dtype, u.device)
+            )
             w = w * wj.reshape([-1 if i == j else 1 for i in range(d)])
         total = torch.zeros(u.shape[:-d], dtype=u.dtype, device=u.device) if self.seminorm else (w * u**2).sum(dims)
         for j, L in enumerate(self.lengths):

@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
-from specsolve.losses._pde_residual import PDEName, boundary_penalty, build_spec, input_field, to_axes
 from specsolve.pde import Derivatives, PDESpec, TensorBasis
+from specsolve.pde.residual import PDEName, boundary_penalty, build_spec, input_field, to_axes
 from specsolve.registry import register
 
 
@@ -70,7 +70,7 @@ class NSMResidualLoss(nn.Module):
         dealias: float = 2.0,
         ic_weight: float = 1.0,
         bc_weight: float = 1.0,
-    ) -> "NSMResidualLoss":
+    ) -> NSMResidualLoss:
         """The loss of any :class:`PDESpec` (e.g. a manufactured one)."""
         self = cls.__new__(cls)
         nn.Module.__init__(self)

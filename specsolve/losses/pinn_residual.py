@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
-from specsolve.losses._pde_residual import PDEName, boundary_penalty, build_spec, input_field, to_axes
 from specsolve.pde import PDESpec, grid_derivatives
+from specsolve.pde.residual import PDEName, boundary_penalty, build_spec, input_field, to_axes
 from specsolve.registry import register
 
 
@@ -48,7 +47,7 @@ class PINNResidualLoss(nn.Module):
     @classmethod
     def from_spec(
         cls, spec: PDESpec, method: Literal["fd", "spectral"] = "fd", ic_weight: float = 1.0, bc_weight: float = 1.0
-    ) -> "PINNResidualLoss":
+    ) -> PINNResidualLoss:
         self = cls.__new__(cls)
         nn.Module.__init__(self)
         self._setup(spec, method, ic_weight, bc_weight)

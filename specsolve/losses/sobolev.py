@@ -84,9 +84,7 @@ def sobolev_norm_squared(
     with torch.autocast(device_type=r.device.type, enabled=False):
         x = r.float() if r.dtype in (torch.float16, torch.bfloat16) else r
         c = torch.fft.fftn(x, dim=dims, norm="forward")
-        w = sobolev_weights(
-            x.shape[-d:], effective_order(s, convention), alpha, lengths, max_modes, x.device, x.dtype
-        )
+        w = sobolev_weights(x.shape[-d:], effective_order(s, convention), alpha, lengths, max_modes, x.device, x.dtype)
         return math.prod(lengths) * (w * (c.real**2 + c.imag**2)).sum(dims)
 
 

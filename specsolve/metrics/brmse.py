@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from specsolve.metrics._fields import FieldMetric, space_dims
+from specsolve.metrics.field_metric import FieldMetric, space_dims
 from specsolve.registry import register
 
 

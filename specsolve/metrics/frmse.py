@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from specsolve.errors import ConfigError
-from specsolve.metrics._fields import FieldMetric, space_dims
+from specsolve.metrics.field_metric import FieldMetric, space_dims
 from specsolve.registry import register
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from specsolve.metrics._fields import FieldMetric, as_btc
+from specsolve.metrics.field_metric import FieldMetric, as_btc
 from specsolve.registry import register
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from specsolve.losses.relative_lp import relative_lp_per_sample
+from specsolve.nn.norms import relative_lp_per_sample
 from specsolve.registry import register
 
 

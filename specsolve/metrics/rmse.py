@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from specsolve.metrics._fields import FieldMetric, space_dims
+from specsolve.metrics.field_metric import FieldMetric, space_dims
 from specsolve.registry import register
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._spectral_conv import SpectralConv
+from specsolve.nn.spectral_conv import SpectralConv
 from specsolve.registry import register
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU}

@@ -13,7 +13,7 @@
     Linear(hidden, out)``, ``hidden = 4 freq_dim`` by default) -> ``(B, out, H, W)``; ``zero_boundary`` zeroes
     the outermost ring (homogeneous Dirichlet data, as in the paper's Darcy runs).
 
-Attention (see :class:`~specsolve.models._galerkin_layers.SimpleAttention`): Galerkin ``Q (LN(K)^T LN(V)) / n``,
+Attention (see :class:`~specsolve.nn.galerkin.SimpleAttention`): Galerkin ``Q (LN(K)^T LN(V)) / n``,
 linear in ``n``; Fourier ``(LN(Q) LN(K)^T) V / n``, quadratic. Paper configs: 1D ``n_hidden=96, num_heads=1,
 num_layers=4, dim_feedforward=192, freq_dim=48, modes=16`` (530,305 parameters); 2D ``dim=2, n_hidden=128,
 num_heads=4, num_layers=6, dim_feedforward=256, freq_dim=32, modes=12, norm_eps=1e-7, dropout=0.05,
@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._galerkin_layers import (
+from specsolve.nn.galerkin import (
     Downsampler2d,
     EncoderLayer,
     SpectralRegressor,

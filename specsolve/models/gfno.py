@@ -4,7 +4,7 @@ for Partial Differential Equations", ICML 2023), written from the paper's equati
 Equivariant to 90-degree rotations (``p4``) or rotations and reflections (``p4m``) of a square periodic grid:
 ``model(T x) = T model(x)`` for ``T`` in the group acting on the last two axes (the output is an invariant,
 i.e. scalar, field per channel). Group conventions and the regular-representation layout are in
-:mod:`specsolve.models._gconv`.
+:mod:`specsolve.nn.group_conv`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._gconv import (
+from specsolve.nn.group_conv import (
+    GMLP,
     GROUP_ORDERS,
     GConv1x1,
-    GMLP,
     gather_centered,
     group_norm,
     hermitian_plane,

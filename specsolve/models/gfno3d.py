@@ -3,7 +3,7 @@
 Fields ``(B, C, H, W, T)`` with time last: the group (``p4`` or ``p4m``) acts on the spatial plane ``(H, W)``
 only and time is the rfft axis. As in FNO-3D for Navier-Stokes, the ``T_in`` input steps are given as
 ``in_channels`` repeated along the output time axis by the data pipeline. Conventions in
-:mod:`specsolve.models._gconv`.
+:mod:`specsolve.nn.group_conv`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._gconv import (
+from specsolve.models.gfno import symmetric_grid
+from specsolve.nn.group_conv import (
+    GMLP,
     GROUP_ORDERS,
     GConv1x1,
-    GMLP,
     gather_centered,
     hermitian_plane,
     input_permutation,
@@ -28,7 +29,6 @@ from specsolve.models._gconv import (
     spectral_real_dtype,
     transform,
 )
-from specsolve.models.gfno import symmetric_grid
 from specsolve.registry import register
 
 

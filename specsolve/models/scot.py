@@ -35,7 +35,8 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._swin_layers import (
+from specsolve.nn.state_dict import match_state_dict
+from specsolve.nn.swin import (
     ConditionalLayerNorm,
     ConvNeXtBlock,
     PatchMerging,
@@ -44,7 +45,6 @@ from specsolve.models._swin_layers import (
     effective_window,
     make_norm,
 )
-from specsolve.models._state import match_state_dict
 from specsolve.registry import register
 
 
@@ -133,7 +133,9 @@ class ScOT(nn.Module):
         if any(d < 1 for d in depths) or any(s < 0 for s in skip_connections):
             raise ConfigError("scot: depths must be >= 1 and skip_connections >= 0")
         if embed_dim < 1 or patch_size < 1 or window_size < 1 or mlp_ratio <= 0 or not 0 <= drop_path < 1:
-            raise ConfigError("scot: embed_dim, patch_size, window_size, mlp_ratio must be positive, 0 <= drop_path < 1")
+            raise ConfigError(
+                "scot: embed_dim, patch_size, window_size, mlp_ratio must be positive, 0 <= drop_path < 1"
+            )
         dims = [embed_dim * 2**i for i in range(levels)]
         for i, (dim, heads) in enumerate(zip(dims, num_heads)):
             if heads < 1 or dim % heads:
@@ -283,8 +285,15 @@ def scot_t(
     image_size: int | None = 128,
 ) -> ScOT:
     """scOT-T (Poseidon-T): embed 48, depths (4, 4, 4, 4), about 20.8 M parameters at 4 in / 4 out."""
-    return ScOT(in_channels, out_channels, **_preset("T"), time_conditioning=time_conditioning,
-                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+    return ScOT(
+        in_channels,
+        out_channels,
+        **_preset("T"),
+        time_conditioning=time_conditioning,
+        learn_residual=learn_residual,
+        drop_path=drop_path,
+        image_size=image_size,
+    )
 
 
 @register("model", "scot_s")
@@ -297,8 +306,15 @@ def scot_s(
     image_size: int | None = 128,
 ) -> ScOT:
     """scOT-S (in the Poseidon code only): embed 48, depths (8, 8, 8, 8)."""
-    return ScOT(in_channels, out_channels, **_preset("S"), time_conditioning=time_conditioning,
-                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+    return ScOT(
+        in_channels,
+        out_channels,
+        **_preset("S"),
+        time_conditioning=time_conditioning,
+        learn_residual=learn_residual,
+        drop_path=drop_path,
+        image_size=image_size,
+    )
 
 
 @register("model", "scot_b")
@@ -311,8 +327,15 @@ def scot_b(
     image_size: int | None = 128,
 ) -> ScOT:
     """scOT-B (Poseidon-B): embed 96, depths (8, 8, 8, 8), about 158 M parameters."""
-    return ScOT(in_channels, out_channels, **_preset("B"), time_conditioning=time_conditioning,
-                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+    return ScOT(
+        in_channels,
+        out_channels,
+        **_preset("B"),
+        time_conditioning=time_conditioning,
+        learn_residual=learn_residual,
+        drop_path=drop_path,
+        image_size=image_size,
+    )
 
 
 @register("model", "scot_l")
@@ -325,8 +348,15 @@ def scot_l(
     image_size: int | None = 128,
 ) -> ScOT:
     """scOT-L (Poseidon-L): embed 192, depths (8, 8, 8, 8), about 629 M parameters."""
-    return ScOT(in_channels, out_channels, **_preset("L"), time_conditioning=time_conditioning,
-                learn_residual=learn_residual, drop_path=drop_path, image_size=image_size)
+    return ScOT(
+        in_channels,
+        out_channels,
+        **_preset("L"),
+        time_conditioning=time_conditioning,
+        learn_residual=learn_residual,
+        drop_path=drop_path,
+        image_size=image_size,
+    )
 
 
 # --- fine-tuning -------------------------------------------------------------------------------------
@@ -354,7 +384,7 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     if not isinstance(state, dict):
         raise DataError(f"{p} holds no state dict")
     if any(k.startswith("model.") for k in state):
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     usable, report = match_state_dict(model, state)
     model.load_state_dict(usable, strict=False)
     return report

@@ -12,13 +12,41 @@
 from specsolve.pde.derivatives import autograd_derivatives, fd_derivative, grid_derivative, grid_derivatives
 from specsolve.pde.domain import Axis, Domain, grid_points
 from specsolve.pde.library import get_pde, list_pdes, register_pde
-from specsolve.pde.operators import LinearOperator, MultiIndex, derivative, fourier_factor, identity, laplacian, wavenumbers
+from specsolve.pde.operators import (
+    LinearOperator,
+    MultiIndex,
+    derivative,
+    fourier_factor,
+    identity,
+    laplacian,
+    wavenumbers,
+)
 from specsolve.pde.spec import AuxField, BoundaryCondition, Derivatives, PDESpec, PointwiseTerm, as_key
 from specsolve.pde.spectral import TensorBasis
 
 __all__ = [
-    "Axis", "AuxField", "BoundaryCondition", "Derivatives", "Domain", "LinearOperator", "MultiIndex", "PDESpec",
-    "PointwiseTerm", "TensorBasis", "as_key", "autograd_derivatives", "derivative", "fd_derivative", "fourier_factor",
-    "get_pde", "grid_derivative", "grid_derivatives", "grid_points", "identity", "laplacian", "list_pdes",
-    "register_pde", "wavenumbers",
+    "Axis",
+    "AuxField",
+    "BoundaryCondition",
+    "Derivatives",
+    "Domain",
+    "LinearOperator",
+    "MultiIndex",
+    "PDESpec",
+    "PointwiseTerm",
+    "TensorBasis",
+    "as_key",
+    "autograd_derivatives",
+    "derivative",
+    "fd_derivative",
+    "fourier_factor",
+    "get_pde",
+    "grid_derivative",
+    "grid_derivatives",
+    "grid_points",
+    "identity",
+    "laplacian",
+    "list_pdes",
+    "register_pde",
+    "wavenumbers",
 ]

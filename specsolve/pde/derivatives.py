@@ -16,7 +16,7 @@ from torch import Tensor
 
 from specsolve.pde.domain import Domain
 from specsolve.pde.operators import fourier_factor, wavenumbers
-from specsolve.pde.spec import Derivatives, Key, PDESpec, as_key
+from specsolve.pde.spec import Derivatives, PDESpec, as_key
 from specsolve.pde.spectral import _along, apply_matrix, cheb_diff_matrix, cheb_inverse, cheb_transform
 
 Method = Literal["fd", "spectral"]
@@ -152,7 +152,9 @@ def grid_derivatives(
     return out
 
 
-def autograd_derivatives(fn: Callable[[tuple[Tensor, ...]], Tensor], x: Sequence[Tensor], keys: Iterable[Any]) -> Derivatives:
+def autograd_derivatives(
+    fn: Callable[[tuple[Tensor, ...]], Tensor], x: Sequence[Tensor], keys: Iterable[Any]
+) -> Derivatives:
     """Derivatives of a pointwise callable ``fn(x)`` at coordinates ``x`` (tuple of equal-shape tensors) by autograd.
 
     Keys are multi-indices (or ``("u", alpha)``); results are detached, broadcast to the shape of ``x[0]``.

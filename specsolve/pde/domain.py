@@ -93,7 +93,7 @@ class Domain:
         periodic: bool = True,
         time: float | None = None,
         names: Sequence[str] = ("x", "y", "z"),
-    ) -> "Domain":
+    ) -> Domain:
         """``[0, length]^dim`` (optionally preceded by a time axis ``t in [0, time]``)."""
         if not 1 <= dim <= len(names):
             raise ValueError(f"dim must be in 1..{len(names)}, got {dim}")

@@ -82,8 +82,14 @@ def poisson(dim: int = 2, length: float = 1.0, periodic: bool = True) -> PDESpec
     _check_dim(dim)
     dom = _space(dim, length, periodic)
     return PDESpec(
-        "poisson", dom, laplacian(dim, coefficient=-1.0), bcs=_dirichlet_all(dom), input_role="source",
-        input_name="s", params={"dim": dim, "length": length}, description="-lap u = s",
+        "poisson",
+        dom,
+        laplacian(dim, coefficient=-1.0),
+        bcs=_dirichlet_all(dom),
+        input_role="source",
+        input_name="s",
+        params={"dim": dim, "length": length},
+        description="-lap u = s",
     )
 
 
@@ -104,8 +110,13 @@ def laplace(dim: int = 2, length: float = 1.0) -> PDESpec:
         return out * torch.sinh(r * x[-1] / length) / math.sinh(r)
 
     return PDESpec(
-        "laplace", dom, laplacian(dim), bcs=_dirichlet_all(dom, None), exact_solution=exact,
-        params={"dim": dim, "length": length}, description="lap u = 0",
+        "laplace",
+        dom,
+        laplacian(dim),
+        bcs=_dirichlet_all(dom, None),
+        exact_solution=exact,
+        params={"dim": dim, "length": length},
+        description="lap u = 0",
     )
 
 
@@ -128,10 +139,16 @@ def darcy(dim: int = 2, forcing: float = 1.0, length: float = 1.0) -> PDESpec:
 
     needs = (("a", zero), *[("a", ei) for ei in e], *e, *e2)
     return PDESpec(
-        "darcy", dom, LinearOperator({}, dim),
+        "darcy",
+        dom,
+        LinearOperator({}, dim),
         nonlinear=(PointwiseTerm(flux, needs, linear_in_u=True, text="-(a lap u + grad a . grad u)"),),
-        source=lambda x: torch.full_like(x[0], forcing), bcs=_dirichlet_all(dom), input_role="coefficient",
-        input_name="a", params={"dim": dim, "forcing": forcing, "length": length}, description="-div(a grad u) = f",
+        source=lambda x: torch.full_like(x[0], forcing),
+        bcs=_dirichlet_all(dom),
+        input_role="coefficient",
+        input_name="a",
+        params={"dim": dim, "forcing": forcing, "length": length},
+        description="-div(a grad u) = f",
     )
 
 
@@ -143,9 +160,12 @@ def allen_cahn(dim: int = 1, length: float = 2 * math.pi, freq: float = 1.0) -> 
     dom = _space(dim, length, False)
     zero = (0,) * dim
     spec = PDESpec(
-        "allen_cahn", dom, laplacian(dim),
+        "allen_cahn",
+        dom,
+        laplacian(dim),
         nonlinear=(PointwiseTerm(lambda d: d[zero] ** 3 - d[zero], (zero,), text="u^3 - u"),),
-        bcs=_dirichlet_all(dom, None), params={"dim": dim, "length": length, "freq": freq},
+        bcs=_dirichlet_all(dom, None),
+        params={"dim": dim, "length": length, "freq": freq},
         description="lap u + u (u^2 - 1) = f",
     )
 
@@ -177,8 +197,14 @@ def heat(dim: int = 1, nu: float = 0.01, length: float = 1.0, time: float = 1.0)
 
     op = derivative(dim + 1, 0) + laplacian(dim + 1, range(1, dim + 1), -nu)
     return PDESpec(
-        "heat", dom, op, bcs=_initial(dom), exact_solution=exact, input_role="initial_condition",
-        params={"dim": dim, "nu": nu, "length": length, "time": time}, description="u_t - nu lap u = 0",
+        "heat",
+        dom,
+        op,
+        bcs=_initial(dom),
+        exact_solution=exact,
+        input_role="initial_condition",
+        params={"dim": dim, "nu": nu, "length": length, "time": time},
+        description="u_t - nu lap u = 0",
     )
 
 
@@ -195,8 +221,14 @@ def advection(dim: int = 1, beta: float = 1.0, length: float = 1.0, time: float 
         return torch.sin(2 * math.pi * sum(xi - beta * x[0] for xi in x[1:]) / length)
 
     return PDESpec(
-        "advection", dom, op, bcs=_initial(dom), exact_solution=exact, input_role="initial_condition",
-        params={"dim": dim, "beta": beta, "length": length, "time": time}, description="u_t + beta . grad u = 0",
+        "advection",
+        dom,
+        op,
+        bcs=_initial(dom),
+        exact_solution=exact,
+        input_role="initial_condition",
+        params={"dim": dim, "beta": beta, "length": length, "time": time},
+        description="u_t + beta . grad u = 0",
     )
 
 
@@ -216,8 +248,14 @@ def wave(dim: int = 1, c: float = 1.0, length: float = 1.0, time: float = 1.0) -
         return out
 
     return PDESpec(
-        "wave", dom, op, bcs=_initial(dom, 2), exact_solution=exact, input_role="initial_condition",
-        params={"dim": dim, "c": c, "length": length, "time": time}, description="u_tt - c^2 lap u = 0",
+        "wave",
+        dom,
+        op,
+        bcs=_initial(dom, 2),
+        exact_solution=exact,
+        input_role="initial_condition",
+        params={"dim": dim, "c": c, "length": length, "time": time},
+        description="u_tt - c^2 lap u = 0",
     )
 
 
@@ -229,8 +267,14 @@ def burgers(nu: float = 0.1, length: float = 1.0, time: float = 1.0) -> PDESpec:
     op = derivative(2, 0) + derivative(2, 1, 2, -nu)
     term = PointwiseTerm(lambda d: d[0, 0] * d[0, 1], ((0, 0), (0, 1)), text="u u_x")
     return PDESpec(
-        "burgers", dom, op, nonlinear=(term,), bcs=_initial(dom), input_role="initial_condition",
-        params={"nu": nu, "length": length, "time": time}, description="u_t + u u_x - nu u_xx = 0",
+        "burgers",
+        dom,
+        op,
+        nonlinear=(term,),
+        bcs=_initial(dom),
+        input_role="initial_condition",
+        params={"nu": nu, "length": length, "time": time},
+        description="u_t + u u_x - nu u_xx = 0",
     )
 
 
@@ -242,9 +286,15 @@ def reaction_diffusion(nu: float = 0.01, rho: float = 5.0, length: float = 1.0, 
     op = derivative(2, 0) + derivative(2, 1, 2, -nu)
     term = PointwiseTerm(lambda d: -rho * d[0, 0] * (1.0 - d[0, 0]), ((0, 0),), text="-rho u (1 - u)")
     return PDESpec(
-        "reaction_diffusion", dom, op, nonlinear=(term,), bcs=_initial(dom),
-        exact_solution=lambda x: torch.sigmoid(rho * x[0]) + 0 * x[1], input_role="initial_condition",
-        params={"nu": nu, "rho": rho, "length": length, "time": time}, description="u_t - nu u_xx = rho u (1 - u)",
+        "reaction_diffusion",
+        dom,
+        op,
+        nonlinear=(term,),
+        bcs=_initial(dom),
+        exact_solution=lambda x: torch.sigmoid(rho * x[0]) + 0 * x[1],
+        input_role="initial_condition",
+        params={"nu": nu, "rho": rho, "length": length, "time": time},
+        description="u_t - nu u_xx = rho u (1 - u)",
     )
 
 
@@ -277,9 +327,18 @@ def navier_stokes(
     else:
         exact = lambda x: torch.cos(2 * math.pi * (x[1] + x[2]) / length) * torch.exp(-lam * nu * x[0])  # noqa: E731
     return PDESpec(
-        "navier_stokes", dom, op, nonlinear=(adv,), source=f if forcing == "fno" else None, bcs=_initial(dom),
-        exact_solution=exact, aux=(stream,), input_role="initial_condition", input_name="w0",
-        params={"nu": nu, "time": time, "length": length}, description="w_t + u . grad w - nu lap w = f",
+        "navier_stokes",
+        dom,
+        op,
+        nonlinear=(adv,),
+        source=f if forcing == "fno" else None,
+        bcs=_initial(dom),
+        exact_solution=exact,
+        aux=(stream,),
+        input_role="initial_condition",
+        input_name="w0",
+        params={"nu": nu, "time": time, "length": length},
+        description="w_t + u . grad w - nu lap w = f",
     )
 
 

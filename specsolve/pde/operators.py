@@ -59,21 +59,21 @@ class LinearOperator:
         object.__setattr__(self, "ndim", ndim)
 
     # -- algebra ----------------------------------------------------------------------------------
-    def __add__(self, other: "LinearOperator") -> "LinearOperator":
+    def __add__(self, other: LinearOperator) -> LinearOperator:
         terms = dict(self.terms)
         for alpha, c in other.terms.items():
             terms[alpha] = terms.get(alpha, 0) + c
         return LinearOperator(terms, self.ndim if self.ndim is not None else other.ndim)
 
-    def __mul__(self, scalar: complex) -> "LinearOperator":
+    def __mul__(self, scalar: complex) -> LinearOperator:
         return LinearOperator({a: scalar * c for a, c in self.terms.items()}, self.ndim)
 
     __rmul__ = __mul__
 
-    def __neg__(self) -> "LinearOperator":
+    def __neg__(self) -> LinearOperator:
         return self * -1.0
 
-    def __sub__(self, other: "LinearOperator") -> "LinearOperator":
+    def __sub__(self, other: LinearOperator) -> LinearOperator:
         return self + (-other)
 
     @property

@@ -245,11 +245,11 @@ class PDESpec:
         raise ValueError(f"PDE '{self.name}': boundary value for {bc.kind} on '{bc.axis}' is undefined")
 
     # -- builders ---------------------------------------------------------------------------------
-    def with_(self, **changes: Any) -> "PDESpec":
+    def with_(self, **changes: Any) -> PDESpec:
         """A copy with some fields replaced (``dataclasses.replace``)."""
         return replace(self, **changes)
 
-    def manufactured(self, exact: FieldFn) -> "PDESpec":
+    def manufactured(self, exact: FieldFn) -> PDESpec:
         """Manufactured problem: ``exact`` becomes the exact solution and ``f = L u + sum N_i(u)`` (by autograd), the
         boundary values default to the exact solution, and the input role ``source`` is dropped."""
         if self.aux or any(f != "u" for t in self.nonlinear for f, _ in t.needs):

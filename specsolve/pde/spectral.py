@@ -164,7 +164,7 @@ class TensorBasis:
     def mesh(self, dtype: torch.dtype | None = None) -> tuple[Tensor, ...]:
         return self.domain.mesh(self.shape, dtype=dtype, spectral=True)
 
-    def padded(self, factor: float) -> "TensorBasis":
+    def padded(self, factor: float) -> TensorBasis:
         """Finer basis for de-aliased products: ``ceil(f n)`` Fourier modes, ``ceil(f (n - 1)) + 1`` Chebyshev."""
         shape = [
             math.ceil(factor * n) if k == "fourier" else math.ceil(factor * (n - 1)) + 1
@@ -204,7 +204,9 @@ class TensorBasis:
             if k == "fourier":
                 c = apply_matrix(c, fourier_resample_matrix(n, m), d)
             elif m > n:
-                pad = torch.zeros(*c.shape[:d % c.ndim], m - n, *c.shape[d % c.ndim + 1 :], dtype=c.dtype, device=c.device)
+                pad = torch.zeros(
+                    *c.shape[: d % c.ndim], m - n, *c.shape[d % c.ndim + 1 :], dtype=c.dtype, device=c.device
+                )
                 c = torch.cat([c, pad], dim=d)
             else:
                 c = c.narrow(d, 0, m)
@@ -230,7 +232,8 @@ class TensorBasis:
     def wavenumber_grids(self, device: torch.device | None = None) -> list[Tensor]:
         """Integer wavenumbers per axis, shaped to broadcast over ``shape`` (zeros on Chebyshev axes)."""
         return [
-            _along(wavenumbers(n, device=device), i, self.ndim) if k == "fourier"
+            _along(wavenumbers(n, device=device), i, self.ndim)
+            if k == "fourier"
             else torch.zeros(1, dtype=torch.float64, device=device)
             for i, (k, n) in enumerate(zip(self.kind, self.shape))
         ]

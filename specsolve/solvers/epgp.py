@@ -26,9 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.registry import register
-from specsolve.solvers._common import PointPosteriorMixin, parse_dtype
-from specsolve.solvers._epgp import (
+from specsolve.gp.common import PointPosteriorMixin, parse_dtype
+from specsolve.gp.ehrenpreis import (
     feature_nlml,
     feature_posterior,
     features,
@@ -38,7 +37,8 @@ from specsolve.solvers._epgp import (
     variety_points,
     variety_shape,
 )
-from specsolve.solvers._problems import Problem, get_problem
+from specsolve.pde.problems import Problem, get_problem
+from specsolve.registry import register
 
 #: noise floor added to the learned noise variance: noise-free data drive the learned noise to zero, and the
 #: kernel matrices of smooth kernels on dense data are then too ill-conditioned for an accurate Cholesky solve

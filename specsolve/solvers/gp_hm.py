@@ -48,11 +48,11 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
+from specsolve.gp.common import error_metrics, grid_coords, parse_dtype
+from specsolve.gp.kernels import SpectralMixture1d, UniformGridKernel
+from specsolve.gp.kron import kron_mv, kron_solve, mode_product, spd_solve_axis
+from specsolve.pde.problems import Problem, get_problem
 from specsolve.registry import register
-from specsolve.solvers._common import error_metrics, grid_coords, parse_dtype
-from specsolve.solvers._kernels import SpectralMixture1d, UniformGridKernel
-from specsolve.solvers._kron import kron_mv, kron_solve, mode_product, spd_solve_axis
-from specsolve.solvers._problems import Problem, get_problem
 
 _GPHM_PDES = ("poisson", "allen_cahn", "advection", "laplace")
 
@@ -74,7 +74,7 @@ class GPHM(nn.Module):
 
     Parameters
     ----------
-    problem : name of a problem in ``specsolve.solvers._problems.PROBLEMS`` (Poisson, Allen-Cahn, advection, Laplace).
+    problem : name of a problem in ``specsolve.pde.problems.PROBLEMS`` (Poisson, Allen-Cahn, advection, Laplace).
     n_points : collocation points per axis (an int, or one per axis); default: the paper's value for the problem.
     n_components : mixture components ``Q`` per axis.
     kernel : ``student_t`` (Matern-5/2 x cos, GP-HM-StM) or ``gaussian`` (SE x cos, GP-HM-GM).
@@ -159,9 +159,9 @@ class GPHM(nn.Module):
         orders = self.problem.derivative_orders()
         self.axis_order = [max([a[j] for a in orders] + [0]) for j in range(d)]
 
-        self.kernels = nn.ModuleList(
-            SpectralMixture1d(n_components, kernel, fs, self.dtype) for _ in range(d)
-        ).to(self.device_)
+        self.kernels = nn.ModuleList(SpectralMixture1d(n_components, kernel, fs, self.dtype) for _ in range(d)).to(
+            self.device_
+        )
         self.U = nn.Parameter(torch.zeros(ns, dtype=self.dtype, device=self.device_))
         self.log_tau_b = nn.Parameter(torch.zeros((), dtype=self.dtype, device=self.device_))
         self.log_tau_e = nn.Parameter(torch.zeros((), dtype=self.dtype, device=self.device_))
@@ -172,9 +172,9 @@ class GPHM(nn.Module):
         self.extra_active = False
         self._frozen_derivs: dict[tuple[int, ...], Tensor] | None = None
         if extra_gp:
-            self.extra_kernels = nn.ModuleList(
-                SpectralMixture1d(1, "student_t", 0.0, self.dtype) for _ in range(d)
-            ).to(self.device_)
+            self.extra_kernels = nn.ModuleList(SpectralMixture1d(1, "student_t", 0.0, self.dtype) for _ in range(d)).to(
+                self.device_
+            )
             for kern in self.extra_kernels:
                 kern.freq.requires_grad_(False)
             self.V = nn.Parameter(torch.zeros(ns, dtype=self.dtype, device=self.device_))
@@ -194,9 +194,7 @@ class GPHM(nn.Module):
         self.history: list[tuple[int, float]] = []
 
     # ---- model -----------------------------------------------------------------------------------------------
-    def _factors(
-        self, kernels: nn.ModuleList | None = None
-    ) -> tuple[list[Tensor], list[Tensor], list[list[Tensor]]]:
+    def _factors(self, kernels: nn.ModuleList | None = None) -> tuple[list[Tensor], list[Tensor], list[list[Tensor]]]:
         """Per axis: ``K_j + jitter I``, its Cholesky factor, and ``[K_j, K_j', K_j'']`` (up to the needed order)."""
         kernels = self.kernels if kernels is None else kernels
         ks, chols, mats = [], [], []

@@ -21,9 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.registry import register
-from specsolve.solvers._common import PointPosteriorMixin, parse_dtype
-from specsolve.solvers._epgp import (
+from specsolve.gp.common import PointPosteriorMixin, parse_dtype
+from specsolve.gp.ehrenpreis import (
     feature_nlml,
     feature_posterior,
     features,
@@ -31,7 +30,8 @@ from specsolve.solvers._epgp import (
     variety_points,
     variety_shape,
 )
-from specsolve.solvers._problems import Problem, get_problem
+from specsolve.pde.problems import Problem, get_problem
+from specsolve.registry import register
 from specsolve.solvers.epgp import NOISE_FLOOR
 
 
@@ -91,11 +91,13 @@ class SEPGP(PointPosteriorMixin, nn.Module):
         self.register_buffer("x_obs", x.to(self.device_, self.dtype))
         self.register_buffer("y_obs", y.to(self.device_, self.dtype))
         shape = (n_points, self.p)
-        self.base_re = nn.Parameter((init_scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(
-            self.device_, self.dtype))
+        self.base_re = nn.Parameter(
+            (init_scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(self.device_, self.dtype)
+        )
         if frequencies == "complex":
-            self.base_im = nn.Parameter((init_scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(
-                self.device_, self.dtype))
+            self.base_im = nn.Parameter(
+                (init_scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(self.device_, self.dtype)
+            )
         else:
             self.register_parameter("base_im", None)
         m = self.sheets * n_points
@@ -160,8 +162,9 @@ class SEPGP(PointPosteriorMixin, nn.Module):
         phi = features(self.x_obs, z)
         means, stds = [], []
         for part in xs.split(chunk):
-            m, s = feature_posterior(phi, self.y_obs, features(part, z), self.log_var, self._log_noise(),
-                                     self.likelihood)
+            m, s = feature_posterior(
+                phi, self.y_obs, features(part, z), self.log_var, self._log_noise(), self.likelihood
+            )
             means.append(m)
             stds.append(s)
         return torch.cat(means), torch.cat(stds)

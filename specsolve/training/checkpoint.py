@@ -21,7 +21,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise SpecsolveError(f"refusing to load {p}: it is not a plain-weights checkpoint ({str(exc).splitlines()[0]})") from exc
+        raise SpecsolveError(
+            f"refusing to load {p}: it is not a plain-weights checkpoint ({str(exc).splitlines()[0]})"
+        ) from exc
     except Exception as exc:
         raise DataError(f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:

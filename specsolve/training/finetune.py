@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.models._state import match_state_dict
+from specsolve.nn.state_dict import match_state_dict
 
 FINETUNE_KEYS = ("checkpoint", "freeze", "unfreeze", "allow_mismatch", "strict")
 DEFAULT_ALLOW_MISMATCH = ["embedding.projection.*", "recovery.*"]
@@ -88,7 +88,7 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str | No
     if isinstance(raw, dict) and isinstance(raw.get("hyper_parameters"), dict):
         name = ((raw["hyper_parameters"].get("config") or {}).get("model") or {}).get("name")
     if any(k.startswith("model.") for k in state):  # an OperatorModule checkpoint: drop x_mean, y_std, losses, ...
-        state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     return state, name
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from specsolve.config.loading import to_container
-from specsolve.config.validation import validate_params
 from specsolve.errors import ConfigError
+from specsolve.registry.signature import validate_params
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,6 @@ def draw_training_curves(options: LoggingOptions, run_dir: Path) -> Path | None:
     """The training-curves figure, or None when disabled or when there is nothing logged yet."""
     if not options.figures or not (run_dir / "logs" / "metrics.csv").exists():
         return None
-    from specsolve.inference.plots import plot_training_curves
+    from specsolve.training.curves import plot_training_curves
 
     return plot_training_curves(run_dir)

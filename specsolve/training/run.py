@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +13,23 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from specsolve.config.loading import component_spec, to_container
-from specsolve.config.validation import signature_parameters, validate_params
 from specsolve.errors import ConfigError
+from specsolve.io import write_text_atomic
 from specsolve.registry import create, get
-from specsolve.training.atomic_io import AtomicCheckpointIO
+from specsolve.registry.signature import signature_parameters, validate_params
+from specsolve.training.checkpoint_io import AtomicCheckpointIO
 from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options
 from specsolve.training.module import OperatorModule, build_losses
 
 TRAINER_DEFAULTS: dict[str, Any] = {"accelerator": "auto", "devices": "auto", "log_every_n_steps": 10}
 FORBIDDEN_TRAINER_KEYS = (
-    "callbacks", "logger", "plugins", "default_root_dir", "enable_progress_bar", "enable_model_summary",
+    "callbacks",
+    "logger",
+    "plugins",
+    "default_root_dir",
+    "enable_progress_bar",
+    "enable_model_summary",
 )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
@@ -137,6 +133,7 @@ def train(
     module = OperatorModule(resolved, datamodule.in_channels, datamodule.out_channels, stats, layout)
     if cfg.get("finetune"):  # pretrained weights (not on resume: the run's own checkpoint wins) and frozen groups
         from specsolve.training.finetune import apply_finetune
+
         apply_finetune(module.model, resolved["finetune"], load=not resume, model_name=model_cfg["name"])
     write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
 

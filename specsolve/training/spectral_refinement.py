@@ -1,7 +1,7 @@
-"""Spectral-Refiner's fine-tuning stage (Cao et al., ICLR 2025) for the spatiotemporal FNO (``sfno``).
+"""Spectral-Refiner's fine-tuning stage (Cao et al., ICLR 2025) for the spatiotemporal FNO (``st_fno``).
 
 Freeze the trained operator, enlarge its last (output) spectral layer so that it keeps every Fourier mode of the fine
-grid (:func:`~specsolve.models.sfno.enlarge_output_layer`), and train only that layer, on one input window at a time
+grid (:func:`~specsolve.models.st_fno.enlarge_output_layer`), and train only that layer, on one input window at a time
 and without any solution data, to minimise the ``L^2(0, T; H^{-1})`` norm of the Navier–Stokes vorticity residual of
 its own prediction::
 
@@ -18,7 +18,7 @@ the predicted frames (the last input frame prepended), in one of two discretisat
 - ``central``: ``R_n = (w_{n+1} - w_{n-1}) / (2 dt) + G(w_n)`` at the interior frames; second order.
 
 The reference code instead takes ``w_t`` from IMEX CN solver steps of +-1e-6 at the predicted state, whose relation to
-the paper's estimator is unresolved (references/operators.md, SFNO pitfall 5); this module follows the paper's
+the paper's estimator is unresolved (references/operators.md, STFNO-PITFALL 5); this module follows the paper's
 space-time residual.
 """
 
@@ -74,7 +74,11 @@ class VorticityResidual(nn.Module):
         mask = ((kx.abs() <= n / 3) & (ky.abs() <= n / 3)).to(real) if self.dealias else torch.ones_like(lam)
         x = torch.arange(n, dtype=real, device=device) * self.length / n
         s = scale * (x[:, None] + x[None, :])
-        f = 0.1 * (torch.sin(s) + torch.cos(s)) if self.forcing == "fno" else torch.zeros(n, n, dtype=real, device=device)
+        f = (
+            0.1 * (torch.sin(s) + torch.cos(s))
+            if self.forcing == "fno"
+            else torch.zeros(n, n, dtype=real, device=device)
+        )
         return {"lam": lam, "mult": torch.stack((iky * inv_lap, -ikx * inv_lap, ikx, iky)), "mask": mask, "f": f}
 
     def spatial_operator(self, w: Tensor) -> Tensor:
@@ -121,7 +125,7 @@ def spectral_refine(
     alpha: float = 10**-1.5,
     copy_model: bool = True,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Fine-tune the output layer of an ``sfno`` on the ``H^{-1}`` residual of its prediction for ``window``.
+    """Fine-tune the output layer of an ``st_fno`` on the ``H^{-1}`` residual of its prediction for ``window``.
 
     ``window``: ``(B, T_in, 1, n, n)`` vorticity on the fine grid. The output layer is enlarged to ``modes`` per sign
     in space (default ``n // 2``: no truncation) and ``modes_t`` in time (default: unchanged), the rest frozen; the
@@ -129,10 +133,10 @@ def spectral_refine(
     ``steps`` iterations. Returns the refined model (a copy unless ``copy_model=False``) and
     ``{"loss": [per step], "before": ..., "after": ...}`` (the mean residual norm over the batch).
     """
-    from specsolve.models.sfno import SFNO, enlarge_output_layer
+    from specsolve.models.st_fno import STFNO, enlarge_output_layer
 
-    if not isinstance(model, SFNO):
-        raise ConfigError(f"spectral refinement needs an 'sfno' model, got {type(model).__name__}")
+    if not isinstance(model, STFNO):
+        raise ConfigError(f"spectral refinement needs an 'st_fno' model, got {type(model).__name__}")
     if window.dim() != 5 or window.shape[2] != 1:
         raise ConfigError(f"spectral refinement needs a vorticity window (B, T_in, 1, n, n), got {tuple(window.shape)}")
     model = copy.deepcopy(model) if copy_model else model
@@ -142,7 +146,9 @@ def spectral_refine(
     with torch.no_grad():
         latent = model.encode(window)
     conv = model.output_conv
-    optimizer = torch.optim.Adam([{"params": list(conv.weight), "lr": lr_weight}, {"params": list(conv.bias), "lr": lr_bias}])
+    optimizer = torch.optim.Adam(
+        [{"params": list(conv.weight), "lr": lr_weight}, {"params": list(conv.bias), "lr": lr_bias}]
+    )
 
     def loss() -> Tensor:
         pred = model.decode(latent, window, out_steps)[:, :, 0]

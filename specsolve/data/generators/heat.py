@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 
 from specsolve.data.generation import Layout
-from specsolve.data.generators._periodic import evolve_linear, sobolev_grf, trajectory_layout, uniform_frames
+from specsolve.data.generators.periodic import evolve_linear, sobolev_grf, trajectory_layout, uniform_frames
 from specsolve.data.grf import sample_rng
 from specsolve.errors import ConfigError
 from specsolve.registry import register

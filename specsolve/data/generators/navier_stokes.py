@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from specsolve.data.generation import Layout
-from specsolve.data.generators._periodic import fno_grf_2d, fourier_restrict, frame_schedule
+from specsolve.data.generators.periodic import fno_grf_2d, fourier_restrict, frame_schedule
 from specsolve.data.grf import sample_rng
 from specsolve.data.native import VariableSpec
 from specsolve.errors import ConfigError

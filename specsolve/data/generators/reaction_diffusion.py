@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from specsolve.data.generation import Layout
-from specsolve.data.generators._periodic import fourier_interpolate, periodic_coords, periodic_kernel_grf
+from specsolve.data.generators.periodic import fourier_interpolate, periodic_coords, periodic_kernel_grf
 from specsolve.data.grf import sample_rng
 from specsolve.data.native import VariableSpec
 from specsolve.errors import ConfigError

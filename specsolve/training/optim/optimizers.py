@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -19,7 +19,9 @@ def adam(lr: float = 1.0e-3, weight_decay: float = 0.0, betas: tuple[float, floa
 
 
 @register("optimizer", "adamw")
-def adamw(lr: float = 1.0e-3, weight_decay: float = 1.0e-2, betas: tuple[float, float] = (0.9, 0.999)) -> OptimizerFactory:
+def adamw(
+    lr: float = 1.0e-3, weight_decay: float = 1.0e-2, betas: tuple[float, float] = (0.9, 0.999)
+) -> OptimizerFactory:
     """AdamW (decoupled weight decay)."""
     return functools.partial(torch.optim.AdamW, lr=lr, weight_decay=weight_decay, betas=betas)
 

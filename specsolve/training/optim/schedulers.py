@@ -5,7 +5,8 @@ Each factory returns ``(optimizer, max_epochs, steps_per_epoch) -> Lightning lr_
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 
@@ -43,7 +44,9 @@ def cosine(interval: Literal["epoch", "step"] = "step", eta_min: float = 0.0) ->
 
 
 @register("scheduler", "onecycle")
-def onecycle(max_lr: float = 1.0e-3, pct_start: float = 0.3, div_factor: float = 1.0e4, final_div_factor: float = 1.0e4) -> SchedulerFactory:
+def onecycle(
+    max_lr: float = 1.0e-3, pct_start: float = 0.3, div_factor: float = 1.0e4, final_div_factor: float = 1.0e4
+) -> SchedulerFactory:
     """One-cycle schedule per optimizer step (the Galerkin Transformer's 1cycle)."""
 
     def build(optimizer: torch.optim.Optimizer, max_epochs: int, steps_per_epoch: int) -> dict[str, Any]:

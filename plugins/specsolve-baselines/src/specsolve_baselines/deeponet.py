@@ -73,7 +73,9 @@ class DeepONet(nn.Module):
         if branch_layers < 1 or trunk_layers < 1:
             raise ConfigError("deeponet: branch_layers and trunk_layers must be >= 1")
         self.ndim, self.sensors, self.basis, self.out_channels = ndim, sensors, basis, out_channels
-        self.branch = mlp(in_channels * sensors**ndim, width, out_channels * basis, branch_layers, final_activation=False)
+        self.branch = mlp(
+            in_channels * sensors**ndim, width, out_channels * basis, branch_layers, final_activation=False
+        )
         self.trunk = mlp(ndim, width, out_channels * basis, trunk_layers, final_activation=True)
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
@@ -86,7 +88,9 @@ class DeepONet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != self.ndim + 2:
-            raise ValueError(f"deeponet (ndim={self.ndim}) expects (batch, channels, *{self.ndim} axes), got {tuple(x.shape)}")
+            raise ValueError(
+                f"deeponet (ndim={self.ndim}) expects (batch, channels, *{self.ndim} axes), got {tuple(x.shape)}"
+            )
         spatial = tuple(x.shape[2:])
         coeffs = self.branch(self.sensor_values(x)).view(x.shape[0], self.out_channels, self.basis)
         basis = self.trunk(unit_grid(spatial, x.dtype, x.device)).view(-1, self.out_channels, self.basis)

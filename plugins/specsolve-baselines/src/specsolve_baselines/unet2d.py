@@ -80,7 +80,9 @@ class UNet2d(nn.Module):
             nn.ConvTranspose2d(widths[level], widths[level - 1], kernel_size=2, stride=2)
             for level in range(depth, 0, -1)
         )
-        self.up = nn.ModuleList(DoubleConv(2 * widths[level - 1], widths[level - 1], norm) for level in range(depth, 0, -1))
+        self.up = nn.ModuleList(
+            DoubleConv(2 * widths[level - 1], widths[level - 1], norm) for level in range(depth, 0, -1)
+        )
         self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -100,4 +102,3 @@ class UNet2d(nn.Module):
         for upsample, block in zip(self.upsample, self.up):
             x = block(torch.cat([skips.pop(), upsample(x)], dim=1))
         return self.head(x)[..., :height, :width]
-

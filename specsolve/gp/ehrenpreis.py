@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from specsolve.errors import ConfigError
-from specsolve.solvers._problems import Problem
+from specsolve.pde.problems import Problem
 
 Likelihood = Literal["real_part", "complex"]
 
@@ -131,13 +131,7 @@ def woodbury_nlml(
     proj = torch.linalg.solve_triangular(chol, fy[:, None], upper=False)[:, 0]
     quad = (y.pow(2).sum() - proj.abs().pow(2).sum()) / (2.0 * noise)
     logdet_half = torch.log(torch.diagonal(chol).real).sum()
-    return (
-        quad
-        + 0.5 * (s - mp) * log_noise
-        + logdet_half
-        + 0.5 * log_s.sum()
-        + 0.5 * s * math.log(2.0 * math.pi)
-    )
+    return quad + 0.5 * (s - mp) * log_noise + logdet_half + 0.5 * log_s.sum() + 0.5 * s * math.log(2.0 * math.pi)
 
 
 def _design(phi: Tensor, log_var: Tensor, likelihood: Likelihood) -> tuple[Tensor, Tensor]:

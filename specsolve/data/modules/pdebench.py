@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specsolve.data.datasets._reader_fields import ReaderDataModule
+from specsolve.data.modules.reader_fields import ReaderDataModule
 from specsolve.registry import register
 
 

@@ -6,7 +6,9 @@ decorator third parties use; third-party packages declare entry points in the gr
 (e.g. ``[project.entry-points."specsolve.models"] unet = "my_pkg.unet:UNet"``), loaded lazily on first use.
 
 The constructor signature of a component is its config schema: :func:`create` validates keys and types
-against it (see :mod:`specsolve.config.validation`) before anything is built.
+against it (see :mod:`specsolve.registry.signature`) before anything is built.
+
+A name that was renamed raises an error that names its successor (:data:`RENAMED`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from specsolve.errors import RegistryError
+from specsolve.registry.signature import validate_params
 
 KINDS: tuple[str, ...] = (
     "model",
@@ -38,12 +42,20 @@ BUILTIN_PACKAGES: tuple[str, ...] = (
     "specsolve.solvers",
     "specsolve.losses",
     "specsolve.metrics",
-    "specsolve.data.datasets",
+    "specsolve.data.modules",
     "specsolve.data.generators",
     "specsolve.training.optim",
 )
 
 T = TypeVar("T", bound=Callable[..., Any])
+
+# (kind, old name) -> the message shown when a config still uses the old name
+RENAMED: dict[tuple[str, str], str] = {
+    ("model", "sfno"): (
+        "model 'sfno' was renamed to 'st_fno' (the Spectral-Refiner spatiotemporal FNO); "
+        "the spherical FNO of Bonev et al. is a separate component, 'spherical_fno'"
+    ),
+}
 
 
 PLURALS = {"loss": "losses"}
@@ -95,9 +107,7 @@ class Registry:
         self._check_kind(kind)
         existing = self._components[kind].get(name)
         if existing is not None and existing.obj is not obj:
-            raise RegistryError(
-                f"duplicate {kind} name '{name}': already registered by '{existing.distribution}'"
-            )
+            raise RegistryError(f"duplicate {kind} name '{name}': already registered by '{existing.distribution}'")
         self._components[kind][name] = Component(kind, name, obj, distribution)
 
     def _add_entry_point(self, kind: str, ep: Any) -> None:
@@ -135,13 +145,13 @@ class Registry:
         self._check_kind(kind)
         self.ensure_loaded()
         component = self._components[kind].get(name)
+        if component is None and (kind, name) in RENAMED:
+            raise RegistryError(RENAMED[(kind, name)])
         if component is None:
             available = sorted(self._components[kind])
             close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
-            raise RegistryError(
-                f"unknown {kind} '{name}'; {hint}available: {', '.join(available) or '(none)'}"
-            )
+            raise RegistryError(f"unknown {kind} '{name}'; {hint}available: {', '.join(available) or '(none)'}")
         return component.load()
 
     def components(self, kind: str | None = None) -> list[Component]:
@@ -188,8 +198,6 @@ def get(kind: str, name: str) -> Callable[..., Any]:
 
 def create(kind: str, name: str, **params: Any) -> Any:
     """Build component ``name`` of ``kind`` after validating ``params`` against its signature."""
-    from specsolve.config.validation import validate_params
-
     factory = get(kind, name)
     checked = validate_params(factory, params, where=f"{kind} '{name}'")
     return factory(**checked)

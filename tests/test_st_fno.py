@@ -1,7 +1,7 @@
-"""Tests of the Spectral-Refiner spatiotemporal FNO (``sfno``) and its fine-tuning building block.
+"""Tests of the Spectral-Refiner spatiotemporal FNO (``st_fno``) and its fine-tuning building block.
 
 Regenerate the stored output (only after a deliberate change of the architecture or its init):
-``.venv/bin/python tests/test_sfno.py``.
+``.venv/bin/python tests/test_st_fno.py``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import pytest
 import torch
 
 from specsolve import registry
-from specsolve.config.validation import validate_params
 from specsolve.errors import ConfigError
-from specsolve.models._spacetime_layers import (
+from specsolve.models.st_fno import STFNO, enlarge_output_layer
+from specsolve.nn.spacetime import (
     SpaceTimeSpectralConv,
     helmholtz_project,
     space_time_encoding,
 )
-from specsolve.models.sfno import SFNO, enlarge_output_layer
+from specsolve.registry.signature import validate_params
 
-REGRESSION_FILE = Path(__file__).parent / "data" / "sfno_regression.pt"
+REGRESSION_FILE = Path(__file__).parent / "data" / "st_fno_regression.pt"
 TINY = dict(modes=4, modes_t=3, width=8, latent_steps=4, out_steps=5, num_spectral_layers=2)
 
 
@@ -45,18 +45,18 @@ def smooth_window(n: int, nt: int, channels: int = 1, dtype=torch.float64) -> to
     return torch.stack(comps, 1)[None]
 
 
-def tiny_model(seed: int = 0, **overrides) -> SFNO:
+def tiny_model(seed: int = 0, **overrides) -> STFNO:
     torch.manual_seed(seed)
-    model = SFNO(**{"in_channels": 1, "out_channels": 1, **TINY, **overrides}).double()
+    model = STFNO(**{"in_channels": 1, "out_channels": 1, **TINY, **overrides}).double()
     with torch.no_grad():  # a non-zero spectral bias, so that the output layer's bias path is exercised
         for b in model.output_conv.bias:
             b.normal_()
     return model
 
 
-def regression_case() -> tuple[SFNO, torch.Tensor]:
+def regression_case() -> tuple[STFNO, torch.Tensor]:
     torch.manual_seed(1234)
-    model = SFNO(1, 1, modes=3, modes_t=2, width=4, latent_steps=3, out_steps=3, num_spectral_layers=2).double()
+    model = STFNO(1, 1, modes=3, modes_t=2, width=4, latent_steps=3, out_steps=3, num_spectral_layers=2).double()
     with torch.no_grad():
         for b in model.output_conv.bias:
             b.copy_(0.5 * torch.rand_like(b))
@@ -70,24 +70,24 @@ def regression_case() -> tuple[SFNO, torch.Tensor]:
 def test_parameter_count_matches_reference_arithmetic():
     # modes 12, modes_t 5, width 20: 4 spectral convs x 2,304,000 + output layer 5,760 weights + 5,760 bias
     # + GroupNorm 40 + lift 420 + 4 FFNs x 3,300 + 3 x 420 + reduction 21 (operators.md §3.1: 9,242,461)
-    assert n_params(SFNO(1, 1)) == 9_242_461
+    assert n_params(STFNO(1, 1)) == 9_242_461
 
 
 def test_registered_and_config_checks():
     # checked on the registry table directly: registry.get would import every built-in component (slow here)
-    assert registry.REGISTRY._components["model"]["sfno"].obj is SFNO
-    params = validate_params(SFNO, {"in_channels": 2, "out_channels": 2, "modes": 3, "width": 4}, "model 'sfno'")
-    assert isinstance(SFNO(**params), SFNO)
+    assert registry.REGISTRY._components["model"]["st_fno"].obj is STFNO
+    params = validate_params(STFNO, {"in_channels": 2, "out_channels": 2, "modes": 3, "width": 4}, "model 'st_fno'")
+    assert isinstance(STFNO(**params), STFNO)
     with pytest.raises(ConfigError):
-        validate_params(SFNO, {"in_channels": 1, "out_channels": 1, "activation": "tanh"}, "model 'sfno'")
+        validate_params(STFNO, {"in_channels": 1, "out_channels": 1, "activation": "tanh"}, "model 'st_fno'")
     with pytest.raises(ConfigError):
-        SFNO(1, 2)
+        STFNO(1, 2)
     with pytest.raises(ConfigError):
-        SFNO(1, 1, divergence_free=True)
+        STFNO(1, 1, divergence_free=True)
     with pytest.raises(ConfigError):
-        SFNO(1, 1, width=3)
+        STFNO(1, 1, width=3)
     with pytest.raises(ConfigError):
-        SFNO(1, 1, activation="tanh")
+        STFNO(1, 1, activation="tanh")
 
 
 def test_positional_encoding_values():
@@ -111,12 +111,12 @@ def test_output_length_follows_out_steps(t_in, out_steps):
     x = torch.randn(2, t_in, 1, 12, 12, dtype=torch.float64)
     assert model(x, out_steps=out_steps).shape == (2, out_steps, 1, 12, 12)
     assert model(x).shape == (2, TINY["out_steps"], 1, 12, 12)
-    assert SFNO(1, 1, **{**TINY, "out_steps": out_steps}).double()(x).shape[1] == out_steps
+    assert STFNO(1, 1, **{**TINY, "out_steps": out_steps}).double()(x).shape[1] == out_steps
 
 
 def test_default_config_runs_on_a_coarse_grid():
     # modes 12 > 16 // 2: the extra modes are dropped instead of overlapping
-    model = SFNO(1, 1, width=8)
+    model = STFNO(1, 1, width=8)
     y = model(torch.randn(1, 10, 1, 16, 16), out_steps=4)
     assert y.shape == (1, 4, 1, 16, 16) and torch.isfinite(y).all()
 
@@ -204,7 +204,7 @@ def spectral_divergence(u: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-13), (torch.float32, 1e-5)])
 def test_divergence_free_output(dtype, tol):
     torch.manual_seed(0)
-    free = SFNO(2, 2, **TINY, divergence_free=True).to(dtype)
+    free = STFNO(2, 2, **TINY, divergence_free=True).to(dtype)
     plain = copy.deepcopy(free)
     plain.divergence_free = False
     x = torch.randn(2, 6, 2, 16, 16, dtype=dtype)
@@ -291,7 +291,7 @@ def test_spectral_fine_tuning_lowers_the_h_minus_1_residual():
 
     assert h_minus_1(traj).item() < 1e-3  # the residual (with its O(dt^2) time error) vanishes on the exact solution
     torch.manual_seed(0)
-    model = SFNO(1, 1, **{**TINY, "out_steps": 6}).double()
+    model = STFNO(1, 1, **{**TINY, "out_steps": 6}).double()
     model = enlarge_output_layer(model, n // 2, 6)
     frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("output_conv.")}
     latent = model.encode(x).detach()  # frozen part computed once

@@ -1,4 +1,4 @@
-"""Spectral-Refiner spatiotemporal FNO ("SFNO", the paper's ST-FNO; Cao, Brarda, Li, Xi, ICLR 2025, arXiv 2405.17211).
+"""Spectral-Refiner spatiotemporal FNO ("STFNO", the paper's ST-FNO; Cao, Brarda, Li, Xi, ICLR 2025, arXiv 2405.17211).
 
 A trajectory-to-trajectory operator between Bochner spaces: a window of ``T_in`` frames goes in, any requested
 number ``out_steps`` of future frames comes out; time is an FFT axis in every layer, never a channel axis.
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
-from specsolve.models._spacetime_layers import (
+from specsolve.nn.spacetime import (
     PointwiseFFN,
     SpaceTimeSpectralConv,
     helmholtz_project,
@@ -27,12 +27,12 @@ from specsolve.registry import register
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
-@register("model", "sfno")
-class SFNO(nn.Module):
+@register("model", "st_fno")
+class STFNO(nn.Module):
     """Spectral-Refiner spatiotemporal FNO: ``(B, T_in, C, X, Y) -> (B, out_steps, C, X, Y)``.
 
     1. **Lifting.** Each input channel gets the fixed ``width``-channel space-time encoding added
-       (see :func:`~specsolve.models._spacetime_layers.space_time_encoding`; ``C * width`` channels),
+       (see :func:`~specsolve.nn.spacetime.space_time_encoding`; ``C * width`` channels),
        then ``GroupNorm(1, C * width, eps=1e-7)`` (a LayerNorm over channels, space and time per sample, in place
        of a data normaliser), a 1x1 conv to ``width``, a space-time spectral conv whose inverse FFT resamples time
        to ``latent_steps``, a pointwise FFN (``width -> 4 width -> width``), and the skip from the last time slice
@@ -86,7 +86,7 @@ class SFNO(nn.Module):
         super().__init__()
         if in_channels < 1 or in_channels != out_channels:
             raise ConfigError(
-                f"sfno: in_channels ({in_channels}) and out_channels ({out_channels}) must be equal and >= 1 "
+                f"st_fno: in_channels ({in_channels}) and out_channels ({out_channels}) must be equal and >= 1 "
                 "(the output adds the last input frame)"
             )
         for name, value, low in (
@@ -99,11 +99,11 @@ class SFNO(nn.Module):
             ("max_steps", max_steps, 1),
         ):
             if value < low:
-                raise ConfigError(f"sfno: {name} must be >= {low}, got {value}")
+                raise ConfigError(f"st_fno: {name} must be >= {low}, got {value}")
         if activation not in _ACTIVATIONS:
-            raise ConfigError(f"sfno: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise ConfigError(f"st_fno: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
         if divergence_free and out_channels != 2:
-            raise ConfigError(f"sfno: divergence_free needs out_channels=2 (velocity), got {out_channels}")
+            raise ConfigError(f"st_fno: divergence_free needs out_channels=2 (velocity), got {out_channels}")
 
         self.in_channels, self.out_channels = in_channels, out_channels
         self.modes, self.modes_t, self.width = modes, modes_t, width
@@ -152,7 +152,7 @@ class SFNO(nn.Module):
         Frozen during spectral fine-tuning, so it can be computed once and fed to :meth:`decode`.
         """
         if x.ndim != 5 or x.shape[2] != self.in_channels:
-            raise ValueError(f"sfno expects (B, T_in, {self.in_channels}, X, Y), got {tuple(x.shape)}")
+            raise ValueError(f"st_fno expects (B, T_in, {self.in_channels}, X, Y), got {tuple(x.shape)}")
         v = self.lifting(x.permute(0, 2, 3, 4, 1))  # (B, C, X, Y, T_in) -> (B, width, X, Y, L)
         for conv, ffn, w in zip(self.spectral_convs, self.ffns, self.pointwise):
             v = self.activation(ffn(conv(v)) + w(v))
@@ -163,7 +163,7 @@ class SFNO(nn.Module):
         (only its last frame is used) -> ``(B, out_steps, C, X, Y)``."""
         out_steps = self.out_steps if out_steps is None else int(out_steps)
         if out_steps < 1:
-            raise ValueError(f"sfno: out_steps must be >= 1, got {out_steps}")
+            raise ValueError(f"st_fno: out_steps must be >= 1, got {out_steps}")
         last = x[:, -1:].permute(0, 2, 3, 4, 1)  # (B, C, X, Y, 1)
         out = self.output_operator(latent, last, out_steps).permute(0, 4, 1, 2, 3)  # (B, out_steps, C, X, Y)
         if self.divergence_free:
@@ -176,7 +176,7 @@ class SFNO(nn.Module):
         return self.decode(self.encode(x), x, out_steps)
 
 
-def enlarge_output_layer(model: SFNO, modes: int, modes_t: int) -> SFNO:
+def enlarge_output_layer(model: STFNO, modes: int, modes_t: int) -> STFNO:
     """Prepare ``model`` for spectral fine-tuning (in place; returns it).
 
     Freezes every parameter, then replaces the output operator's spectral conv by one keeping ``modes`` per sign

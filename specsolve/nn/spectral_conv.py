@@ -163,7 +163,9 @@ class SpectralConv(nn.Module):
     (fp64 for double inputs) even under autocast.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, modes: list[int], backend: SpectralBackend = "auto") -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, modes: list[int], backend: SpectralBackend = "auto"
+    ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels

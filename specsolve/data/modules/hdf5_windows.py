@@ -6,7 +6,7 @@ for ``s = 0, window_stride, 2 window_stride, ...`` while the window fits. Two la
 
 - ``channels``: time folded into channels, ``x: (n_in C, *S)``, ``y: (n_out C, *S)`` (time-major: channel
   ``t C + c``), as FNO-2D / G-FNO "10 -> 1" use;
-- ``time``: ``x: (n_in, C, *S)``, ``y: (n_out, C, *S)``, the project's time contract (``sfno``).
+- ``time``: ``x: (n_in, C, *S)``, ``y: (n_out, C, *S)``, the project's time contract (``st_fno``).
 
 ``C`` counts the physical channels: each variable contributes ``prod(extra)`` (1 for a scalar field).
 """
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from specsolve.data.datasets._loaders import SplitLoaders, TrajectoryShards
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards
 from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import ConfigError, DataError
@@ -232,7 +232,7 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     inputs : variables stacked as the physical channels of the input frames (default ``[u]``).
     outputs : variables of the target frames (default: ``inputs``; autoregressive rollout needs them equal).
     n_in, n_out : frames per input and per target (FNO-2D on NS: 10 -> 1).
-    layout : ``channels`` (``x: (B, n_in C, *S)``, FNO-2D / G-FNO) or ``time`` (``x: (B, n_in, C, *S)``, ``sfno``).
+    layout : ``channels`` (``x: (B, n_in C, *S)``, FNO-2D / G-FNO) or ``time`` (``x: (B, n_in, C, *S)``, ``st_fno``).
     window_stride : step between the first frames of consecutive windows (1 = every window).
     time_stride, time_start : frames used are the stored time indices ``time_start + k time_stride``.
     batch_size, num_workers, stride, n_train (first trajectories, all their windows), cache, seed : as ``hdf5``.

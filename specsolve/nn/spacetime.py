@@ -1,4 +1,4 @@
-"""Private building blocks of the Spectral-Refiner spatiotemporal FNO (:mod:`specsolve.models.sfno`).
+"""Private building blocks of the Spectral-Refiner spatiotemporal FNO (:mod:`specsolve.models.st_fno`).
 
 All layers work on the channels-first space-time layout ``(B, C, X, Y, T)`` (time last, so the real FFT runs
 along time); the model converts from the project's ``(B, T, C, X, Y)`` window layout.
@@ -120,9 +120,7 @@ class SpaceTimeSpectralConv(nn.Module):
 
     def forward(self, v: Tensor, out_steps: int | None = None, temporal_padding: bool = False) -> Tensor:
         if v.ndim != 5 or v.shape[1] != self.in_channels:
-            raise ValueError(
-                f"space-time spectral conv expects (B, {self.in_channels}, X, Y, T), got {tuple(v.shape)}"
-            )
+            raise ValueError(f"space-time spectral conv expects (B, {self.in_channels}, X, Y, T), got {tuple(v.shape)}")
         with torch.autocast(device_type=v.device.type, enabled=False):
             real = spectral_dtype(v)
             v = v.to(real)

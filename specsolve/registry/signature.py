@@ -12,8 +12,8 @@ import difflib
 import inspect
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from specsolve.errors import ConfigError
 
@@ -24,11 +24,7 @@ def signature_parameters(factory: Callable[..., Any]) -> dict[str, inspect.Param
     """Named parameters of a class constructor or factory, without ``self`` and ``*args``/``**kwargs``."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     params = inspect.signature(target).parameters
-    return {
-        name: p
-        for name, p in params.items()
-        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    }
+    return {name: p for name, p in params.items() if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def type_hints(factory: Callable[..., Any]) -> dict[str, Any]:
@@ -93,9 +89,7 @@ def _coerce(value: Any, tp: Any) -> Any:
     return value
 
 
-def validate_params(
-    factory: Callable[..., Any], params: Mapping[str, Any], where: str
-) -> dict[str, Any]:
+def validate_params(factory: Callable[..., Any], params: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Check ``params`` against the signature of ``factory``; return them ready to pass as keywords.
 
     Raises :class:`ConfigError` naming ``where`` and the offending key.
@@ -107,9 +101,7 @@ def validate_params(
         if key not in allowed:
             close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"{where}: unknown key '{key}'{hint}; valid keys: {', '.join(allowed) or '(none)'}"
-            )
+            raise ConfigError(f"{where}: unknown key '{key}'{hint}; valid keys: {', '.join(allowed) or '(none)'}")
         tp = hints.get(key, _MISSING)
         if not _matches(value, tp):
             raise ConfigError(

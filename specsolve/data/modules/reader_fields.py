@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from specsolve.data.datasets.hdf5_fields import FieldDataModule
+from specsolve.data.modules.hdf5_fields import FieldDataModule
 from specsolve.data.readers import Reader, open_reader
 from specsolve.data.readers.base import TIME
 from specsolve.errors import ConfigError, DataError

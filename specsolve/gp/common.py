@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from specsolve.errors import ConfigError
-from specsolve.solvers._problems import Problem
+from specsolve.pde.problems import Problem
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 

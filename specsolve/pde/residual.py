@@ -14,8 +14,16 @@ from specsolve.pde import PDESpec, get_pde, grid_derivative
 from specsolve.pde.library import _PDES
 
 PDEName = Literal[
-    "poisson", "reaction_diffusion", "heat", "advection", "wave", "burgers", "navier_stokes", "allen_cahn",
-    "laplace", "darcy",
+    "poisson",
+    "reaction_diffusion",
+    "heat",
+    "advection",
+    "wave",
+    "burgers",
+    "navier_stokes",
+    "allen_cahn",
+    "laplace",
+    "darcy",
 ]
 
 

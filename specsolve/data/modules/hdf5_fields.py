@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import ConcatDataset, Dataset
 
-from specsolve.data.datasets._loaders import SplitLoaders
+from specsolve.data.modules.loaders import SplitLoaders
 from specsolve.data.fields import FieldDataset, channel_statistics
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
-from specsolve.data.datasets._loaders import TrajectoryShards
+from specsolve.data.modules.loaders import TrajectoryShards
 from specsolve.data.lazy_file import LazyHDF5
 from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
 from specsolve.errors import ConfigError, DataError

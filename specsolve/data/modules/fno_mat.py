@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from specsolve.data.datasets._reader_fields import ReaderDataModule
+from specsolve.data.modules.reader_fields import ReaderDataModule
 from specsolve.registry import register
 
 

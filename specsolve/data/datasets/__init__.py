@@ -1,1 +1,0 @@
-"""specsolve.data.datasets"""

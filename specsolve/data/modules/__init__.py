@@ -1,0 +1,1 @@
+"""specsolve.data.modules"""
