@@ -136,3 +136,28 @@ def test_entry_point_plugins_are_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_global_registry_is_populated() -> None:
     assert REGISTRY.components("generator")
+
+
+def test_renamed_component_names_its_successor() -> None:
+    """``sfno`` meant the Spectral-Refiner ST-FNO; the name now says so, and the old one points there."""
+    assert specsolve.is_registered("model", "st_fno")
+    with pytest.raises(RegistryError, match="renamed to 'st_fno'.*spherical FNO"):
+        specsolve.get("model", "sfno")
+    with pytest.raises(RegistryError, match="renamed to 'st_fno'"):
+        specsolve.create("model", "sfno", in_channels=1, out_channels=1)
+
+
+def test_building_blocks_are_public() -> None:
+    """A plugin author builds on ``specsolve.nn`` / ``specsolve.gp`` without touching an underscore module."""
+    import torch
+
+    from specsolve.models.fno import FNO
+    from specsolve.nn import SpectralConv
+
+    fno = FNO(1, 1, modes=[4, 4], width=8)
+    assert any(isinstance(m, SpectralConv) for m in fno.modules())
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    y = torch.fft.rfft2(SpectralConv(3, 3, modes=[4, 4]).double()(x)).abs()
+    # kept: frequencies 0..3 and -4..-1 on the first axis (+4 only as the Hermitian image of -4 at k_y = 0), 0..3 on
+    # the rfft axis; everything else is zero
+    assert y[..., :4, :4].min() > 1e-6 and y[..., 5:12, :].max() < 1e-12 and y[..., 4:].max() < 1e-12
