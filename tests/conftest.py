@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny generated datasets (made once per test session)."""
+"""Shared fixtures: tiny generated datasets (made once per test session); the ``--regen-regression`` option."""
 
 from __future__ import annotations
 
@@ -11,6 +11,20 @@ import torch
 # Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine OpenMP spinning can make them
 # 100x slower; tests run single-threaded unless SPECSOLVE_TEST_THREADS says otherwise.
 torch.set_num_threads(int(os.environ.get("SPECSOLVE_TEST_THREADS", "1")))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regen-regression",
+        action="store_true",
+        help="write the stored regression outputs (tests/data/*_regression.pt) instead of comparing with them",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import regression  # tests/regression.py: this folder is on sys.path (rootdir conftest)
+
+    regression.REGENERATE = bool(config.getoption("--regen-regression"))
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from regression import assert_matches_stored
 
 import specsolve
 from specsolve.errors import DataError
 from specsolve.nn.spectral_conv import SpectralConv
-
-REGRESSION = Path(__file__).parent / "data" / "fno_regression.pt"
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -109,18 +106,7 @@ def tiny_input() -> torch.Tensor:
 
 
 def test_stored_output_regression() -> None:
-    stored = torch.load(REGRESSION, weights_only=True)
-    model = tiny_model()
-    model.load_state_dict(stored["state_dict"])
-    assert torch.allclose(model(stored["input"]), stored["output"], atol=1e-5)
-    # and the seeded construction still yields the stored weights
-    for key, value in tiny_model().state_dict().items():
-        assert torch.allclose(value, stored["state_dict"][key])
-
-
-if __name__ == "__main__":  # regenerate: python tests/test_fno.py
-    model = tiny_model()
-    x = tiny_input()
-    REGRESSION.parent.mkdir(exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "input": x, "output": model(x).detach()}, REGRESSION)
-    print(f"wrote {REGRESSION}")
+    # the seeded construction yields the stored weights, and they the stored output (regenerate: --regen-regression)
+    model, x = tiny_model(), tiny_input()
+    case = {"state_dict": model.state_dict(), "input": x, "output": model(x)}
+    assert_matches_stored("fno", case, rtol=1e-5, atol=1e-5, tolerances={"state_dict": (1e-5, 1e-8)})

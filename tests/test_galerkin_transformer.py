@@ -1,18 +1,17 @@
 """Tests of the Galerkin / Fourier Transformer (model "galerkin_transformer").
 
 Regenerate the stored regression outputs (only after an intended change of the model):
-    .venv/bin/python tests/test_galerkin_transformer.py --regen
+    .venv/bin/python -m pytest tests/test_galerkin_transformer.py -k stored_output --regen-regression
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from regression import assert_matches_stored
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
@@ -20,8 +19,6 @@ from specsolve.errors import ConfigError, DataError
 from specsolve.models.galerkin_transformer import GalerkinTransformer
 from specsolve.nn.galerkin import EncoderLayer, SimpleAttention, SpectralConv
 from specsolve.registry import create
-
-REGRESSION_FILE = Path(__file__).parent / "data" / "galerkin_transformer_regression.pt"
 
 TINY_1D = dict(n_hidden=16, num_heads=1, num_layers=2, dim_feedforward=32, freq_dim=8, modes=4)
 TINY_2D = dict(dim=2, n_hidden=16, num_heads=2, num_layers=2, freq_dim=8, modes=4, coarse_size=8)
@@ -382,14 +379,4 @@ def regression_cases() -> dict[str, torch.Tensor]:
 
 
 def test_stored_output_regression():
-    stored = torch.load(REGRESSION_FILE)
-    current = regression_cases()
-    assert stored.keys() == current.keys()
-    for key in stored:
-        torch.testing.assert_close(current[key], stored[key], rtol=0, atol=1e-5, msg=key)
-
-
-if __name__ == "__main__" and "--regen" in sys.argv:
-    REGRESSION_FILE.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(regression_cases(), REGRESSION_FILE)
-    print(f"wrote {REGRESSION_FILE}")
+    assert_matches_stored("galerkin_transformer", regression_cases(), rtol=0, atol=1e-5)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from regression import assert_matches_stored
 
 from specsolve.errors import ConfigError, DataError
 from specsolve.models.gfno import GFNO, GSpectralConv2d
@@ -15,7 +15,6 @@ from specsolve.nn.group_conv import GMLP, GConv1x1, group_norm, hermitian_plane,
 from specsolve.registry import create
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
-REGRESSION = Path(__file__).parent / "data" / "gfno_regression.pt"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -230,20 +229,27 @@ def test_load_state_dict_after_eval_forward_uses_new_weights():
     assert torch.equal(new, expected)
 
 
-def test_stored_output_regression():
-    import importlib.util
+# tiny G-FNO cases (2D p4, 2D p4m, 3D p4): model, config, input shape; seeded by their position
+REGRESSION_CASES = {
+    "gfno_p4": ("gfno", dict(in_channels=3, out_channels=1, modes=4, width=4, group="p4"), (2, 3, 16, 16)),
+    "gfno_p4m": ("gfno", dict(in_channels=3, out_channels=1, modes=4, width=4, group="p4m"), (2, 3, 16, 16)),
+    "gfno3d_p4": (
+        "gfno3d",
+        dict(in_channels=3, out_channels=1, modes=3, time_modes=2, width=3, group="p4", time_pad=2),
+        (1, 3, 8, 8, 6),
+    ),
+}
 
-    path = Path(__file__).parents[1] / "scripts" / "make_gfno_regression.py"
-    spec = importlib.util.spec_from_file_location("make_gfno_regression", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    stored = torch.load(REGRESSION, weights_only=True)
-    assert set(stored) == set(script.CASES)
-    for key, case in stored.items():
-        model = script.build(case["model"], case["config"], case["seed"])
+
+def test_stored_output_regression():
+    cases = {}
+    for seed, (key, (name, config, shape)) in enumerate(REGRESSION_CASES.items()):
+        torch.manual_seed(seed)  # right before constructing the model
+        model = {"gfno": GFNO, "gfno3d": GFNO3d}[name](**config).eval()
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(100 + seed))
         with torch.no_grad():
-            y = model(case["input"])
-        torch.testing.assert_close(y, case["output"], atol=1e-5, rtol=1e-4, msg=key)
+            cases[key] = {"model": name, "config": config, "seed": seed, "input": x, "output": model(x)}
+    assert_matches_stored("gfno", cases, rtol=1e-4, atol=1e-5, tolerances={"input": (0.0, 0.0)})
 
 
 # ------------------------------------------------------------------------------------------- config / errors

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from regression import assert_matches_stored
 
 from specsolve import registry
 from specsolve.config.loading import load_config
@@ -33,7 +34,6 @@ from specsolve.nn.swin import (
     window_partition,
 )
 
-REGRESSION_FILE = Path(__file__).parent / "data" / "scot_regression.pt"
 # operators.md section 8: image 32, patch 4, window 4, embed 16, depths [1,1,1], heads [1,2,4], skip [1,1,0], mlp 2
 TINY = dict(
     embed_dim=16,
@@ -464,17 +464,6 @@ def regression_case() -> tuple[ScOT, torch.Tensor, torch.Tensor]:
 
 def test_stored_output_regression():
     model, x, t = regression_case()
-    stored = torch.load(REGRESSION_FILE, weights_only=True)
-    assert n_params(model) == stored["n_params"]
-    torch.testing.assert_close(x.float(), stored["input"], rtol=0, atol=0)
     with torch.no_grad():
-        torch.testing.assert_close(model(x, t).float(), stored["output"], rtol=0, atol=1e-5)
-
-
-if __name__ == "__main__":
-    model, x, t = regression_case()
-    REGRESSION_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        out = model(x, t).float()
-    torch.save({"input": x.float(), "output": out, "n_params": n_params(model)}, REGRESSION_FILE)
-    print(f"wrote {REGRESSION_FILE} ({REGRESSION_FILE.stat().st_size} bytes)")
+        case = {"input": x.float(), "output": model(x, t).float(), "n_params": n_params(model)}
+    assert_matches_stored("scot", case, rtol=0, atol=1e-5, tolerances={"input": (0.0, 0.0)})

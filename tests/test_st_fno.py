@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from regression import assert_matches_stored
 
 from specsolve import registry
 from specsolve.errors import ConfigError
@@ -23,7 +23,6 @@ from specsolve.nn.spacetime import (
 )
 from specsolve.registry.signature import validate_params
 
-REGRESSION_FILE = Path(__file__).parent / "data" / "st_fno_regression.pt"
 TINY = dict(modes=4, modes_t=3, width=8, latent_steps=4, out_steps=5, num_spectral_layers=2)
 
 
@@ -342,15 +341,6 @@ def test_bf16_autocast_keeps_ffts_in_float32():
 
 def test_stored_output_regression():
     model, x = regression_case()
-    stored = torch.load(REGRESSION_FILE, weights_only=True)
-    assert n_params(model) == stored["n_params"]
-    torch.testing.assert_close(x, stored["input"], rtol=0, atol=1e-12)
-    torch.testing.assert_close(model(x).detach(), stored["output"], rtol=0, atol=1e-5)
-
-
-if __name__ == "__main__":
-    model, x = regression_case()
-    REGRESSION_FILE.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        torch.save({"input": x, "output": model(x), "n_params": n_params(model)}, REGRESSION_FILE)
-    print(f"wrote {REGRESSION_FILE} ({REGRESSION_FILE.stat().st_size} bytes)")
+        case = {"input": x, "output": model(x), "n_params": n_params(model)}
+    assert_matches_stored("st_fno", case, rtol=0, atol=1e-5, tolerances={"input": (0.0, 1e-12)})
