@@ -6,11 +6,28 @@ Public API::
     model = specsolve.create("model", "fno", in_channels=1, out_channels=1, modes=[12, 12])
     specsolve.list_components("model")
     specsolve.register("model", "my_model")(MyModel)
-    specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # and predict, evaluate, generate
+    specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # one function per CLI verb
+
+The verbs (``specsolve.api``): train, resolve_config, solve, predict, evaluate, evaluate_resolutions, rollout,
+generate, data_inspect, data_convert, data_export_well, plugins_list, plugins_info.
 """
 
 # light: specsolve.api imports torch / Lightning inside its functions only
-from specsolve.api import evaluate, evaluate_resolutions, generate, predict, resolve_config, train  # noqa: E402
+from specsolve.api import (
+    data_convert,
+    data_export_well,
+    data_inspect,
+    evaluate,
+    evaluate_resolutions,
+    generate,
+    plugins_info,
+    plugins_list,
+    predict,
+    resolve_config,
+    rollout,
+    solve,
+    train,
+)
 from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveError
 from specsolve.registry import KINDS, create, get, is_registered, list_components, register
 from specsolve.version import __version__
@@ -23,14 +40,21 @@ __all__ = [
     "SpecsolveError",
     "__version__",
     "create",
+    "data_convert",
+    "data_export_well",
+    "data_inspect",
     "evaluate",
     "evaluate_resolutions",
     "generate",
     "get",
     "is_registered",
     "list_components",
+    "plugins_info",
+    "plugins_list",
     "predict",
     "register",
     "resolve_config",
+    "rollout",
+    "solve",
     "train",
 ]

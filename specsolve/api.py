@@ -1,7 +1,8 @@
-"""The CLI verbs as Python functions, for notebooks and scripts.
+"""The Python API: one typed function per ``specsolve`` verb; the CLI is a rendering of these functions.
 
-Each function is a thin, typed wrapper over the library function its verb calls, with the same validation and
-the same errors (:class:`~specsolve.errors.ConfigError`, :class:`~specsolve.errors.DataError`)::
+Each function owns its verb's whole behaviour (validation, files written, figures drawn) and returns data
+(dicts, paths, text), never prints; the same errors reach a notebook and the command line
+(:class:`~specsolve.errors.ConfigError`, :class:`~specsolve.errors.DataError`, :class:`~specsolve.errors.RegistryError`)::
 
     import specsolve
     paths = specsolve.generate("datasets/darcy_tiny.yaml", {"out_dir": "data/tiny"})
@@ -11,25 +12,67 @@ the same errors (:class:`~specsolve.errors.ConfigError`, :class:`~specsolve.erro
 
 A config is a YAML path or a mapping (the same structure as the YAML file). Overrides are either CLI-style
 ``["trainer.max_epochs=2"]`` or a mapping ``{"trainer.max_epochs": 2, "model": {"width": 16}}`` whose keys are
-dotted paths; mapping values are merged, other values replace. Heavy modules (torch, Lightning) are imported
-inside the functions, so ``import specsolve`` stays light.
+dotted paths; mapping values are merged, other values replace. Lists (metrics, strides, samples, lead times) are
+sequences or comma-separated strings (``"1,2,4"``). ``progress`` (where a verb has it) is a
+:data:`ProgressFactory`: ``progress(description, total)`` starts a bar and returns ``advance(n)``. Heavy modules
+(torch, Lightning) are imported inside the functions, so ``import specsolve`` stays light.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 Overrides = Union[Mapping[str, Any], Sequence[str], None]  # noqa: UP007 (a string forward reference)
+PathLike = Union[str, "os.PathLike[str]"]
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+"""``progress(description, total)`` starts a progress report of ``total`` steps and returns ``advance(n)``."""
 
-__all__ = ["evaluate", "generate", "predict", "resolve_config", "train"]
+__all__ = [
+    "ProgressFactory",
+    "data_convert",
+    "data_export_well",
+    "data_inspect",
+    "evaluate",
+    "evaluate_resolutions",
+    "generate",
+    "plugins_info",
+    "plugins_list",
+    "predict",
+    "resolve_config",
+    "rollout",
+    "solve",
+    "train",
+]
+
+T = TypeVar("T")
+
+
+# -- shared helpers ------------------------------------------------------------------------------------
+def _comma_list(value: str | Sequence[T] | None, item: Callable[[str], T], what: str) -> list[T] | None:
+    """The one list parser of the API: ``"1, 2,4"`` -> ``[1, 2, 4]`` (each piece through ``item``: ``int``,
+    ``float`` or ``str``), a sequence -> a list of it, ``None`` or ``""`` -> ``None``. A piece that ``item``
+    rejects is a :class:`~specsolve.errors.ConfigError` naming ``what``."""
+    from specsolve.errors import ConfigError
+
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return list(value)
+    pieces = [p.strip() for p in value.split(",") if p.strip()]
+    try:
+        values = [item(p) for p in pieces]
+    except ValueError:
+        noun = {int: "integers", float: "numbers"}.get(item, "values")
+        raise ConfigError(f"{what} must be comma-separated {noun}, got '{value}'") from None
+    return values or None
 
 
 def _dotlist(overrides: Overrides) -> list[str]:
@@ -43,30 +86,54 @@ def _dotlist(overrides: Overrides) -> list[str]:
     return [str(o) for o in overrides]
 
 
-def resolve_config(config: ConfigSource, overrides: Overrides = None) -> DictConfig:
-    """The resolved run config (what ``specsolve train CONFIG --print-config`` shows): defaults, then ``config``,
-    then ``overrides``, interpolations resolved, top-level keys and ``config_version`` checked."""
+def _load(config: ConfigSource, overrides: Overrides, defaults: bool, keys: Sequence[str] | None) -> DictConfig:
+    """A YAML path or a mapping, plus overrides, merged (over the run defaults when ``defaults``) and checked."""
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    from specsolve.config.loading import DEFAULTS, check_top_level, load_config, parse_overrides, to_container
+    from specsolve.config.loading import (
+        DEFAULTS,
+        TOP_LEVEL_KEYS,
+        check_top_level,
+        load_config,
+        parse_overrides,
+        to_container,
+    )
     from specsolve.errors import ConfigError
 
+    keys = TOP_LEVEL_KEYS if keys is None else keys
     dotlist = _dotlist(overrides)
     if isinstance(config, (str, os.PathLike)):
-        return load_config(config, dotlist)
+        return load_config(config, dotlist, defaults=defaults, keys=keys)
     if not isinstance(config, Mapping):
         raise ConfigError(f"a config is a YAML path or a mapping, got {type(config).__name__}")
+    parts = [OmegaConf.create(DEFAULTS)] if defaults else []
     try:
-        cfg = OmegaConf.merge(
-            OmegaConf.create(DEFAULTS), OmegaConf.create(to_container(config)), parse_overrides(dotlist)
-        )
+        cfg = OmegaConf.merge(*parts, OmegaConf.create(to_container(config)), parse_overrides(dotlist))
         OmegaConf.resolve(cfg)
     except (OmegaConfBaseException, TypeError, ValueError) as exc:
         raise ConfigError(f"invalid config or override: {str(exc).splitlines()[0]}") from exc
     assert isinstance(cfg, DictConfig)
-    check_top_level(cfg)
+    check_top_level(cfg, keys)
     return cfg
+
+
+def _write_json(result: dict[str, Any], path: PathLike | None) -> None:
+    if path is not None:
+        from specsolve.inference.evaluate import write_json
+
+        write_json(result, path)
+
+
+def _metric_names(metrics: str | Sequence[str]) -> list[str]:
+    return _comma_list(metrics, str, "metrics") or []
+
+
+# -- train and solve -----------------------------------------------------------------------------------
+def resolve_config(config: ConfigSource, overrides: Overrides = None) -> DictConfig:
+    """The resolved run config (what ``specsolve train CONFIG --print-config`` shows): defaults, then ``config``,
+    then ``overrides``, interpolations resolved, top-level keys and ``config_version`` checked."""
+    return _load(config, overrides, defaults=True, keys=None)
 
 
 def train(
@@ -77,7 +144,7 @@ def train(
     progress: bool | None = None,
     callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Train as ``specsolve train``; returns ``{"run_dir", "best", "last", "metrics"}``.
+    """Train as ``specsolve train``; returns ``{"run_dir", "best", "last", "metrics"[, "training_curves"]}``.
 
     ``progress`` shows Lightning's progress bar (default: when stderr is a terminal); ``callbacks`` are extra
     Lightning callbacks. An existing run directory with checkpoints is only continued with ``resume=True``.
@@ -87,17 +154,49 @@ def train(
     return _train(resolve_config(config, overrides), resume=resume, progress=progress, callbacks=callbacks)
 
 
+def solve(
+    config: ConfigSource,
+    overrides: Overrides = None,
+    *,
+    overwrite: bool = False,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
+    """Fit a registered PDE solver (GP-HM, EPGP, ...) as ``specsolve solve``: the config has ``solver``,
+    ``output.path`` and optionally ``seed``; no run defaults are merged in.
+
+    Writes the posterior mean (and std) to ``output.path`` and the exact solution beside it
+    (``<stem>.exact.h5``); returns ``{"metrics": {...}, "seconds": fit time, "output": path, "exact": path, ...}``.
+    """
+    from specsolve.inference.solve import SOLVE_KEYS
+    from specsolve.inference.solve import solve as _solve
+
+    cfg = _load(config, overrides, defaults=False, keys=SOLVE_KEYS)
+    report = None
+    if progress is not None:
+        advance: list[Callable[[int], None]] = []
+
+        def report(step: int, loss: float) -> None:
+            if not advance:
+                solver = cfg.get("solver") or {}
+                advance.append(progress("solve", int(solver.get("steps", 0) or 0)))
+            advance[0](1)
+
+    return _solve(cfg, report, overwrite=overwrite)
+
+
+# -- inference -----------------------------------------------------------------------------------------
 def predict(
-    checkpoint: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    out: str | os.PathLike[str],
+    checkpoint: PathLike,
+    data: PathLike,
+    out: PathLike,
     *,
     stride: int | None = None,
     batch_size: int | None = None,
     overwrite: bool = False,
     device: str = "cpu",
-    lead_times: Sequence[float] | None = None,
+    lead_times: str | Sequence[float] | None = None,
     input_time_index: int | None = None,
+    progress: ProgressFactory | None = None,
 ) -> Path:
     """Write predictions of ``checkpoint`` on every sample of ``data`` to ``out`` (native format), as
     ``specsolve predict``; ``stride`` subsamples the stored grid (default: the training stride).
@@ -105,11 +204,22 @@ def predict(
     Time-conditioned models (``scot``) need ``lead_times`` (units of the data's ``time`` coordinate, any values,
     also unseen ones): each input sample is predicted at each lead time and the outputs get a ``lead_time``
     dimension; ``input_time_index`` picks the input frame of trajectory data (default: the training's first)."""
-    from specsolve.inference.predict import parse_lead_times
+    from specsolve.errors import ConfigError
     from specsolve.inference.predict import predict as _predict
 
-    if isinstance(lead_times, str):
-        lead_times = parse_lead_times(lead_times)
+    times = _comma_list(lead_times, float, "lead times")
+    if lead_times is not None and not times:
+        raise ConfigError("lead times need at least one value")
+    report = None
+    if progress is not None:
+        state: dict[str, Any] = {"done": 0}
+
+        def report(done: int, total: int) -> None:
+            if "advance" not in state:
+                state["advance"] = progress("predict", total)
+            state["advance"](done - state["done"])
+            state["done"] = done
+
     return _predict(
         checkpoint,
         data,
@@ -118,74 +228,126 @@ def predict(
         batch_size,
         overwrite,
         device,
-        lead_times=list(lead_times) if lead_times is not None else None,
+        report,
+        lead_times=times,
         input_time_index=input_time_index,
     )
 
 
 def evaluate(
-    pred: str | os.PathLike[str],
-    data: str | os.PathLike[str],
+    pred: PathLike,
+    data: PathLike,
     metrics: str | Sequence[str] = ("rel_l2",),
     *,
     variables: Sequence[str] | None = None,
-    json_out: str | os.PathLike[str] | None = None,
-    plot: str | os.PathLike[str] | None = None,
-    samples: Sequence[int] | None = None,
+    json_out: PathLike | None = None,
+    plot: PathLike | None = None,
+    samples: str | Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a prediction file against reference data, as ``specsolve evaluate``.
+    """Metrics of a prediction file against reference data, as ``specsolve evaluate -p PRED -d DATA``.
 
     Returns ``{"variables": {name: {"per_sample": {metric: [...]}, "mean": {metric: value}}}, "n_samples": N,
-    ...}``; ``metrics`` are registered metric names (a comma-separated string works too). Optionally writes the
-    result as JSON (``json_out``) and a truth / prediction / error figure of ``samples`` (``plot``, PNG).
+    ...}``; ``metrics`` are registered metric names. ``json_out`` writes the result as JSON. ``plot`` (a PNG path)
+    draws truth / prediction / error of ``samples`` (default 0, 1, 2) there, the energy spectra to
+    ``<stem>_spectrum.png`` and, for data with a time axis, the space-time strip of the first plotted sample to
+    ``<stem>_time.png``; their paths are ``result["figures"]``.
     """
     from specsolve.inference.evaluate import evaluate as _evaluate
-    from specsolve.inference.evaluate import write_json
 
-    names = [m.strip() for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else list(metrics)
-    result = _evaluate(pred, data, names, list(variables) if variables is not None else None)
-    if json_out is not None:
-        write_json(result, json_out)
+    result = _evaluate(pred, data, _metric_names(metrics), list(variables) if variables is not None else None)
+    _write_json(result, json_out)
     if plot is not None:
-        from specsolve.inference.plots import plot_samples
+        from specsolve.inference import plots
 
-        result["figure"] = str(plot_samples(pred, data, plot, list(samples) if samples is not None else None))
+        plot = Path(plot)
+        chosen = _comma_list(samples, int, "samples")
+        figures = [plots.plot_samples(pred, data, plot, chosen)]
+        figures.append(plots.plot_spectrum(pred, data, plot.with_name(f"{plot.stem}_spectrum.png")))
+        if plots.has_time_axis(pred):
+            first = chosen[0] if chosen else 0
+            figures.append(plots.plot_time_strip(pred, data, plot.with_name(f"{plot.stem}_time.png"), first))
+        result["figures"] = [str(f) for f in figures]
     return result
 
 
 def evaluate_resolutions(
-    checkpoint: str | os.PathLike[str],
-    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-    strides: Sequence[int] | None = None,
+    checkpoint: PathLike,
+    data: PathLike | Sequence[PathLike],
+    strides: str | Sequence[int] | None = None,
     metrics: str | Sequence[str] = ("rel_l2",),
     *,
     device: str = "cpu",
-    plot: str | os.PathLike[str] | None = None,
+    json_out: PathLike | None = None,
+    plot: PathLike | None = None,
+    progress: ProgressFactory | None = None,
 ) -> dict[str, Any]:
     """Error against resolution, as ``specsolve evaluate -c CKPT -d DATA ... --strides ...``: ``checkpoint`` on every
     file of ``data`` subsampled by every stride (default: the training stride), predicted in memory.
 
-    Returns ``{"train_grid": [...], "rows": [{"data", "stride", "grid", "n_samples", "mean": {metric: value}}]}``;
-    ``plot`` writes the error-against-resolution curve (PNG).
+    Returns ``{"checkpoint", "train_grid": [...], "rows": [{"data", "stride", "grid", "n_samples", "mean":
+    {metric: value}}]}``; ``json_out`` writes it as JSON, ``plot`` the error-against-resolution curve (PNG), listed
+    in ``result["figures"]``.
     """
     from specsolve.inference.resolution import evaluate_resolutions as _evaluate_resolutions
 
     files = [data] if isinstance(data, (str, os.PathLike)) else list(data)
-    names = [m.strip() for m in metrics.split(",") if m.strip()] if isinstance(metrics, str) else list(metrics)
-    result = _evaluate_resolutions(checkpoint, files, list(strides) if strides else None, names, device=device)
+    steps = _comma_list(strides, int, "strides")
+    report = None
+    if progress is not None:
+        advance = progress("evaluate", len(files) * len(steps or [1]))
+
+        def report() -> None:
+            advance(1)
+
+    result = _evaluate_resolutions(checkpoint, files, steps, _metric_names(metrics), device=device, progress=report)
+    _write_json(result, json_out)
     if plot is not None:
         from specsolve.inference.plots import plot_resolution
 
-        result["figure"] = str(plot_resolution(result, plot))
+        result["figures"] = [str(plot_resolution(result, plot))]
     return result
 
 
+def rollout(
+    checkpoint: PathLike,
+    data: PathLike,
+    *,
+    steps: int | None = None,
+    samples: str | Sequence[int] | None = None,
+    stride: int | None = None,
+    device: str = "cpu",
+    json_out: PathLike | None = None,
+    plot: PathLike | None = None,
+) -> dict[str, Any]:
+    """Autoregressive rollout of a time-window checkpoint over the stored trajectories of ``data``, as
+    ``specsolve rollout``: ``steps`` predicted frames per trajectory (default: all), ``samples`` trajectory indices
+    (default: all), ``stride`` the spatial stride (default: the training's).
+
+    Returns ``{"time", "per_step", "per_sample", "mean", "n_samples", "n_in", "n_out", "steps"}`` (context frames
+    excluded); ``json_out`` writes it as JSON, ``plot`` the error against rollout step (PNG), in ``result["figures"]``.
+    """
+    from specsolve.inference.rollout import rollout as _rollout
+    from specsolve.training.checkpoint import load_module
+
+    module, _ = load_module(checkpoint)
+    chosen = _comma_list(samples, int, "samples")
+    result = _rollout(module, data, steps=steps, samples=chosen, stride=stride, device=device)
+    _write_json(result, json_out)
+    if plot is not None:
+        from specsolve.inference.plots import plot_rollout
+
+        result["figures"] = [str(plot_rollout(result, plot))]
+    return result
+
+
+# -- data ----------------------------------------------------------------------------------------------
 def generate(
-    recipe: str | os.PathLike[str],
+    recipe: PathLike,
     overrides: Overrides = None,
     *,
     shard: str | tuple[int, int] | None = None,
     overwrite: bool = False,
+    progress: ProgressFactory | None = None,
 ) -> list[Path]:
     """Generate every split of a dataset recipe, as ``specsolve generate``; returns the written files.
 
@@ -195,4 +357,113 @@ def generate(
 
     if isinstance(shard, tuple):
         shard = f"{shard[0]}/{shard[1]}"
-    return run_recipe(recipe, _dotlist(overrides), shard, overwrite)
+    factory = None
+    if progress is not None:
+
+        def factory(split: str, total: int) -> Callable[[int], None]:
+            return progress(f"generate {split}", total)
+
+    return run_recipe(recipe, _dotlist(overrides), shard, overwrite, factory)
+
+
+def data_inspect(path: PathLike) -> str:
+    """The plain-text summary that ``specsolve data inspect FILE`` prints: root attributes, coordinates,
+    variables and, for PDEBench / The Well / FNO ``.mat`` files, how specsolve's readers present them."""
+    from specsolve.data.inspect import describe_file
+
+    return describe_file(path)
+
+
+def data_convert(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    fmt: Literal["auto", "pdebench", "well", "fno_mat"] = "auto",
+    overwrite: bool = False,
+    variables: Sequence[str] | None = None,
+    channel_names: Sequence[str] | None = None,
+    grid: Literal["vertex", "periodic"] = "vertex",
+) -> dict[str, Any]:
+    """PDEBench / The Well / FNO ``.mat`` files (``src``: a file, a directory of shards or a glob) -> the native
+    file ``dst``, streamed, as ``specsolve data convert``.
+
+    Returns ``{"path": dst, "n_samples": N, "variables": {name: dims including "sample"}}`` as read back.
+    """
+    from specsolve.data.convert import convert
+    from specsolve.data.readers import open_reader
+
+    out = convert(
+        src,
+        dst,
+        fmt,
+        overwrite=overwrite,
+        variables=list(variables) if variables is not None else None,
+        channel_names=list(channel_names) if channel_names is not None else None,
+        grid=grid,
+    )
+    with open_reader(out, "native") as reader:
+        names = {v.name: ("sample", *v.dims) for v in reader.variables.values()}
+        return {"path": out, "n_samples": reader.n_samples, "variables": names}
+
+
+def data_export_well(
+    src: PathLike,
+    dst_dir: PathLike,
+    *,
+    split: str = "train",
+    name: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """A native file -> The Well's layout (``dst_dir/data/<split>/<stem>.hdf5``, plus ``dst_dir/stats.yaml`` for
+    the ``train`` split), as ``specsolve data export-well``; ``name`` is the ``dataset_name`` attribute (default:
+    from the source). Returns ``{"path": the field file, "stats": the stats file or None}``."""
+    from specsolve.data.export import to_the_well
+
+    out = to_the_well(src, dst_dir, dataset_name=name, split=split, overwrite=overwrite)
+    return {"path": out, "stats": Path(dst_dir) / "stats.yaml" if split == "train" else None}
+
+
+# -- plugins -------------------------------------------------------------------------------------------
+def plugins_list(kind: str | None = None) -> list[dict[str, Any]]:
+    """Every registered component (of ``kind``), as ``specsolve plugins list``: ``[{"kind", "name",
+    "distribution", "loaded", "summary"}]``; a plugin not loaded yet has ``loaded=False`` and an empty summary."""
+    from specsolve.registry import list_components
+
+    return [
+        {
+            "kind": c.kind,
+            "name": c.name,
+            "distribution": c.distribution,
+            "loaded": c.obj is not None,
+            "summary": c.summary if c.obj is not None else "",
+        }
+        for c in list_components(kind)
+    ]
+
+
+def plugins_info(name: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every component called ``name`` (of ``kind``), loaded, as ``specsolve plugins info NAME``: ``[{"kind",
+    "name", "distribution", "object": "module.qualname", "doc", "parameters": [{"name", "type", "default"}]}]``.
+    An unknown name is a :class:`~specsolve.errors.RegistryError` listing close matches."""
+    import inspect
+
+    from specsolve.registry import REGISTRY, get
+    from specsolve.registry.signature import describe_parameters
+
+    matches = [c for c in REGISTRY.find(name) if kind in (None, c.kind)]
+    if not matches:
+        get(kind or "model", name)  # raises the unknown-name error with suggestions
+    infos = []
+    for c in matches:
+        obj = c.load()
+        infos.append(
+            {
+                "kind": c.kind,
+                "name": c.name,
+                "distribution": c.distribution,
+                "object": f"{obj.__module__}.{obj.__qualname__}",
+                "doc": inspect.getdoc(obj) or "",
+                "parameters": [{"name": p, "type": t, "default": d} for p, t, d in describe_parameters(obj)],
+            }
+        )
+    return infos

@@ -82,7 +82,7 @@ def test_api_errors_are_specsolve_errors(tmp_path: Path) -> None:
         specsolve.train(tmp_path / "missing.yaml")
     with pytest.raises(specsolve.DataError, match="not found"):
         specsolve.evaluate(tmp_path / "pred.h5", tmp_path / "data.h5")
-    with pytest.raises(specsolve.ConfigError, match="--shard"):
+    with pytest.raises(specsolve.ConfigError, match="shard 3/2: need 0 <= i < N"):
         specsolve.generate(ROOT / "datasets" / "darcy_tiny.yaml", {"out_dir": str(tmp_path)}, shard=(3, 2))
     assert not any(tmp_path.iterdir())
 

@@ -5,7 +5,6 @@ Every test builds its tiny files with h5py / scipy (tests/_format_builders.py) a
 
 from __future__ import annotations
 
-import argparse
 import pickle
 from pathlib import Path
 
@@ -16,8 +15,9 @@ import pytest
 import scipy.io
 import torch
 
-from specsolve.data.convert import cmd_data_convert, convert
-from specsolve.data.export import cmd_data_export, to_fno_mat, to_pdebench, to_the_well
+from specsolve.cli.main import main
+from specsolve.data.convert import convert
+from specsolve.data.export import to_fno_mat, to_pdebench, to_the_well
 from specsolve.data.readers import ConcatReader, detect_format, open_reader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import create
@@ -185,11 +185,9 @@ def test_convert_refuses_to_clobber(tmp_path: Path) -> None:
 
 def test_cli_functions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     build.well_file(tmp_path / "w.hdf5")
-    ns = argparse.Namespace(src=str(tmp_path / "w.hdf5"), dst=str(tmp_path / "n.h5"), fmt="well", overwrite=False)
-    assert cmd_data_convert(ns) == 0
+    assert main(["data", "convert", str(tmp_path / "w.hdf5"), str(tmp_path / "n.h5"), "--from", "well"]) == 0
     assert "2 samples" in capsys.readouterr().out
-    ns = argparse.Namespace(src=str(tmp_path / "n.h5"), dst_dir=str(tmp_path / "well"), overwrite=False)
-    assert cmd_data_export(ns) == 0
+    assert main(["data", "export-well", str(tmp_path / "n.h5"), str(tmp_path / "well")]) == 0
     assert (tmp_path / "well" / "data" / "train" / "n.hdf5").exists() and (tmp_path / "well" / "stats.yaml").exists()
 
 

@@ -1,4 +1,4 @@
-"""``specsolve data convert``: PDEBench / The Well / FNO ``.mat`` files -> the native format, streamed.
+"""PDEBench / The Well / FNO ``.mat`` files -> the native format, streamed (``specsolve data convert``).
 
 The source is read through :func:`specsolve.data.readers.open_reader` (a file, a directory of shards or a glob)
 and written with :class:`~specsolve.data.native.NativeWriter` in blocks of samples, so memory stays bounded by
@@ -8,7 +8,6 @@ source's coordinates; the source's attributes are kept, plus provenance (``sourc
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -102,13 +101,3 @@ def convert(
     finally:
         reader.close()
     return dst
-
-
-def cmd_data_convert(args: argparse.Namespace) -> int:
-    """CLI verb: ``specsolve data convert SRC DST [--from auto|pdebench|well|fno_mat] [--overwrite]``."""
-    out = convert(args.src, args.dst, getattr(args, "fmt", "auto"), overwrite=getattr(args, "overwrite", False))
-    reader = open_reader(out, "native")
-    summary = ", ".join(f"{v.name}({', '.join(('sample',) + v.dims)})" for v in reader.variables.values())
-    print(f"wrote {out}: {reader.n_samples} samples; {summary}")
-    reader.close()
-    return 0

@@ -14,7 +14,6 @@ Any source that :func:`specsolve.data.readers.open_reader` understands works, na
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -469,15 +468,3 @@ def to_pdebench(
     finally:
         reader.close()
     return dst
-
-
-def cmd_data_export(args: argparse.Namespace) -> int:
-    """CLI verb: ``specsolve data export-well SRC DST_DIR [--split train] [--name NAME] [--overwrite]``."""
-    split = getattr(args, "split", None) or "train"
-    out = to_the_well(
-        args.src, args.dst_dir, dataset_name=getattr(args, "name", None), split=split,
-        overwrite=getattr(args, "overwrite", False),
-    )
-    stats = f" and {Path(args.dst_dir) / 'stats.yaml'}" if split == "train" else ""
-    print(f"wrote {out}{stats}")
-    return 0

@@ -53,9 +53,9 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     try:
         index, count = (int(p) for p in text.split("/"))
     except ValueError:
-        raise ConfigError(f"--shard must look like i/N (e.g. 0/4), got '{text}'") from None
+        raise ConfigError(f"shard must look like i/N (e.g. 0/4), got '{text}'") from None
     if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"--shard {text}: need 0 <= i < N")
+        raise ConfigError(f"shard {text}: need 0 <= i < N")
     return index, count
 
 

@@ -49,7 +49,7 @@ def predict(
     if _same_file(data, out):
         raise DataError(f"refusing to overwrite the input data {data} with predictions")
     if out.exists() and not overwrite:
-        raise DataError(f"output file already exists: {out} (use --overwrite to replace it)")
+        raise DataError(f"output file already exists: {out} (pass overwrite=True to replace it)")
     module, hp = load_module(checkpoint)
     module.to(device)
     config: dict[str, Any] = hp["config"]
@@ -64,7 +64,7 @@ def predict(
         if lead_times is None:
             raise ConfigError(
                 f"model '{config['model']['name']}' of {checkpoint} is time-conditioned: give lead times "
-                "(--lead-times 0.5,1.0)"
+                "(pass lead_times, e.g. 0.5,1.0)"
             )
         return predict_lead_times(
             module,
@@ -170,17 +170,6 @@ class _InputFrames(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(index)
         return self.frames.snapshot(self.info.inputs, index, self.time_index)
-
-
-def parse_lead_times(text: str) -> list[float]:
-    """``"0.25,0.5,1.3"`` -> ``[0.25, 0.5, 1.3]`` (a :class:`ConfigError` for anything else)."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--lead-times must be comma-separated numbers, got '{text}'") from None
-    if not values:
-        raise ConfigError("--lead-times needs at least one value")
-    return values
 
 
 def predict_lead_times(

@@ -56,7 +56,7 @@ def solve(
     exact_path = out.with_name(out.stem + ".exact.h5")
     for path in (out, exact_path):
         if path.exists() and not overwrite:
-            raise DataError(f"output file already exists: {path} (use --overwrite to replace it)")
+            raise DataError(f"output file already exists: {path} (pass overwrite=True to replace it)")
     name, params = component_spec(cfg.solver, "solver")
     if "seed" in cfg and "seed" not in params:
         torch.manual_seed(int(cfg.seed))

@@ -114,9 +114,12 @@ def train(
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     if resume and not last.exists():
-        raise ConfigError(f"--resume: no checkpoint to resume from at {last}")
+        raise ConfigError(f"cannot resume: no checkpoint to resume from at {last}")
     if not resume and ckpt_dir.exists() and any(ckpt_dir.iterdir()):
-        raise ConfigError(f"run directory {run_dir} already holds checkpoints; use --resume or another run_dir")
+        raise ConfigError(
+            f"run directory {run_dir} already holds checkpoints; pass resume=True to continue it, or choose another "
+            "run_dir"
+        )
 
     datamodule = build_datamodule(cfg)
     model_cfg = resolve_model_config(cfg, datamodule.in_channels, datamodule.out_channels)
