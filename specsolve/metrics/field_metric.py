@@ -15,7 +15,8 @@ from specsolve.metrics.relative_l2 import SampleMeanMetric
 
 
 def as_btc(pred: Tensor, target: Tensor, spatial_dims: int | None) -> tuple[Tensor, Tensor]:
-    """Both tensors as ``(B, T, C, *space)`` (``T = 1`` without a time axis), float32 or float64."""
+    """Both tensors as ``(B, T, C, *space)`` (``T = 1`` without a time axis): float64 if either is float64, else
+    float32."""
     if pred.shape != target.shape:
         raise ValueError(f"pred and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}")
     if spatial_dims is None:
@@ -30,7 +31,7 @@ def as_btc(pred: Tensor, target: Tensor, spatial_dims: int | None) -> tuple[Tens
         raise ValueError(
             f"expected (B, C, *space) or (B, T, C, *space) with {spatial_dims} spatial dims, got {tuple(pred.shape)}"
         )
-    dtype = torch.float64 if pred.dtype == torch.float64 else torch.float32
+    dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
     pred, target = pred.to(dtype), target.to(dtype)
     if not has_time:
         pred, target = pred.unsqueeze(1), target.unsqueeze(1)

@@ -38,7 +38,9 @@ class SampleMeanMetric(Metric):
 
 @register("metric", "rel_l2")
 class RelativeL2(SampleMeanMetric):
-    """Relative L2 error per sample, ``||pred - target||_2 / ||target||_2``, averaged over samples."""
+    """Relative L2 error per sample, ``||pred - target||_2 / ||target||_2``, averaged over samples (computed in
+    float64 when either input is float64, else in float32)."""
 
     def per_sample(self, pred: Tensor, target: Tensor) -> Tensor:
-        return relative_lp_per_sample(pred.float(), target.float(), 2.0)
+        dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
+        return relative_lp_per_sample(pred.to(dtype), target.to(dtype), 2.0)
