@@ -4,6 +4,8 @@ previous one."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -12,28 +14,51 @@ from pathlib import Path
 
 from specsolve.errors import DataError
 
+# errors of the write itself (disk full, quota, read-only or forbidden target): reported as one line naming the path
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
+
+
+def _write_failed(path: Path, exc: OSError) -> DataError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    reason = exc.strerror or text
+    return DataError(f"cannot write {path}: {reason} (nothing was replaced; the previous file, if any, is intact)")
+
+
+def _is_write_error(exc: BaseException) -> bool:
+    if not isinstance(exc, OSError):
+        return False
+    # h5py reports a failed low-level write as an OSError whose errno is unset but whose text names the cause
+    return exc.errno in WRITE_ERRNOS or "No space left on device" in str(exc) or "Permission denied" in str(exc)
+
 
 @contextmanager
 def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """A temporary path ``.<name>.<random>.partial`` beside ``path``, renamed onto ``path`` if the block completes.
 
     On any exception the temporary file is removed and ``path`` is left as it was. With ``overwrite=False`` an
-    existing ``path`` is a :class:`DataError`.
+    existing ``path`` is a :class:`DataError`; so is a write that fails for lack of space or permission
+    (``ENOSPC``, ``EDQUOT``, ``EACCES``, ``EROFS``, ...), with one line naming ``path``.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise DataError(f"output file already exists (pass overwrite to replace it): {path}")
     if path.is_dir():
         raise DataError(f"output path is a directory: {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_failed(path, exc) from exc
     try:
         yield Path(tmp)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+        if _is_write_error(exc):
+            raise _write_failed(path, exc) from exc  # type: ignore[arg-type]
         raise
-    os.replace(tmp, path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

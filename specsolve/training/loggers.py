@@ -3,7 +3,7 @@ and a training-curves figure at the end of a run (``run_dir/figures/training_cur
 
 Config section (all optional)::
 
-    logging: {tensorboard: false, figures: true}
+    logging: {tensorboard: false, figures: true, checkpoint_every_n_train_steps: null}
 """
 
 from __future__ import annotations
@@ -20,10 +20,18 @@ from specsolve.registry.signature import validate_params
 @dataclass(frozen=True)
 class LoggingOptions:
     """``tensorboard``: also write TensorBoard event files (needs ``pip install tensorboard``);
-    ``figures``: draw the training curves from the CSV log when training ends."""
+    ``figures``: draw the training curves from the CSV log when training ends;
+    ``checkpoint_every_n_train_steps``: also write ``last.ckpt`` every N optimizer steps inside an epoch (it is
+    always written at the end of every epoch)."""
 
     tensorboard: bool = False
     figures: bool = True
+    checkpoint_every_n_train_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        n = self.checkpoint_every_n_train_steps
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ConfigError(f"logging.checkpoint_every_n_train_steps must be a positive integer, got {n!r}")
 
 
 def logging_options(cfg: Any) -> LoggingOptions:

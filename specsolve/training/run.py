@@ -18,6 +18,7 @@ from specsolve.io import write_text_atomic
 from specsolve.registry import create, get
 from specsolve.registry.signature import signature_parameters, validate_params
 from specsolve.training.checkpoint_io import AtomicCheckpointIO
+from specsolve.training.checkpointing import LastCheckpoint
 from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options
 from specsolve.training.module import OperatorModule, build_losses
 
@@ -146,12 +147,13 @@ def train(
         filename="best",
         monitor="val/rel_l2" if has_val else None,
         mode="min",
-        save_last=True,
+        save_last=False,  # Lightning 2.6 writes `last` only with a new best: LastCheckpoint writes it every epoch
         save_top_k=1,
         enable_version_counter=False,
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
-    callbacks = [checkpoint, *(callbacks or [])]
+    last_checkpoint = LastCheckpoint(last, every_n_train_steps=log_options.checkpoint_every_n_train_steps)
+    callbacks = [checkpoint, last_checkpoint, *(callbacks or [])]
     if show_progress:
         from lightning.pytorch.callbacks import RichProgressBar
 

@@ -3,11 +3,49 @@ splits stored as several trajectory files (shards)."""
 
 from __future__ import annotations
 
+import glob
 from typing import Any
 
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from specsolve.data.sampling import EpochSeededSampler
+from specsolve.errors import DataError
+
+
+def shard_paths(pattern: str) -> list[str]:
+    """The files of one split: ``pattern`` itself, or every file matching it when it is a glob (shards)."""
+    if not any(ch in pattern for ch in "*?["):
+        return [pattern]
+    paths = sorted(glob.glob(pattern))
+    if not paths:
+        raise DataError(f"no data files match {pattern}")
+    return paths
+
+
+class ResumableDataLoader(DataLoader):
+    """A ``DataLoader`` whose place in the epoch travels in checkpoints (Lightning's stateful-loader protocol:
+    ``state_dict`` is saved with the fit loop, ``load_state_dict`` is called on resume before the first batch).
+
+    ``batches_done`` is the number of batches of the current epoch the training loop has finished; the trainer
+    side keeps it up to date (``specsolve.training.checkpointing.LastCheckpoint``), because only the loop knows
+    which of the prefetched batches were used. On resume the :class:`EpochSeededSampler` is put at that epoch and
+    skips the batches already trained on, so the resumed run sees the same batches as an uninterrupted one.
+    """
+
+    batches_done: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches_done": int(self.batches_done)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        epoch, done = int(state.get("epoch", 0)), int(state.get("batches_done", 0))
+        if done >= len(self):  # saved at the end of an epoch: the next one starts from its first batch
+            epoch, done = epoch + 1, 0
+        self.batches_done = done
+        sampler = self.sampler
+        if isinstance(sampler, EpochSeededSampler):
+            sampler.set_epoch(epoch)
+            sampler.start = done * int(self.batch_size or 1)
 
 
 class SplitLoaders:
@@ -26,7 +64,8 @@ class SplitLoaders:
         dataset = self._train_subset() if split == "train" else self.datasets.get(split)
         if dataset is None:
             return None
-        return DataLoader(
+        loader = ResumableDataLoader if shuffle else DataLoader
+        return loader(
             dataset,
             batch_size=self.batch_size,
             sampler=EpochSeededSampler(len(dataset), self.seed) if shuffle else None,

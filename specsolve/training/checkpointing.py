@@ -1,0 +1,128 @@
+"""``last.ckpt`` at the end of every epoch whatever the monitor does, and preemption-safe stops.
+
+Lightning 2.6's ``ModelCheckpoint(save_last=True, monitor=...)`` writes ``last`` only in a step where a top-k
+checkpoint is written too, so with a validation metric that stops improving ``last.ckpt`` stays at the best epoch.
+:class:`LastCheckpoint` writes it itself:
+
+- at the end of every training epoch (after validation, after ``best.ckpt``);
+- every ``every_n_train_steps`` optimizer steps inside an epoch, if set;
+- at the next safe point after SIGTERM (what SLURM and Kubernetes send before killing a job) or SIGINT (Ctrl-C):
+  the end of the current training batch (not inside a gradient-accumulation window, not after the epoch's last
+  batch, whose epoch end comes first), after which the run stops with :class:`Preempted` (one line, non-zero
+  exit). A second SIGINT stops at once, without a checkpoint. Under DDP the ranks agree on the stop (an
+  all-reduce of the flag after every batch), so a signal that reaches one rank stops all at the same batch.
+
+Mid-epoch checkpoints resume exactly: the training loader is a
+:class:`~specsolve.data.modules.loaders.ResumableDataLoader` whose ``batches_done`` this callback keeps up to
+date and which Lightning saves with the fit loop.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Checkpoint
+
+from specsolve.errors import SpecsolveError
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Preempted(SpecsolveError):
+    """Training stopped on SIGTERM / SIGINT after writing a checkpoint to resume from."""
+
+
+class LastCheckpoint(Checkpoint):
+    """Writes ``path`` (``last.ckpt``) at every epoch end, every ``every_n_train_steps`` steps and on a stop signal.
+
+    It is a :class:`~lightning.pytorch.callbacks.Checkpoint`, so Lightning runs it after the other callbacks and,
+    placed after the ``best`` ``ModelCheckpoint``, after that one: the state it saves includes this epoch's best.
+    """
+
+    def __init__(self, path: str | Path, every_n_train_steps: int | None = None, handle_signals: bool = True) -> None:
+        self.path = Path(path)
+        self.every_n_train_steps = every_n_train_steps
+        self.handle_signals = handle_signals
+        self.received: str | None = None  # name of the stop signal received, if any
+        self._previous: dict[int, Any] = {}
+
+    # -- signals ------------------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and self.received is not None:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.received = signal.Signals(signum).name
+
+    def _install(self) -> None:
+        # replaces Lightning's own SIGTERM handler for the time of the fit (it would stop inside validation)
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self._install()
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._restore()
+
+    def _stop_requested(self, trainer: Any) -> bool:
+        requested = self.received is not None
+        if trainer.world_size > 1:  # every rank takes part, every batch, so that all stop at the same one
+            requested = bool(trainer.strategy.reduce_boolean_decision(requested, all=False))
+        return requested
+
+    def _stop(self, trainer: Any, where: str) -> None:
+        trainer.save_checkpoint(self.path)
+        name = self.received or "a stop signal on another rank"
+        raise Preempted(
+            f"training stopped by {name} {where} (epoch {trainer.current_epoch}, step {trainer.global_step}); "
+            f"checkpoint written to {self.path}: continue with --resume"
+        )
+
+    # -- saving -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _skip(trainer: Any) -> bool:
+        return bool(trainer.sanity_checking or trainer.fast_dev_run)
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        loader = trainer.train_dataloader
+        if hasattr(loader, "batches_done"):
+            loader.batches_done = 0
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loader = trainer.train_dataloader
+        if hasattr(loader, "batches_done"):
+            loader.batches_done = batch_idx + 1
+        if self._skip(trainer):
+            return
+        last_of_epoch = batch_idx + 1 >= trainer.num_training_batches
+        mid_accumulation = (batch_idx + 1) % trainer.accumulate_grad_batches != 0
+        if last_of_epoch or mid_accumulation:
+            return  # not a safe point: the epoch end (validation, best, last) or the optimizer step comes first
+        if self._stop_requested(trainer):
+            self._stop(trainer, "during the epoch")
+        n = self.every_n_train_steps
+        if n and trainer.global_step % n == 0:
+            trainer.save_checkpoint(self.path)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._skip(trainer):
+            return
+        trainer.save_checkpoint(self.path)
+        finished = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs
+        if not finished and self._stop_requested(trainer):
+            raise Preempted(
+                f"training stopped by {self.received or 'a stop signal on another rank'} at the end of epoch "
+                f"{trainer.current_epoch}; checkpoint written to {self.path}: continue with --resume"
+            )
