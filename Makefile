@@ -42,7 +42,7 @@ demo: $(STAMP)
 	@echo "demo done: see $(DEMO)/ (metrics_*.json, figures/*.png incl. training_curves.png, logs/metrics.csv)"
 
 benchmark: $(STAMP)
-	$(BIN)/python scripts/benchmark_fno.py
+	$(BIN)/python -m benchmarks.fno_throughput
 
 clean:
 	rm -rf $(VENV) runs/demo data/darcy_demo data/darcy_demo_fine

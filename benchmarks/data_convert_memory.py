@@ -1,25 +1,25 @@
 """Convert a synthetic PDEBench single-array file and report time and peak memory (bounded-memory check).
 
-    .venv/bin/python scripts/data_convert_memory.py --samples 400 --nt 101 --nx 1024 --block-mb 16
+    .venv/bin/python -m benchmarks.data_convert_memory --samples 400 --nt 101 --nx 1024 --block-mb 16
 
 Builds ``tensor [N, nt, nx]`` float32 in a temporary folder (written in slices), converts it to the native format
 with ``specsolve.data.convert.convert(block_bytes=...)``, then exports it to The Well's layout, printing file
 size, seconds and the peak resident memory of each step (``ru_maxrss``, measured in a fresh child process per
-step, so the steps do not see each other's peaks).
+step, so the steps do not see each other's peaks; :func:`benchmarks.harness.run_child`, which also samples the
+proportional set size).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.harness import run_child
+
 STEP = r"""
-import json, resource, sys, time
+import sys, time
 t = time.perf_counter()
 kind, src, dst, block = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 if kind == "convert":
@@ -28,8 +28,7 @@ if kind == "convert":
 else:
     from specsolve.data.export import to_the_well
     to_the_well(src, dst, block_bytes=block)
-print(json.dumps({"seconds": time.perf_counter() - t,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+child_report(seconds=time.perf_counter() - t)
 """
 
 
@@ -61,15 +60,10 @@ def main() -> None:
             ("convert", src, Path(tmp) / "native.h5"),
             ("export-well", Path(tmp) / "native.h5", Path(tmp) / "well"),
         ):
-            out = subprocess.run(
-                [sys.executable, "-c", STEP, kind, str(a), str(b), str(block)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            r = json.loads(out.strip().splitlines()[-1])
+            r = run_child(STEP, [kind, str(a), str(b), str(block)])
             print(
-                f"{kind:12s} {r['seconds']:6.1f} s  {size_mb / r['seconds']:6.0f} MB/s  peak RSS {r['peak_mb']:6.0f} MB"
+                f"{kind:12s} {r['seconds']:6.1f} s  {size_mb / r['seconds']:6.0f} MB/s  peak RSS {r['self_mb']:6.0f} MB"
+                f"  (sampled PSS {r['peak_mb']:.0f} MB)"
             )
 
 

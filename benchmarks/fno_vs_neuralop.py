@@ -1,6 +1,6 @@
 """FNO-2D training throughput, specsolve vs neuraloperator 2.0.0, on the paper's Darcy configuration.
 
-Usage: python scripts/benchmark_vs_neuralop.py [--threads N] [--repeats 7] [--steps 4] [--batch 20]
+Usage: python -m benchmarks.fno_vs_neuralop [--threads N] [--repeats 7] [--steps 4] [--batch 20]
        [--neuralop-path DIR] [--no-check] [--compile]
 
 Configuration (references/operators.md §1.2, §1.4): s = 85 zero-padded on the right to 94, modes 12 (neuralop
@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import specsolve
+from benchmarks.harness import interleaved, print_ratios, set_threads
 from specsolve.models.fno import FNO, grid_features
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,13 +133,11 @@ def check_same_function(NeuralopFNO, args: argparse.Namespace, x: Tensor) -> flo
 
 def make_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    loss_fn = specsolve.create("loss", "rel_l2")
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        out = model(x)
-        diff = torch.linalg.vector_norm((out - y).flatten(1), dim=1)
-        loss = (diff / torch.linalg.vector_norm(y.flatten(1), dim=1)).mean()
-        loss.backward()
+        loss_fn(model(x), y).backward()
         opt.step()
 
     return step
@@ -181,8 +181,7 @@ def main() -> None:
     parser.add_argument("--no-check", action="store_true", help="skip the same-function check")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile(ours)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     NeuralopFNO = import_neuralop(args.neuralop_path)
     torch.manual_seed(0)
@@ -211,21 +210,11 @@ def main() -> None:
 
     steps = {name: make_step(model, x, y) for name, model in models.items()}
     flops = {name: count_flops(step) for name, step in steps.items()}
-    for step in steps.values():  # warm-up (allocator, oneDNN/FFT plans, compile)
-        step()
-        step()
     names, load = list(steps), os.getloadavg()
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
-    gemm = []
-    for r in range(args.repeats):
-        gemm.append(sgemm_rate())
-        for name in names if r % 2 == 0 else names[::-1]:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(args.steps):
-                steps[name]()
-            cpu[name].append((time.process_time() - start_cpu) / args.steps)
-            wall[name].append((time.perf_counter() - start) / args.steps)
+    gemm: list[tuple[float, float]] = []
+    timings = interleaved(
+        steps, rounds=args.repeats, steps=args.steps, warmup=2, before_round=lambda r: gemm.append(sgemm_rate())
+    )  # warm-up: allocator, oneDNN/FFT plans, compile
     sgemm = statistics.median(g[0] for g in gemm)
     sgemm_cpu = statistics.median(g[1] for g in gemm)
 
@@ -235,24 +224,17 @@ def main() -> None:
     )
     print(f"medians of {args.repeats} interleaved rounds of {args.steps} steps; CPU = process CPU time (all threads)")
     for name in names:
-        med, med_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
-        rate, rate_cpu = flops[name] / med / 1e9, flops[name] / med_cpu / 1e9
+        t = timings[name]
+        rate, rate_cpu = flops[name] / t.median / 1e9, flops[name] / t.median_cpu / 1e9
         note = " (FFTs not counted)" if name == "neuralop" else ""
         print(
-            f"{name:>18}: {args.batch / med:7.1f} samples/s  {med * 1e3:7.1f} ms/step "
-            f"[min {min(wall[name]) * 1e3:.1f}, max {max(wall[name]) * 1e3:.1f}]  CPU {med_cpu * 1e3:7.1f} ms/step\n"
+            f"{name:>18}: {args.batch / t.median:7.1f} samples/s  {t.median * 1e3:7.1f} ms/step "
+            f"[min {t.min * 1e3:.1f}, max {t.max * 1e3:.1f}]  CPU {t.median_cpu * 1e3:7.1f} ms/step\n"
             f"{'':>20}{flops[name] / 1e9:.2f} GFLOP/step{note}: {rate:.1f} GFLOP/s by wall "
             f"({rate / sgemm:.0%} of sgemm), {rate_cpu:.1f} GFLOP/s by CPU time ({rate_cpu / sgemm_cpu:.0%} of sgemm)"
         )
     if "neuralop" in names:
-        for name in [n for n in names if n != "neuralop"]:
-            ratio = statistics.median(wall["neuralop"]) / statistics.median(wall[name])
-            paired = statistics.median(b / a for a, b in zip(wall[name], wall["neuralop"]))
-            paired_cpu = statistics.median(b / a for a, b in zip(cpu[name], cpu["neuralop"]))
-            print(
-                f"throughput ratio {name} / neuralop: {ratio:.2f}x "
-                f"(median of per-round ratios: wall {paired:.2f}x, CPU time {paired_cpu:.2f}x)"
-            )
+        print_ratios(timings, "neuralop", label="throughput ratio")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ Models, built from the run configs (random init, random inputs of the configs' s
 - ``scot_t`` from configs/scot_all2all_t.yaml (128 x 128, 1 in / 1 out, batch 4 here; the config uses 40),
 - ``scot`` tiny from configs/scot_all2all_tiny.yaml (32 x 32, batch 32).
 
-Each row: median over ``--steps`` timed steps after ``--warmup`` untimed ones. Devices: CPU always, CUDA too when
+Each row: median over ``--steps`` timed steps after ``--warmup`` untimed ones (:func:`benchmarks.harness.interleaved`,
+one step per round). Devices: CPU always, CUDA too when
 available (``--device``); ``--bf16`` adds rows under ``torch.autocast(dtype=torch.bfloat16)`` (spectral layers keep
 their FFTs in float32). Usage::
 
-    .venv/bin/python scripts/operators2_throughput.py [--device cpu|cuda|all] [--steps 3] [--bf16] [--threads 1]
-        [--models darcy,tiny] [--out FILE]
+    .venv/bin/python -m benchmarks.galerkin_scot_throughput [--device cpu|cuda|all] [--steps 3] [--bf16]
+        [--threads 1] [--models darcy,tiny] [--out FILE]
+
+(full run: docs/results/galerkin_scot_throughput.txt).
 
 On the shared 2-core machine a CPU step of the big models takes seconds and varies with the load: read CPU
 figures as orders of magnitude.
@@ -21,12 +24,11 @@ figures as orders of magnitude.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.harness import interleaved, set_threads
 from specsolve.config.loading import load_config, to_container
 from specsolve.registry import create
 
@@ -46,28 +48,23 @@ def build(config: str) -> torch.nn.Module:
     return create("model", cfg.model.name, in_channels=1, out_channels=1, **params)
 
 
-def time_steps(model, shape, conditioned, device, bf16, warmup, steps) -> list[float]:
+def time_steps(model, shape, conditioned, device, bf16, warmup, steps) -> float:
+    """Median seconds of one training step (forward, MSE to a random target, backward, Adam)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=gen).to(device)
     y = torch.randn(shape, generator=gen).to(device)
     t = torch.rand(shape[0], generator=gen).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    times = []
-    for i in range(warmup + steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
+
+    def step() -> None:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x, t) if conditioned else model(x)
             loss = (out.float() - y).square().mean()
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+
+    return interleaved({"step": step}, rounds=steps, warmup=warmup, device=device)["step"].median
 
 
 def main() -> None:
@@ -86,7 +83,7 @@ def main() -> None:
         "made steps up to 15x slower)",
     )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
 
     devices = []
     if args.device in ("cpu", "all"):
@@ -110,8 +107,7 @@ def main() -> None:
         for device in devices:
             model.to(device).train()
             for bf16 in [False, True] if args.bf16 else [False]:
-                times = time_steps(model, shape, conditioned, device, bf16, args.warmup, args.steps)
-                ms = 1e3 * statistics.median(times)
+                ms = 1e3 * time_steps(model, shape, conditioned, device, bf16, args.warmup, args.steps)
                 row = (
                     f"{label:28s} {n_params:11,d} {device.type:6s} {'bf16' if bf16 else 'fp32':5s} "
                     f"{shape[0]:5d} {ms:10.1f} {shape[0] / (ms / 1e3):10.2f}"

@@ -9,12 +9,13 @@ channel with time on its own axis for STFNO), random init, on random 64 x 64 inp
 - STFNO (width 20, modes 12, modes_t 5, 10 -> 40 frames): ``(B, 10, 1, 64, 64) -> (B, 40, 1, 64, 64)``.
 
 One step = forward, relative L2 loss against a random target, backward (no optimizer step). Each row: median over
-``--iters`` timed steps after ``--warmup`` untimed ones; ``fwd ms`` times the forward pass alone (no grad).
+``--iters`` interleaved rounds (forward, step; then step, forward) after ``--warmup`` untimed calls of each
+(:func:`benchmarks.harness.interleaved`); ``fwd ms`` times the forward pass alone (no grad).
 ``frames/s`` counts predicted frames (STFNO predicts 40 per sample). Devices: CPU, and CUDA when available;
 ``--bf16`` adds rows under ``torch.autocast(dtype=torch.bfloat16)`` (the spectral layers keep their FFTs in
 float32). Usage::
 
-    .venv/bin/python scripts/ns2d_throughput.py [--device cpu|cuda|all] [--batch 20] [--iters 3] [--warmup 1]
+    .venv/bin/python -m benchmarks.ns2d_throughput [--device cpu|cuda|all] [--batch 20] [--iters 3] [--warmup 1]
         [--bf16] [--threads N] [--models fno,gfno_p4,gfno_p4m,st_fno]
 
 CPU figures on the shared 2-core machine depend on its load: read them as orders of magnitude.
@@ -23,14 +24,11 @@ CPU figures on the shared 2-core machine depend on its load: read them as orders
 from __future__ import annotations
 
 import argparse
-import shlex
-import statistics
-import sys
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.harness import PeakMemory, command_line, interleaved, set_threads
 from specsolve.config import load_config
 from specsolve.losses.relative_lp import relative_lp_per_sample
 from specsolve.training.module import build_model
@@ -51,11 +49,6 @@ def build(key: str, resolution: int, batch: int) -> tuple[torch.nn.Module, tuple
     return build_model(model_cfg), shape, n_out
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_model(model, shape, device, bf16, warmup, iters) -> tuple[float, float, float | None]:
     """Median seconds of a forward pass and of forward + backward; peak CUDA memory (GiB) or None."""
     gen = torch.Generator().manual_seed(0)
@@ -63,27 +56,20 @@ def time_model(model, shape, device, bf16, warmup, iters) -> tuple[float, float,
     with torch.no_grad():
         y = torch.randn(model(x[:1]).shape[1:], generator=gen).to(device).expand(shape[0], *([-1] * (len(shape) - 1)))
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    fwd, step = [], []
-    for i in range(warmup + iters):
-        sync(device)
-        t0 = time.perf_counter()
+
+    def forward() -> None:
         with torch.no_grad(), autocast:
             model(x)
-        sync(device)
-        t1 = time.perf_counter()
+
+    def step() -> None:
         with autocast:
             loss = relative_lp_per_sample(model(x).float(), y).mean()
         loss.backward()
         model.zero_grad(set_to_none=True)
-        sync(device)
-        t2 = time.perf_counter()
-        if i >= warmup:
-            fwd.append(t1 - t0)
-            step.append(t2 - t1)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
-    return statistics.median(fwd), statistics.median(step), peak
+
+    with PeakMemory(device) as peak:
+        t = interleaved({"fwd": forward, "step": step}, rounds=iters, warmup=warmup, device=device)
+    return t["fwd"].median, t["step"].median, peak.mib / 1024 if device.type == "cuda" else None
 
 
 def main() -> None:
@@ -102,16 +88,14 @@ def main() -> None:
     )
     p.add_argument("--models", default=",".join(MODELS))
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
     if not devices:
         raise SystemExit("no device to time (CUDA requested but not available)")
 
-    command = [".venv/bin/python", "scripts/ns2d_throughput.py", *sys.argv[1:]]
-    print("command: " + " ".join(shlex.quote(a) for a in command))
+    print("command: " + command_line())
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
         + (f", CUDA: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no CUDA")

@@ -1,18 +1,21 @@
 """Time the NS generator per step and extrapolate the cost of 1000 samples (ν = 1e-3, T = 50, 64² output).
 
-Usage: ``python scripts/ns_generation_cost.py [--threads 1] [--batch 50] [--steps 20]``. Prints, for each
-(solve grid, scheme, dtype, dt), the measured CPU ms per batched step (min over repeats; wall time alongside), µs per sample-step, and the extrapolated
-single-process time for 1000 samples (T / dt steps each). The GRF draw and HDF5 writing are negligible next to it.
+Usage: ``python -m benchmarks.ns_generation_cost [--threads 1] [--batch 50] [--steps 20] [--repeats 3]``. Prints, for
+each (solve grid, scheme, dtype, dt), the measured CPU ms per batched step (min over ``--repeats`` rounds of
+``--steps`` steps, :func:`benchmarks.harness.interleaved`; wall time alongside), µs per sample-step, and the
+extrapolated single-process time for 1000 samples (T / dt steps each). The GRF draw and HDF5 writing are negligible
+next to it.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import functools
 
 import numpy as np
 import torch
 
+from benchmarks.harness import interleaved, set_threads
 from specsolve.data.generators.navier_stokes import VorticitySolver, fno_forcing
 from specsolve.data.generators.periodic import fno_grf_2d
 from specsolve.data.grf import sample_rng
@@ -37,18 +40,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--final-time", type=float, default=50.0)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     print(f"threads={args.threads} batch={args.batch} timed steps={args.steps}")
     for n, scheme, dtype, dt in CASES:
         w0 = torch.from_numpy(np.stack([fno_grf_2d(sample_rng(0, i), n) for i in range(args.batch)]))
         solver = VorticitySolver(n, 1e-3, dt, fno_forcing(n), scheme, dtype=dtype)
         solver.run(w0, 1, 2, False)  # warm-up
-        cpu, wall = [], []
-        for _ in range(args.repeats):
-            start_cpu, start_wall = time.process_time(), time.perf_counter()
-            solver.run(w0, 1, args.steps, False)
-            cpu.append((time.process_time() - start_cpu) / args.steps)
-            wall.append((time.perf_counter() - start_wall) / args.steps)
+        run = functools.partial(solver.run, w0, 1, args.steps, False)
+        t = interleaved({"run": run}, rounds=args.repeats, warmup=0)["run"]
+        cpu, wall = [c / args.steps for c in t.cpu], [w / args.steps for w in t.wall]
         per_step = min(cpu)  # CPU time of this process: robust to other jobs sharing the cores
         total = per_step * (args.final_time / dt) * args.samples / args.batch
         print(

@@ -1,7 +1,7 @@
 """Bounded-memory streaming: peak RSS and read throughput of training and prediction over files much larger than
 the memory they use, against raw h5py reads of the same file.
 
-    .venv/bin/python scripts/benchmark_streaming.py --gb 6 --small-gb 0.75 --dir /tmp/specsolve_stream
+    .venv/bin/python -m benchmarks.streaming --gb 6 --small-gb 0.75 --dir /tmp/specsolve_stream
 
 For each file size (``--small-gb`` and ``--gb``) it writes a native file with fields ``a`` and ``u`` on a
 ``--frames x --n x --n`` grid (float32, uncompressed, one sample per chunk, written block by block), then runs, each in a
@@ -15,7 +15,7 @@ fresh child process so that peaks do not mix:
 
 Peak memory is the largest total of the child and its DataLoader workers, sampled every 0.1 s from /proc as the sum
 of proportional set sizes (PSS: pages the workers share with the parent, torch's libraries above all, count once),
-and at least the child's own peak RSS (``ru_maxrss``).
+and at least the child's own peak RSS (``ru_maxrss``) (:func:`benchmarks.harness.run_child`).
 Samples are ``(time, x, y)`` stacks (``--frames`` frames folded into channels), so the bytes moved per grid point are
 realistic for time-stepping operators and the tiny FNO's compute does not hide the I/O. Throughput is
 bytes of ``a`` and ``u`` read per second of wall time, imports excluded (for predict and train it is bound by the
@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from benchmarks.harness import evict_from_page_cache, run_child
+
 PHASE = r"""
-import json, resource, sys, time
+import json, sys, time
 import h5py, torch
 torch.set_num_threads(int(sys.argv[5]))
 phase, path, batch, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -71,59 +71,8 @@ elif phase == "train":
     import h5py
     with h5py.File(path, "r") as f:
         nbytes = 2 * (f["a"].nbytes + f["u"].nbytes)  # statistics pass + one epoch
-seconds = time.perf_counter() - t0
-self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "mb": nbytes / 2**20, "self_mb": self_mb, "worker_mb": child_mb}))
+child_report(seconds=time.perf_counter() - t0, mb=nbytes / 2**20)
 """
-
-
-def _pss_mb(pid: int) -> float:
-    """Proportional set size: resident pages, shared ones divided among the processes sharing them."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
-def tree_memory_mb(pid: int) -> float:
-    """Memory of a process plus its descendants (DataLoader workers): the sum of their proportional set sizes, so
-    library pages shared by the workers count once in total."""
-    total, stack = 0.0, [pid]
-    while stack:
-        p = stack.pop()
-        total += _pss_mb(p)
-        stack += _children(p)
-    return total
-
-
-def evict_from_page_cache(path: Path) -> bool:
-    """Ask the kernel to drop the cached pages of ``path`` (clean pages only, so sync first): reads start cold."""
-    try:
-        os.sync()
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-        return True
-    except (OSError, AttributeError):
-        return False
 
 
 def write_file(path: Path, gb: float, n: int, frames: int, block: int) -> int:
@@ -149,29 +98,8 @@ def write_file(path: Path, gb: float, n: int, frames: int, block: int) -> int:
 
 def run_phase(phase: str, path: Path, args: argparse.Namespace, extra: dict | None = None) -> dict:
     cold = evict_from_page_cache(path)
-    cmd = [
-        sys.executable,
-        "-c",
-        PHASE,
-        phase,
-        str(path),
-        str(args.batch),
-        str(args.workers),
-        str(args.threads),
-        json.dumps(extra or {}),
-    ]
-    peak = 0.0
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        while proc.poll() is None:
-            peak = max(peak, tree_memory_mb(proc.pid))
-            time.sleep(0.1)
-        stdout, stderr = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"phase {phase} failed:\n{stderr[-3000:]}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["cold"] = cold
-    result["peak_mb"] = max(peak, result["self_mb"])
-    return result
+    phase_args = [phase, str(path), str(args.batch), str(args.workers), str(args.threads), json.dumps(extra or {})]
+    return {**run_child(PHASE, phase_args), "cold": cold}
 
 
 def train_overrides(path: Path, run_dir: Path, args: argparse.Namespace) -> list[str]:
