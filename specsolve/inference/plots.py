@@ -18,6 +18,7 @@ from specsolve.training.curves import plot_training_curves, read_metrics_csv
 __all__ = [
     "energy_spectrum",
     "has_time_axis",
+    "plot_coverage",
     "plot_resolution",
     "plot_rollout",
     "plot_samples",
@@ -258,4 +259,63 @@ def plot_rollout(result: dict[str, Any], out: str | Path) -> Path:
     ax.set_ylabel("relative L2")
     ax.set_title(f"autoregressive rollout, {result['n_samples']} trajectories, {result['n_in']} context frames")
     ax.legend()
+    return save_figure(fig, out)
+
+
+def plot_coverage(
+    pred_path: str | Path, data_path: str | Path, out: str | Path, max_samples: int = 64, levels: int = 19
+) -> Path:
+    """Calibration of the predictions' uncertainty (a ``<var>_std`` posterior std or ``<var>_samples`` ensemble, see
+    :mod:`specsolve.inference.evaluate`): left, the empirical coverage of the central intervals against their nominal
+    level (``levels`` levels from 0.05 to 0.95, points of the first ``max_samples`` samples pooled; the diagonal is
+    perfect calibration, below it over-confident); right, the histogram of the PIT values ``F(truth)`` (flat when
+    calibrated, U-shaped when over-confident). One line per variable that carries an uncertainty."""
+    import torch
+
+    from specsolve.data.readers import open_hdf5
+    from specsolve.inference.evaluate import uncertainty_variable
+    from specsolve.metrics.uncertainty import coverage_curve
+
+    plt = pyplot()
+    nominal = np.linspace(0.05, 0.95, levels)
+    curves: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+    with open_hdf5(pred_path) as pred, open_hdf5(data_path) as ref:
+        for name in prediction_variables(pred):
+            carried = uncertainty_variable(pred, name)
+            if carried is None:
+                continue
+            kind, var = carried
+            dims = variable_dims(pred, name)
+            n = min(max_samples, pred[name].shape[0])
+            mean = torch.from_numpy(np.asarray(pred[name][:n], dtype=np.float64))
+            truth = torch.from_numpy(np.asarray(ref[name][(slice(0, n), *_reference_key(pred, ref, dims))], np.float64))
+            extra = torch.from_numpy(np.asarray(pred[var][:n], dtype=np.float64))
+            if truth.shape != mean.shape:
+                raise DataError(f"'{name}': predicted shape {tuple(mean.shape)} vs reference {tuple(truth.shape)}")
+            if kind == "std":
+                cover = coverage_curve(truth, nominal.tolist(), mean=mean, std=extra)
+                z = (truth - mean) / extra.abs().clamp_min(torch.finfo(torch.float64).tiny)
+                pit = torch.special.ndtr(z)
+            else:
+                cover = coverage_curve(truth, nominal.tolist(), samples=extra)
+                pit = (extra <= truth.unsqueeze(1)).to(torch.float64).mean(1)
+            curves.append((name, kind, cover.mean(0).numpy(), pit.flatten().numpy()))
+    if not curves:
+        raise DataError(f"{pred_path}: no variable carries a posterior std ('<var>_std') or samples ('<var>_samples')")
+    fig, (ax, hist) = plt.subplots(1, 2, figsize=(10, 4))
+    ax.plot([0, 1], [0, 1], color="gray", ls=":", label="calibrated")
+    for name, kind, cover, pit in curves:
+        at90 = float(np.interp(0.9, nominal, cover))
+        ax.plot(nominal, cover, "o-", ms=3, label=f"{name} ({kind}; 90 % interval covers {at90:.1%})")
+        hist.hist(pit, bins=20, range=(0, 1), density=True, histtype="step", label=name)
+    hist.axhline(1.0, color="gray", ls=":")
+    ax.set_xlabel("nominal level of the central interval")
+    ax.set_ylabel("fraction of points inside")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title("interval coverage")
+    ax.legend(fontsize=8)
+    hist.set_xlabel("PIT value F(truth)")
+    hist.set_ylabel("density")
+    hist.set_title("probability integral transform")
     return save_figure(fig, out)
