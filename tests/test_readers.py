@@ -317,7 +317,7 @@ def test_pdebench_datamodule_selectors(tmp_path: Path) -> None:
 
 def test_well_and_fno_datamodules(tmp_path: Path) -> None:
     ref = build.well_file(tmp_path / "w.hdf5", n=2, nt=6, nx=8, ny=4)
-    dm = create("dataset", "the_well", train=str(tmp_path), inputs=["u[0:2]", "nu"], outputs=["u[2]"])
+    dm = create("dataset", "well", train=str(tmp_path), inputs=["u[0:2]", "nu"], outputs=["u[2]"])
     x, y = dm.datasets["train"][1]
     assert x.shape == (3, 8, 4) and torch.all(x[2] == 0.5)  # the scalar is a constant channel
     torch.testing.assert_close(y[0], torch.from_numpy(ref["u"][1, 2]))

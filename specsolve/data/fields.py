@@ -1,92 +1,160 @@
-"""Lazy, per-worker HDF5 access to field samples: inputs and outputs stacked as channels."""
+"""What the DataModules and ``predict`` read from a file, on top of a :mod:`specsolve.data.readers` reader.
+
+:class:`FileLayout` is the one description of a file for the training code: which variables become which
+channels, the spatial dims and grid, the coordinates, and (for :meth:`FileLayout.layout`) how to rebuild
+variables from predicted channels. Every DataModule builds one (``dataset.info``), whatever the file format.
+
+:class:`FieldDataset` gives samples ``(x: (C_in, *S), y: (C_out, *S))`` through a reader: the ``hdf5`` dataset
+(native files), the ``pdebench`` / ``well`` / ``fno_mat`` datasets and ``predict``. Per-sample non-spatial axes
+(time steps, components) fold into channels; per-sample scalars (dims ``()``, e.g. a viscosity) become constant
+channels. Files are read lazily: each DataLoader worker opens its own handle, only the requested samples are read,
+and every block read is checked finite (:meth:`specsolve.data.readers.base.Reader.read_block`).
+
+A variable is chosen by a *selector*: ``name`` or ``name[t]`` / ``name[start:stop(:step)]``, the bracket indexing
+the time axis (``tensor[0]`` = PDEBench Burgers' initial frame, ``tensor[1:]`` the rest, ``u[-1]`` the last).
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from specsolve.data.lazy_file import LazyHDF5
-from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
-from specsolve.errors import DataError
+from specsolve.data.readers import NativeReader, Reader
+from specsolve.data.readers.base import TIME
+from specsolve.errors import ConfigError, DataError
+
+SELECTOR = re.compile(r"^\s*(?P<name>[^\[\]]+?)\s*(?:\[(?P<sel>[^\]]*)\])?\s*$")
 
 
-class FieldFile:
-    """Describes the fields of one file: which variables, their spatial dims and channel counts.
+def parse_selector(text: str) -> tuple[str, int | slice | None]:
+    """``"u"`` -> ``("u", None)``; ``"u[3]"`` -> ``("u", 3)``; ``"u[1:]"`` -> ``("u", slice(1, None))``."""
+    match = SELECTOR.match(text)
+    if not match:
+        raise ConfigError(f"bad variable selector '{text}' (use name, name[t] or name[start:stop])")
+    name, sel = match["name"], match["sel"]
+    if sel is None:
+        return name, None
+    try:
+        parts = [p.strip() for p in sel.split(":")]
+        if len(parts) == 1:
+            return name, int(parts[0])
+        if len(parts) > 3:
+            raise ValueError
+        return name, slice(*(int(p) if p else None for p in parts))
+    except ValueError:
+        raise ConfigError(f"bad time selection in '{text}' (use integers: name[t] or name[start:stop:step])") from None
 
-    A variable with dims ``(sample, *extra, *space)`` contributes ``prod(extra)`` channels (e.g. ``time`` steps
-    folded as channels for a time-stepping FNO); all variables must share the same spatial dims and sizes.
+
+class FileLayout:
+    """How the variables of one file (read through ``reader``) map to channels.
+
+    Fields (``trajectories=None``): each selector gives ``prod(non-spatial axes)`` channels, time steps included.
+    Trajectories (``trajectories`` = the dataset's name, for messages): every variable must have dims
+    ``(time, *extra, *space)`` per sample and gives ``prod(extra)`` channels per frame; ``n_times`` and ``time``
+    describe the time axis, and ``lead_times`` (set by a window dataset) the time after the last input frame of
+    each target frame.
+
+    Attributes: ``reader``, ``path``, ``inputs``, ``outputs``, ``n_samples``, ``spatial_dims``, ``spatial_shape``
+    (stored grid), ``coords`` (spatial), ``channels`` / ``dims`` / ``selection`` / ``on_grid`` per selector.
     """
 
-    def __init__(self, path: str | Path, inputs: list[str], outputs: list[str]) -> None:
-        self.path = Path(path)
-        self.inputs = list(inputs)
-        self.outputs = list(outputs)
-        with open_h5(self.path) as f:
-            self.dims: dict[str, tuple[str, ...]] = {}
-            spatial_dims: tuple[str, ...] | None = None
-            n_samples: int | None = None
-            for name in self.inputs + self.outputs:
-                dims = variable_dims(f, name)
-                if not dims or dims[0] != "sample":
-                    raise DataError(f"{self.path}: variable '{name}' must have 'sample' as its first dimension")
-                space = tuple(d for d in dims if d in SPATIAL_DIMS)
-                if dims[len(dims) - len(space):] != space:
-                    raise DataError(f"{self.path}: variable '{name}' must end with its spatial dims, got {dims}")
-                if spatial_dims is None:
-                    spatial_dims = space
-                elif space != spatial_dims:
-                    raise DataError(
-                        f"{self.path}: variable '{name}' has spatial dims {space}, expected {spatial_dims}"
-                    )
-                shape = f[name].shape
-                if n_samples is None:
-                    n_samples = shape[0]
-                elif shape[0] != n_samples:
-                    raise DataError(f"{self.path}: variable '{name}' has {shape[0]} samples, expected {n_samples}")
-                self.dims[name] = dims
-            if not spatial_dims:
-                raise DataError(f"{self.path}: variables have no spatial dimension (x, y or z)")
-            self.spatial_dims = spatial_dims
-            self.n_samples = int(n_samples or 0)
-            self.spatial_shape = tuple(f[self.inputs[0]].shape[-len(spatial_dims):])
-            self.coords = {d: coordinate(f, d) for d in spatial_dims}
-            self.channels = {
-                name: int(np.prod(f[name].shape[1 : len(f[name].shape) - len(spatial_dims)], dtype=int))
-                for name in self.inputs + self.outputs
-            }
-        if self.n_samples == 0:
-            raise DataError(f"{self.path}: the dataset is empty (0 samples)")
+    def __init__(self, reader: Reader, inputs: list[str], outputs: list[str], trajectories: str | None = None) -> None:
+        self.reader, self.path = reader, reader.path
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.trajectories = trajectories
+        space = self.spatial_dims = reader.spatial_dims
+        if not space:
+            raise DataError(f"{reader.path}: variables have no spatial dimension (x, y or z)")
+        self.spatial_shape = tuple(len(reader.coords[d]) for d in space)
+        self.coords = {d: reader.coords[d] for d in space}
+        self.n_samples = reader.n_samples
+        self.selection: dict[str, tuple[str, int | slice | None]] = {}
+        self.channels: dict[str, int] = {}
+        self.dims: dict[str, tuple[str, ...]] = {}
+        self.on_grid: dict[str, bool] = {}
+        self.lead_times: np.ndarray | None = None
+        for text in dict.fromkeys(self.inputs + self.outputs):
+            name, time = (text, None) if trajectories else parse_selector(text)
+            var = reader.variable(name)
+            key, drop_time = reader.selection(var, time)
+            sizes = [len(range(*s.indices(n))) for s, n in zip(key, var.shape, strict=True)]
+            dims = var.dims[1:] if drop_time else var.dims
+            sizes = sizes[1:] if drop_time else sizes
+            on_grid = tuple(dims[len(dims) - len(space) :]) == space
+            if trajectories and (not var.has_time or not on_grid):
+                raise DataError(
+                    f"{reader.path}: {trajectories} needs trajectories with dims (sample, time, ..., space); "
+                    f"'{name}' has {('sample', *var.dims)}"
+                )
+            if not on_grid and any(d in space for d in dims):
+                raise DataError(f"{reader.path}: variable '{name}' has dims {var.dims}, not on the grid {space}")
+            extra = sizes[: len(sizes) - len(space)] if on_grid else sizes
+            if trajectories:
+                extra = extra[1:]  # one frame: the time axis is not a channel
+            self.selection[text] = (name, time)
+            self.channels[text] = int(np.prod(extra, dtype=int))
+            self.dims[text] = tuple(dims)
+            self.on_grid[text] = on_grid
+        if trajectories:
+            self.time = np.asarray(reader.coords[TIME], dtype=np.float64)
+            self.n_times = len(self.time)
+        if self.n_samples == 0 or (trajectories and self.n_times == 0):
+            times = f", {self.n_times} times" if trajectories else ""
+            raise DataError(f"{reader.path}: the dataset is empty ({self.n_samples} samples{times})")
 
     def n_channels(self, names: list[str]) -> int:
         return sum(self.channels[n] for n in names)
 
     def layout(self, names: list[str]) -> dict[str, dict]:
-        """``{name: {"dims": [...], "coords": {extra_dim: values}}}`` for rebuilding variables from channels."""
+        """``{selector: {"dims": [...], "coords": {dim: values}}}``: the dims of one predicted sample and the
+        coordinates of its non-spatial dims, for rebuilding variables from channels (``predict``). Trajectories:
+        the dims of one frame, led by ``lead_time`` when :attr:`lead_times` is set."""
         out = {}
-        with open_h5(self.path) as f:
-            for name in names:
-                dims = self.dims[name][1:]
-                extra = [d for d in dims if d not in self.spatial_dims]
-                out[name] = {"dims": list(dims), "coords": {d: coordinate(f, d).tolist() for d in extra}}
+        for text in names:
+            name, time = self.selection[text]
+            dims = list(self.dims[text])
+            if self.trajectories:
+                dims = dims[1:]
+            elif not self.on_grid[text]:  # scalars (constant channels) come back as fields on the grid
+                dims = [d for d in dims if d == TIME] or list(self.spatial_dims)
+            coords = {}
+            for d in dims:
+                if d in self.spatial_dims:
+                    continue
+                values = self.reader.coords[d]
+                coords[d] = np.asarray(values[time] if d == TIME and isinstance(time, slice) else values).tolist()
+            if self.trajectories and self.lead_times is not None:
+                dims = ["lead_time", *dims]
+                coords = {"lead_time": np.asarray(self.lead_times, dtype=np.float64).tolist(), **coords}
+            out[text] = {"dims": dims, "coords": coords}
         return out
 
 
-class FieldDataset(LazyHDF5, Dataset):
-    """Samples ``(x, y)`` with ``x: (C_in, *S)`` and ``y: (C_out, *S)`` read lazily from one HDF5 file.
+class FieldDataset(Dataset):
+    """Samples ``(x, y)`` with ``x: (C_in, *S)`` and ``y: (C_out, *S)``, read lazily through a reader.
 
-    The file is opened on first access in each process (so every DataLoader worker has its own handle);
-    ``stride`` subsamples every spatial axis of the stored grid; ``cache`` keeps read samples in RAM.
+    ``source``: a reader, or the path of one native (dimension-labelled) HDF5 file. The file is opened on first
+    access in each process (every DataLoader worker has its own handle); ``stride`` subsamples every spatial axis
+    of the stored grid; ``cache`` keeps read samples in RAM.
     """
 
     def __init__(
-        self, path: str | Path, inputs: list[str], outputs: list[str], stride: int = 1, cache: bool = False
+        self,
+        source: Reader | str | Path,
+        inputs: list[str],
+        outputs: list[str],
+        stride: int = 1,
+        cache: bool = False,
     ) -> None:
-        self.info = FieldFile(path, inputs, outputs)
         if stride < 1:
-            raise DataError(f"stride must be >= 1, got {stride}")
+            raise ConfigError(f"stride must be >= 1, got {stride}")
+        self.reader = source if isinstance(source, Reader) else NativeReader(source)
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        self.info = FileLayout(self.reader, self.inputs, self.outputs)
         self.stride = stride
         self.cache = cache
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -94,24 +162,35 @@ class FieldDataset(LazyHDF5, Dataset):
     def __len__(self) -> int:
         return self.info.n_samples
 
-    def _read(self, names: list[str], index: int) -> torch.Tensor:
-        """Channels of ``names`` for one sample, extra (e.g. time) axes folded into channels: ``(C, *S)``."""
-        if not names:
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
+
+    def _stack(self, selectors: list[str], index: int) -> torch.Tensor:
+        """Channels of ``selectors`` for one sample: ``(C, *S)``."""
+        if not selectors:
             return torch.empty(0)
-        nspace = len(self.info.spatial_dims)
-        parts = [self.read_block(name, (index,), f"sample {index}") for name in names]
-        return torch.from_numpy(np.concatenate([v.reshape((-1,) + v.shape[v.ndim - nspace :]) for v in parts]))
+        parts = []
+        grid = self.spatial_shape
+        for text in selectors:
+            name, time = self.info.selection[text]
+            values = self.reader.read(name, index, time=time, stride=self.stride).astype(np.float32, copy=False)
+            channels = self.info.channels[text]
+            if not self.info.on_grid[text]:  # per-sample scalars (or a scalar time series): constant channels
+                values = np.broadcast_to(values.reshape((channels,) + (1,) * len(grid)), (channels,) + grid)
+            parts.append(values.reshape((channels,) + grid))
+        return torch.from_numpy(np.ascontiguousarray(np.concatenate(parts, axis=0)))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cache and index in self._cache:
             return self._cache[index]
-        item = (self._read(self.info.inputs, index), self._read(self.info.outputs, index))
+        item = (self._stack(self.inputs, index), self._stack(self.outputs, index))
         if self.cache:
             self._cache[index] = item
         return item
 
 
-def channel_statistics(dataset: "Dataset", block: int = 64) -> dict[str, torch.Tensor]:
+def channel_statistics(dataset: Dataset, block: int = 64) -> dict[str, torch.Tensor]:
     """Per-channel mean and std of inputs and outputs over a dataset, streamed in blocks (float64 sums)."""
     sums: dict[str, torch.Tensor] = {}
     squares: dict[str, torch.Tensor] = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from specsolve.data.native import open_h5
+from specsolve.data.readers import open_hdf5
 
 
 def _short(value: object, limit: int = 100) -> str:
@@ -46,7 +46,7 @@ def describe_file(path: str | Path) -> str:
     fmt, view = _reader_view(path)
     if fmt == "fno_mat" and not h5py.is_hdf5(str(path)):  # MATLAB v5: not HDF5, only the reader can show it
         return "\n".join(lines + view)
-    with open_h5(path) as f:
+    with open_hdf5(path) as f:
         scales, variables, groups = [], [], []
 
         def visit(name: str, obj: object) -> None:
@@ -59,7 +59,11 @@ def describe_file(path: str | Path) -> str:
         lines.append("coordinates:")
         for name, d in scales:
             values = d[()]
-            span = f"{values.min():.6g} .. {values.max():.6g}" if values.size and np.issubdtype(values.dtype, np.number) else ""
+            span = (
+                f"{values.min():.6g} .. {values.max():.6g}"
+                if values.size and np.issubdtype(values.dtype, np.number)
+                else ""
+            )
             lines.append(f"  {name} ({d.shape[0] if d.ndim else 1}) {d.dtype} {span}")
         lines.append("variables:")
         if len(variables) > MAX_LISTED:

@@ -81,7 +81,7 @@ class NativeWriter:
         self._tmp: Path | None = None
         self._stack = ExitStack()
 
-    def __enter__(self) -> "NativeWriter":
+    def __enter__(self) -> NativeWriter:
         self._stack = ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
         f = h5py.File(self._tmp, "w")
@@ -132,22 +132,9 @@ class NativeWriter:
         self._stack.__exit__(exc_type, exc, tb)  # renames the finished file into place, or removes it
 
 
-def open_h5(path: str | Path) -> h5py.File:
-    """Open an HDF5 file read-only, turning every failure into a one-line :class:`DataError`."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"data file not found: {p}")
-    if p.is_dir():
-        raise DataError(f"data path is a directory, not a file: {p}")
-    try:
-        return h5py.File(p, "r")
-    except OSError as exc:
-        reason = str(exc).split(";")[0].split("(")[0].strip() or "not a readable HDF5 file"
-        raise DataError(f"cannot read {p}: not a valid HDF5 file ({reason})") from exc
-
-
 def variable_dims(f: h5py.File, name: str) -> tuple[str, ...]:
-    """Dimension names of a variable, from its attached dimension scales."""
+    """Dimension names of a variable of an open file (:func:`specsolve.data.readers.open_hdf5`), from its
+    attached dimension scales. Reading goes through :class:`specsolve.data.readers.NativeReader`."""
     if name not in f or not isinstance(f[name], h5py.Dataset):
         available = [k for k, v in f.items() if isinstance(v, h5py.Dataset) and not v.is_scale]
         raise DataError(f"{f.filename}: no variable '{name}'; variables: {', '.join(available) or '(none)'}")
@@ -162,6 +149,7 @@ def variable_dims(f: h5py.File, name: str) -> tuple[str, ...]:
 
 
 def coordinate(f: h5py.File, dim: str) -> np.ndarray:
+    """The values of coordinate (dimension scale) ``dim`` of an open file."""
     if dim not in f:
         raise DataError(f"{f.filename}: no coordinate '{dim}'")
     return np.asarray(f[dim][()])

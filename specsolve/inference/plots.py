@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from specsolve.data.native import SPATIAL_DIMS, open_h5, variable_dims
+from specsolve.data.native import SPATIAL_DIMS, variable_dims
+from specsolve.data.readers import open_hdf5
 from specsolve.errors import DataError
 from specsolve.figures import pyplot, save_figure
 from specsolve.inference.evaluate import grid_stride, prediction_variables
@@ -56,7 +57,7 @@ def plot_samples(
     posterior standard deviation."""
     plt = pyplot()
     samples = samples or [0, 1, 2]
-    with open_h5(pred_path) as pred, open_h5(data_path) as ref:
+    with open_hdf5(pred_path) as pred, open_hdf5(data_path) as ref:
         name = prediction_variables(pred)[0]
         dims = variable_dims(pred, name)
         key = _reference_key(pred, ref, dims)
@@ -106,7 +107,7 @@ def plot_samples(
 
 
 def has_time_axis(pred_path: str | Path) -> bool:
-    with open_h5(pred_path) as pred:
+    with open_hdf5(pred_path) as pred:
         return "time" in variable_dims(pred, prediction_variables(pred)[0])
 
 
@@ -116,7 +117,7 @@ def plot_time_strip(
     """Truth, prediction and |error| of one sample at up to ``frames`` evenly spaced times (rows), for variables with
     a ``time`` dim; 1D fields are drawn as space-time images."""
     plt = pyplot()
-    with open_h5(pred_path) as pred, open_h5(data_path) as ref:
+    with open_hdf5(pred_path) as pred, open_hdf5(data_path) as ref:
         name = prediction_variables(pred)[0]
         dims = variable_dims(pred, name)
         if "time" not in dims:
@@ -184,7 +185,7 @@ def energy_spectrum(fields: np.ndarray, n_space: int) -> tuple[np.ndarray, np.nd
 def plot_spectrum(pred_path: str | Path, data_path: str | Path, out: str | Path, max_samples: int = 64) -> Path:
     """Energy spectra of truth and prediction (last frame, all channels, first ``max_samples`` samples), log-log."""
     plt = pyplot()
-    with open_h5(pred_path) as pred, open_h5(data_path) as ref:
+    with open_hdf5(pred_path) as pred, open_hdf5(data_path) as ref:
         name = prediction_variables(pred)[0]
         dims = variable_dims(pred, name)
         n_space = sum(d in SPATIAL_DIMS for d in dims)

@@ -12,7 +12,8 @@ import yaml
 from torch.utils.data import DataLoader, Dataset
 
 from specsolve.data.fields import FieldDataset
-from specsolve.data.native import NativeWriter, VariableSpec, coordinate, open_h5, variable_dims
+from specsolve.data.native import NativeWriter, VariableSpec
+from specsolve.data.readers import NativeReader, Reader
 from specsolve.errors import ConfigError, DataError
 from specsolve.training.checkpoint import load_module
 
@@ -22,6 +23,18 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and a.samefile(b)
     except OSError:
         return False
+
+
+def _sample_and_grid(
+    reader: Reader, spatial_dims: tuple[str, ...], stride: int
+) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """The ``sample`` and (subsampled) spatial coordinates of the input data, with the spatial ones' attributes:
+    the coordinates a prediction file shares with its input."""
+    coords: dict[str, np.ndarray] = {"sample": np.asarray(reader.sample_ids)}
+    coord_attrs = {d: dict(reader.coord_attrs.get(d, {})) for d in spatial_dims}
+    for d in spatial_dims:
+        coords[d] = reader.coords[d][::stride]
+    return coords, coord_attrs
 
 
 def predict(
@@ -91,13 +104,7 @@ def predict(
         )
     layout: dict[str, Any] = hp.get("layout") or {name: {"dims": None, "coords": {}} for name in outputs}
     spatial_dims = dataset.info.spatial_dims
-    with open_h5(data) as f:
-        coords: dict[str, np.ndarray] = {
-            "sample": coordinate(f, "sample") if "sample" in f else np.arange(len(dataset))
-        }
-        coord_attrs = {d: dict(f[d].attrs) for d in spatial_dims if d in f}
-        for d in spatial_dims:
-            coords[d] = coordinate(f, d)[::stride]
+    coords, coord_attrs = _sample_and_grid(dataset.reader, spatial_dims, stride)
     variables, channel_slices, start = {}, {}, 0
     for name in outputs:
         entry = layout.get(name) or {"dims": list(spatial_dims), "coords": {}}
@@ -138,16 +145,16 @@ class _InputFrames(Dataset):
     """Inputs ``(C_in, *S)`` of every sample: field variables ``(sample, ..., space)`` as stored, or trajectory
     variables ``(sample, time, ..., space)`` at one stored time index."""
 
-    def __init__(self, path: Path, inputs: list[str], stride: int, time_index: int | None) -> None:
+    def __init__(self, reader: NativeReader, inputs: list[str], stride: int, time_index: int | None) -> None:
         self.time_index = time_index
         if time_index is None:
-            self.fields = FieldDataset(path, inputs, [], stride=stride)
+            self.fields = FieldDataset(reader, inputs, [], stride=stride)
             self.info = self.fields.info
         else:
             from specsolve.data.modules.hdf5_all2all import All2AllDataset
 
             self.frames = All2AllDataset(
-                path,
+                reader.path,
                 inputs,
                 inputs,
                 time_indices=[time_index],
@@ -209,23 +216,23 @@ def predict_lead_times(
     time_scale = float(data_cfg.get("time_scale", 1.0) or 1.0)
     stride = int(stride or data_cfg.get("stride", 1))
 
-    with open_h5(data) as f:
-        for name in inputs:
-            if name not in f:
-                raise DataError(f"{data}: no input variable '{name}'")
-        trajectory = variable_dims(f, inputs[0])[1:2] == ("time",)
-        time_units = dict(f["time"].attrs).get("units") if "time" in f else None
-        if trajectory:
-            if input_time_index is None:
-                indices = data_cfg.get("time_indices")
-                input_time_index = int(indices[0]) if indices else int(data_cfg.get("time_start", 0) or 0)
-            times = coordinate(f, "time")
-            if not 0 <= input_time_index < len(times):
-                raise DataError(f"{data}: input_time_index {input_time_index} outside 0..{len(times) - 1}")
-            input_time = float(times[input_time_index])
-        elif input_time_index is not None:
-            raise ConfigError(f"{data}: input_time_index needs trajectory inputs (sample, time, ...)")
-    dataset = _InputFrames(data, inputs, stride, input_time_index if trajectory else None)
+    reader = NativeReader(data)
+    for name in inputs:
+        if name not in reader.variables:
+            raise DataError(f"{data}: no input variable '{name}'")
+    trajectory = reader.variables[inputs[0]].has_time
+    time_units = reader.coord_attrs.get("time", {}).get("units")
+    if trajectory:
+        if input_time_index is None:
+            indices = data_cfg.get("time_indices")
+            input_time_index = int(indices[0]) if indices else int(data_cfg.get("time_start", 0) or 0)
+        times = reader.coords["time"]
+        if not 0 <= input_time_index < len(times):
+            raise DataError(f"{data}: input_time_index {input_time_index} outside 0..{len(times) - 1}")
+        input_time = float(times[input_time_index])
+    elif input_time_index is not None:
+        raise ConfigError(f"{data}: input_time_index needs trajectory inputs (sample, time, ...)")
+    dataset = _InputFrames(reader, inputs, stride, input_time_index if trajectory else None)
     if dataset.info.n_channels(inputs) != hp["in_channels"]:
         raise DataError(
             f"{data}: inputs {inputs} have {dataset.info.n_channels(inputs)} channels, the checkpoint expects "
@@ -233,12 +240,8 @@ def predict_lead_times(
         )
     spatial_dims = dataset.info.spatial_dims
     layout: dict[str, Any] = hp.get("layout") or {}
-    with open_h5(data) as f:
-        samples = coordinate(f, "sample") if "sample" in f else np.arange(len(dataset))
-        coords: dict[str, np.ndarray] = {"sample": samples, "lead_time": leads}
-        coord_attrs: dict[str, dict[str, Any]] = {d: dict(f[d].attrs) for d in spatial_dims if d in f}
-        for d in spatial_dims:
-            coords[d] = coordinate(f, d)[::stride]
+    coords, coord_attrs = _sample_and_grid(reader, spatial_dims, stride)
+    coords["lead_time"] = leads
     coord_attrs["lead_time"] = {"long_name": "lead time after the input frame"}
     if time_units:
         coord_attrs["lead_time"]["units"] = time_units

@@ -136,14 +136,15 @@ def _stored_grid(train: str | list[str], stride: int) -> list[int] | None:
     """The training grid (stored grid subsampled by the training stride), if the training file is still there."""
     import glob
 
-    from specsolve.data.native import SPATIAL_DIMS, open_h5
+    from specsolve.data.native import SPATIAL_DIMS
+    from specsolve.data.readers import open_hdf5
 
     pattern = train[0] if isinstance(train, (list, tuple)) else train
     matches = sorted(glob.glob(str(pattern)))
     if not matches:
         return None
     try:
-        with open_h5(matches[0]) as f:
+        with open_hdf5(matches[0]) as f:
             sizes = [len(f[d]) for d in SPATIAL_DIMS if d in f]
     except DataError:
         return None

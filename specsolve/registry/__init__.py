@@ -34,6 +34,7 @@ KINDS: tuple[str, ...] = (
     "generator",
     "optimizer",
     "scheduler",
+    "reader",
 )
 
 # Packages whose every module is imported to register the built-in components (one component, one file).
@@ -45,6 +46,7 @@ BUILTIN_PACKAGES: tuple[str, ...] = (
     "specsolve.data.modules",
     "specsolve.data.generators",
     "specsolve.training.optim",
+    "specsolve.data.readers",
 )
 
 T = TypeVar("T", bound=Callable[..., Any])
@@ -55,6 +57,7 @@ RENAMED: dict[tuple[str, str], str] = {
         "model 'sfno' was renamed to 'st_fno' (the Spectral-Refiner spatiotemporal FNO); "
         "the spherical FNO of Bonev et al. is a separate component, 'spherical_fno'"
     ),
+    ("dataset", "the_well"): "dataset 'the_well' was renamed to 'well' (the name of its file format)",
 }
 
 

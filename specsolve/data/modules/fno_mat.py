@@ -39,6 +39,18 @@ class FnoMatDataModule(ReaderDataModule):
         max_eager_bytes: int = 2 * 1024**3,
     ) -> None:
         self._setup(
-            train, inputs, outputs, test, val, batch_size, num_workers, stride, n_train, cache,
-            train_range, test_range, seed, {"grid": grid, "max_eager_bytes": max_eager_bytes},
+            train,
+            inputs,
+            outputs,
+            test,
+            val,
+            batch_size,
+            num_workers,
+            stride,
+            n_train,
+            cache,
+            train_range,
+            test_range,
+            seed,
+            {"grid": grid, "max_eager_bytes": max_eager_bytes},
         )

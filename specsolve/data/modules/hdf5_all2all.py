@@ -7,82 +7,19 @@ a trajectory with snapshots ``u(t_0), ..., u(t_K)`` gives the ``(K+1)(K+2)/2`` s
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
+from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from specsolve.data.modules.loaders import TrajectoryShards
-from specsolve.data.lazy_file import LazyHDF5
-from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
+from specsolve.data.fields import FileLayout
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, shard_paths
+from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
-
-
-class TrajectoryFile:
-    """Describes trajectories ``name(sample, time, *extra, *space)`` of one file; ``extra`` folds into channels.
-
-    Offers the same description as :class:`specsolve.data.fields.FieldFile` (``spatial_dims``, ``spatial_shape``,
-    ``coords``, ``channels``, ``n_channels``, ``layout``), for one time slice of each variable.
-    """
-
-    def __init__(self, path: str | Path, inputs: list[str], outputs: list[str]) -> None:
-        self.path = Path(path)
-        self.inputs, self.outputs = list(inputs), list(outputs)
-        with open_h5(self.path) as f:
-            self.dims: dict[str, tuple[str, ...]] = {}
-            shapes = {}
-            for name in dict.fromkeys(self.inputs + self.outputs):
-                dims = variable_dims(f, name)
-                if len(dims) < 3 or dims[:2] != ("sample", "time"):
-                    raise DataError(
-                        f"{self.path}: all2all needs trajectories with dims (sample, time, ..., space); "
-                        f"'{name}' has {dims}"
-                    )
-                space = tuple(d for d in dims if d in SPATIAL_DIMS)
-                if not space or dims[len(dims) - len(space):] != space:
-                    raise DataError(f"{self.path}: variable '{name}' must end with its spatial dims, got {dims}")
-                self.dims[name] = dims
-                shapes[name] = f[name].shape
-            first = self.inputs[0]
-            self.spatial_dims = tuple(d for d in self.dims[first] if d in SPATIAL_DIMS)
-            nspace = len(self.spatial_dims)
-            for name, dims in self.dims.items():
-                if tuple(d for d in dims if d in SPATIAL_DIMS) != self.spatial_dims or (
-                    shapes[name][:2] + shapes[name][-nspace:] != shapes[first][:2] + shapes[first][-nspace:]
-                ):
-                    raise DataError(
-                        f"{self.path}: variable '{name}' {dims} {shapes[name]} does not match '{first}' "
-                        f"{self.dims[first]} {shapes[first]} in samples, times or space"
-                    )
-            self.n_samples, self.n_times = int(shapes[first][0]), int(shapes[first][1])
-            self.spatial_shape = tuple(shapes[first][-nspace:])
-            self.time = coordinate(f, "time").astype(np.float64)
-            self.coords = {d: coordinate(f, d) for d in self.spatial_dims}
-            self.channels = {
-                name: int(np.prod(shapes[name][2 : len(shapes[name]) - nspace], dtype=int)) for name in self.dims
-            }
-        if self.n_samples == 0 or self.n_times == 0:
-            raise DataError(f"{self.path}: the dataset is empty ({self.n_samples} samples, {self.n_times} times)")
-        if self.time.shape != (self.n_times,):
-            raise DataError(f"{self.path}: coordinate 'time' has {self.time.size} values, variables {self.n_times}")
-
-    def n_channels(self, names: list[str]) -> int:
-        return sum(self.channels[n] for n in names)
-
-    def layout(self, names: list[str]) -> dict[str, dict]:
-        """Per-variable dims of one time slice (without ``sample`` and ``time``), for writing predictions."""
-        out = {}
-        with open_h5(self.path) as f:
-            for name in names:
-                dims = self.dims[name][2:]
-                extra = [d for d in dims if d not in self.spatial_dims]
-                out[name] = {"dims": list(dims), "coords": {d: coordinate(f, d).tolist() for d in extra}}
-        return out
 
 
 def snapshot_pairs(
@@ -102,11 +39,12 @@ def snapshot_pairs(
     return pairs
 
 
-class All2AllDataset(LazyHDF5, Dataset):
+class All2AllDataset(Dataset):
     """Samples ``(x, y, t)``: ``x = inputs(sample, t_i)`` ``(C_in, *S)``, ``y = outputs(sample, t_j)``
     ``(C_out, *S)``, ``t = time_scale * (t_j - t_i)`` (0-dim float32), for every trajectory and every pair of
     :func:`snapshot_pairs` over the time indices ``time_start + k * time_stride``, ``k < n_snapshots``.
-    Item ``index = sample * n_pairs + pair``. The file is opened lazily per process; ``stride`` subsamples space.
+    Item ``index = sample * n_pairs + pair``. Read lazily through a :class:`~specsolve.data.readers.NativeReader`
+    (one handle per process); ``stride`` subsamples space.
     """
 
     def __init__(
@@ -124,7 +62,8 @@ class All2AllDataset(LazyHDF5, Dataset):
         stride: int = 1,
         cache: bool = False,
     ) -> None:
-        self.info = TrajectoryFile(path, inputs, outputs)
+        self.reader = NativeReader(path)
+        self.info = FileLayout(self.reader, inputs, outputs, trajectories="hdf5_all2all")
         nt = self.info.n_times
         if time_indices is not None:
             bad = [k for k in time_indices if not 0 <= k < nt]
@@ -159,11 +98,15 @@ class All2AllDataset(LazyHDF5, Dataset):
     def n_trajectories(self) -> int:
         return self.info.n_samples
 
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
+
     def _slice(self, name: str, sample: int, time_index: int) -> np.ndarray:
         key = (name, sample, time_index)
         if key in self._cache:
             return self._cache[key]
-        values = self.read_block(name, (sample, time_index), f"sample {sample} time {time_index}")
+        values = self.reader.read(name, sample, time=time_index, stride=self.stride).astype(np.float32, copy=False)
         nspace = len(self.info.spatial_dims)
         values = values.reshape((-1,) + values.shape[values.ndim - nspace :])
         if self.cache:
@@ -182,7 +125,6 @@ class All2AllDataset(LazyHDF5, Dataset):
         x = self.snapshot(self.info.inputs, sample, self.snapshots[i])
         y = self.snapshot(self.info.outputs, sample, self.snapshots[j])
         return x, y, torch.tensor(self.lead_times[p], dtype=torch.float32)
-
 
 
 def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:
@@ -214,7 +156,7 @@ def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.
 
 
 @register("dataset", "hdf5_all2all")
-class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
+class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     """Time pairs of trajectories from HDF5 files: batches ``(x (B, C_in, *S), y (B, C_out, *S), t (B,))``.
 
     Variables are stored as ``name(sample, time, ..., space)`` with a ``time`` coordinate. From the time indices
@@ -224,7 +166,8 @@ class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
     per trajectory (Poseidon: 8 snapshots every 2 steps of 21, ``time_scale`` 1 on times in [0, 1]).
     ``allowed_transitions`` keeps only leads ``j - i`` in the list, ``max_lead`` only ``j - i <= max_lead``
     (both in snapshot steps; [1] = next snapshot only). ``outputs`` defaults to ``inputs``.
-    ``n_train`` takes the first ``n_train`` training trajectories (all their pairs). Other parameters as ``hdf5``.
+    ``n_train`` takes the first ``n_train`` training trajectories (all their pairs). Other parameters as ``hdf5``
+    (``seed``: the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e``).
     The trainer calls the model as ``model(x, t)`` for these three-element batches.
     """
 
@@ -248,6 +191,7 @@ class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
         eval_strides: list[int] | None = None,
         n_train: int | None = None,
         cache: bool = False,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -261,7 +205,9 @@ class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
         if time_start < 0:
             raise ConfigError(f"data.time_start must be >= 0, got {time_start}")
         if time_indices is not None and (n_snapshots is not None or time_stride != 1 or time_start != 0):
-            raise ConfigError("data.time_indices replaces time_start / time_stride / n_snapshots; give one or the other")
+            raise ConfigError(
+                "data.time_indices replaces time_start / time_stride / n_snapshots; give one or the other"
+            )
         if allowed_transitions is not None and (not allowed_transitions or any(k < 0 for k in allowed_transitions)):
             raise ConfigError(f"data.allowed_transitions must list leads >= 0, got {allowed_transitions}")
         if max_lead is not None and max_lead < 0:
@@ -273,11 +219,16 @@ class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
         self.outputs = list(outputs) if outputs else list(inputs)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.stride, self.eval_strides = stride, list(eval_strides or [])
-        self.n_train, self.cache = n_train, cache
+        self.n_train, self.cache, self.seed = n_train, cache, seed
         self.time_scale = time_scale
         options = dict(
-            time_indices=time_indices, time_stride=time_stride, n_snapshots=n_snapshots, time_start=time_start,
-            allowed_transitions=allowed_transitions, max_lead=max_lead, time_scale=time_scale,
+            time_indices=time_indices,
+            time_stride=time_stride,
+            n_snapshots=n_snapshots,
+            time_start=time_start,
+            allowed_transitions=allowed_transitions,
+            max_lead=max_lead,
+            time_scale=time_scale,
         )
         self.datasets: dict[str, Dataset] = {}
         self._parts: dict[str, list[All2AllDataset]] = {}
@@ -295,18 +246,16 @@ class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
         self.pairs_per_trajectory = len(self._parts["train"][0].pairs)
 
     def _open(self, pattern: str, options: dict[str, Any]) -> list[All2AllDataset]:
-        if any(ch in pattern for ch in "*?["):
-            paths = sorted(glob.glob(pattern))
-            if not paths:
-                raise DataError(f"no data files match {pattern}")
-        else:
-            paths = [pattern]
-        parts = [All2AllDataset(p, self.inputs, self.outputs, **options, stride=self.stride, cache=self.cache)
-                 for p in paths]
+        parts = [
+            All2AllDataset(p, self.inputs, self.outputs, **options, stride=self.stride, cache=self.cache)
+            for p in shard_paths(pattern)
+        ]
         first = parts[0]
         for part in parts[1:]:
             if (part.spatial_shape, part.info.channels, part.lead_times) != (
-                first.spatial_shape, first.info.channels, first.lead_times
+                first.spatial_shape,
+                first.info.channels,
+                first.lead_times,
             ):
                 raise DataError(
                     f"shard {part.info.path} differs from {first.info.path} in grid, channels or time coordinates"
@@ -320,24 +269,3 @@ class All2AllDataModule(TrajectoryShards, L.LightningDataModule):
         if self.n_train is None:
             return self.datasets["train"]
         return ConcatDataset([Subset(part, range(n * len(part.pairs))) for part, n in self._train_counts()])
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader | None:
-        dataset = self._train_subset() if split == "train" else self.datasets.get(split)
-        if dataset is None:
-            return None
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader | list:
-        return self._loader("val", shuffle=False) or []
-
-    def test_dataloader(self) -> DataLoader | list:
-        return self._loader("test", shuffle=False) or []

@@ -1,27 +1,24 @@
-"""The ``hdf5`` dataset: a Lightning DataModule over native (or any dimension-labelled) HDF5 field files."""
+"""The ``hdf5`` dataset: a Lightning DataModule over native (or any dimension-labelled) HDF5 field files, read
+through :class:`~specsolve.data.readers.NativeReader` like every other format."""
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 import lightning as L
 from torch.utils.data import ConcatDataset, Dataset
 
-from specsolve.data.modules.loaders import SplitLoaders
 from specsolve.data.fields import FieldDataset, channel_statistics
+from specsolve.data.modules.loaders import SplitLoaders, shard_paths
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
 
 def open_fields(pattern: str, inputs: list[str], outputs: list[str], stride: int, cache: bool) -> Dataset:
     """One file, or every file matching a glob pattern (shards ``train-*-of-*.h5``) read back as one dataset."""
-    if not any(ch in pattern for ch in "*?["):
-        return FieldDataset(Path(pattern), inputs, outputs, stride, cache)
-    paths = sorted(glob.glob(pattern))
-    if not paths:
-        raise DataError(f"no data files match {pattern}")
-    parts = [FieldDataset(Path(p), inputs, outputs, stride, cache) for p in paths]
+    parts = [FieldDataset(Path(p), inputs, outputs, stride, cache) for p in shard_paths(pattern)]
+    if len(parts) == 1:
+        return parts[0]
     first = parts[0].info
     for part in parts[1:]:
         if (part.info.spatial_shape, part.info.channels) != (first.spatial_shape, first.channels):

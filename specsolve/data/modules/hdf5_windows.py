@@ -13,7 +13,6 @@ for ``s = 0, window_stride, 2 window_stride, ...`` while the window fits. Two la
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,66 +21,20 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards
-from specsolve.data.lazy_file import LazyHDF5
-from specsolve.data.native import SPATIAL_DIMS, coordinate, open_h5, variable_dims
+from specsolve.data.fields import FileLayout
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, shard_paths
+from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
 Layout = Literal["channels", "time"]
 
 
-class TrajectoryInfo:
-    """Description of trajectories ``name(sample, time, *extra, *space)`` in one file.
-
-    ``spatial_dims``, ``spatial_shape``, ``coords`` (spatial), ``time`` (the time coordinate), ``n_samples``,
-    ``n_times``, ``channels`` (physical channels per variable).
-    """
-
-    def __init__(self, path: str | Path, names: list[str]) -> None:
-        self.path = Path(path)
-        self.names = list(dict.fromkeys(names))
-        with open_h5(self.path) as f:
-            self.dims: dict[str, tuple[str, ...]] = {}
-            shapes: dict[str, tuple[int, ...]] = {}
-            for name in self.names:
-                dims = variable_dims(f, name)
-                space = tuple(d for d in dims if d in SPATIAL_DIMS)
-                if len(dims) < 3 or dims[:2] != ("sample", "time") or not space:
-                    raise DataError(
-                        f"{self.path}: windows need trajectories with dims (sample, time, ..., space); '{name}' has {dims}"
-                    )
-                if dims[len(dims) - len(space):] != space:
-                    raise DataError(f"{self.path}: variable '{name}' must end with its spatial dims, got {dims}")
-                self.dims[name], shapes[name] = dims, tuple(f[name].shape)
-            first = self.names[0]
-            self.spatial_dims = tuple(d for d in self.dims[first] if d in SPATIAL_DIMS)
-            nspace = len(self.spatial_dims)
-            for name in self.names[1:]:
-                space = tuple(d for d in self.dims[name] if d in SPATIAL_DIMS)
-                if space != self.spatial_dims or (shapes[name][:2] + shapes[name][-nspace:]) != (
-                    shapes[first][:2] + shapes[first][-nspace:]
-                ):
-                    raise DataError(
-                        f"{self.path}: variable '{name}' {self.dims[name]} {shapes[name]} does not match '{first}' "
-                        f"{self.dims[first]} {shapes[first]} in samples, times or space"
-                    )
-            self.n_samples, self.n_times = int(shapes[first][0]), int(shapes[first][1])
-            self.spatial_shape = tuple(shapes[first][-nspace:])
-            self.time = coordinate(f, "time").astype(np.float64)
-            self.coords = {d: coordinate(f, d) for d in self.spatial_dims}
-            self.channels = {n: int(np.prod(shapes[n][2 : len(shapes[n]) - nspace], dtype=int)) for n in self.names}
-        if self.n_samples == 0 or self.n_times == 0:
-            raise DataError(f"{self.path}: the dataset is empty ({self.n_samples} samples, {self.n_times} times)")
-
-    def n_channels(self, names: list[str]) -> int:
-        return sum(self.channels[n] for n in names)
-
-
-class WindowDataset(LazyHDF5, Dataset):
+class WindowDataset(Dataset):
     """Windows of one file: item ``sample * windows_per_trajectory + w`` is window ``w`` of trajectory ``sample``.
 
-    ``stride`` subsamples space; ``cache`` keeps whole (subsampled) trajectories in RAM after the first read.
+    Read lazily through a :class:`~specsolve.data.readers.NativeReader` (one handle per process); ``stride``
+    subsamples space; ``cache`` keeps whole (subsampled) trajectories in RAM after the first read.
     """
 
     def __init__(
@@ -100,9 +53,15 @@ class WindowDataset(LazyHDF5, Dataset):
     ) -> None:
         self.inputs, self.outputs = list(inputs), list(outputs)
         self.names = list(dict.fromkeys(self.inputs + self.outputs))
-        self.info = WindowInfo(path, self.names, self.outputs, n_out, layout)
+        self.reader = NativeReader(path)
+        self.info = FileLayout(self.reader, self.inputs, self.outputs, trajectories="hdf5_windows")
         self.n_in, self.n_out, self.layout = n_in, n_out, layout
-        self.window_stride, self.time_stride, self.time_start, self.stride = window_stride, time_stride, time_start, stride
+        self.window_stride, self.time_stride, self.time_start, self.stride = (
+            window_stride,
+            time_stride,
+            time_start,
+            stride,
+        )
         self.frames = list(range(time_start, self.info.n_times, time_stride))  # stored time indices used
         span = n_in + n_out
         if len(self.frames) < span:
@@ -111,12 +70,17 @@ class WindowDataset(LazyHDF5, Dataset):
                 f"(n_times={self.info.n_times}, time_start={time_start}, time_stride={time_stride})"
             )
         self.starts = list(range(0, len(self.frames) - span + 1, window_stride))
-        self.info.set_output_times(self.info.time[self.frames[n_in : n_in + n_out]] - self.info.time[self.frames[n_in - 1]])
+        # the targets' time after the last input frame: the lead_time coordinate of predictions (FileLayout.layout)
+        self.info.lead_times = self.info.time[self.frames[n_in : n_in + n_out]] - self.info.time[self.frames[n_in - 1]]
         self.cache = cache
         self._cache: dict[int, dict[str, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.info.n_samples * len(self.starts)
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
 
     @property
     def windows_per_trajectory(self) -> int:
@@ -139,7 +103,7 @@ class WindowDataset(LazyHDF5, Dataset):
     def _read_range(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
         t0 = self.frames[first]
         times = slice(t0, t0 + (count - 1) * self.time_stride + 1, self.time_stride)
-        values = self.read_block(name, (sample, times), f"sample {sample}")
+        values = self.reader.read(name, sample, time=times, stride=self.stride).astype(np.float32, copy=False)
         nspace = len(self.info.spatial_dims)
         return values.reshape((count, -1) + values.shape[values.ndim - nspace :])
 
@@ -172,31 +136,6 @@ class WindowDataset(LazyHDF5, Dataset):
             w_in[s : s + self.n_in] += 1
             w_out[s + self.n_in : s + self.n_in + self.n_out] += 1
         return w_in, w_out
-
-
-
-class WindowInfo(TrajectoryInfo):
-    """:class:`TrajectoryInfo` plus ``layout(names)``: the dims of the model's output, for writing predictions."""
-
-    def __init__(self, path: str | Path, names: list[str], outputs: list[str], n_out: int, layout: Layout) -> None:
-        super().__init__(path, names)
-        self.outputs, self.n_out, self.window_layout = list(outputs), n_out, layout
-        self.output_times = np.arange(1, n_out + 1, dtype=np.float64)
-
-    def set_output_times(self, times: np.ndarray) -> None:
-        self.output_times = np.asarray(times, dtype=np.float64)
-
-    def layout(self, names: list[str]) -> dict[str, dict]:
-        """Per output variable: ``dims`` of one window target without ``sample`` (``lead_time`` = time after the
-        last input frame) and the coordinates of its non-spatial dims."""
-        out = {}
-        with open_h5(self.path) as f:
-            for name in names:
-                dims = list(self.dims[name][2:])
-                extra = [d for d in dims if d not in self.spatial_dims]
-                coords = {d: coordinate(f, d).tolist() for d in extra}
-                out[name] = {"dims": ["lead_time", *dims], "coords": {"lead_time": self.output_times.tolist(), **coords}}
-        return out
 
 
 def window_statistics(parts: list[tuple[WindowDataset, int]]) -> dict[str, torch.Tensor]:
@@ -281,8 +220,14 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.batch_size, self.num_workers, self.stride = batch_size, num_workers, stride
         self.n_train, self.cache, self.seed = n_train, cache, seed
         options = dict(
-            n_in=n_in, n_out=n_out, layout=layout, window_stride=window_stride, time_stride=time_stride,
-            time_start=time_start, stride=stride, cache=cache,
+            n_in=n_in,
+            n_out=n_out,
+            layout=layout,
+            window_stride=window_stride,
+            time_stride=time_stride,
+            time_start=time_start,
+            stride=stride,
+            cache=cache,
         )
         self.datasets: dict[str, Dataset] = {}
         self._parts: dict[str, list[WindowDataset]] = {}
@@ -303,17 +248,13 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.windows_per_trajectory = self._parts["train"][0].windows_per_trajectory
 
     def _open(self, pattern: str, options: dict[str, Any]) -> list[WindowDataset]:
-        if any(ch in pattern for ch in "*?["):
-            paths = sorted(glob.glob(pattern))
-            if not paths:
-                raise DataError(f"no data files match {pattern}")
-        else:
-            paths = [pattern]
-        parts = [WindowDataset(p, self.inputs, self.outputs, **options) for p in paths]
+        parts = [WindowDataset(p, self.inputs, self.outputs, **options) for p in shard_paths(pattern)]
         first = parts[0]
         for part in parts[1:]:
             if (part.spatial_shape, part.info.channels, len(part.frames)) != (
-                first.spatial_shape, first.info.channels, len(first.frames)
+                first.spatial_shape,
+                first.info.channels,
+                len(first.frames),
             ):
                 raise DataError(f"shard {part.info.path} differs from {first.info.path} in grid, channels or times")
         return parts

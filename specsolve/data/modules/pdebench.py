@@ -37,6 +37,18 @@ class PDEBenchDataModule(ReaderDataModule):
         channel_names: list[str] | None = None,
     ) -> None:
         self._setup(
-            train, inputs, outputs, test, val, batch_size, num_workers, stride, n_train, cache,
-            train_range, test_range, seed, {"channel_names": channel_names},
+            train,
+            inputs,
+            outputs,
+            test,
+            val,
+            batch_size,
+            num_workers,
+            stride,
+            n_train,
+            cache,
+            train_range,
+            test_range,
+            seed,
+            {"channel_names": channel_names},
         )

@@ -1,4 +1,4 @@
-"""The ``the_well`` dataset: The Well's HDF5 files (one split directory of shards) read in place."""
+"""The ``well`` dataset (was ``the_well``): The Well's HDF5 files (one split directory of shards) read in place."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from specsolve.data.modules.reader_fields import ReaderDataModule
 from specsolve.registry import register
 
 
-@register("dataset", "the_well")
+@register("dataset", "well")
 class WellDataModule(ReaderDataModule):
     """Well-format files as ``x: (B, C_in, *S)``, ``y: (B, C_out, *S)``, one trajectory per sample.
 
@@ -35,6 +35,18 @@ class WellDataModule(ReaderDataModule):
         seed: int = 0,
     ) -> None:
         self._setup(
-            train, inputs, outputs, test, val, batch_size, num_workers, stride, n_train, cache,
-            train_range, test_range, seed, {},
+            train,
+            inputs,
+            outputs,
+            test,
+            val,
+            batch_size,
+            num_workers,
+            stride,
+            n_train,
+            cache,
+            train_range,
+            test_range,
+            seed,
+            {},
         )

@@ -13,27 +13,39 @@ A directory or a glob pattern opens every ``*.h5`` / ``*.hdf5`` / ``*.mat`` file
 from __future__ import annotations
 
 import glob
+from importlib import metadata
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import h5py
 
-from specsolve.data.readers.base import ConcatReader, Reader, VariableInfo, guard, open_hdf5
+from specsolve.data.readers.base import (
+    BUILTIN_READERS,
+    ConcatReader,
+    Reader,
+    VariableInfo,
+    guard,
+    open_hdf5,
+    reader_format,
+)
 from specsolve.data.readers.fno_mat import MAT5_MAGIC, FnoMatReader
 from specsolve.data.readers.native import NativeReader
 from specsolve.data.readers.pdebench import COORDINATE_NAMES, PDEBenchReader
 from specsolve.data.readers.pdebench_groups import PDEBenchGroupsReader, sample_groups
 from specsolve.data.readers.well import FIELD_GROUPS, WellReader
-from specsolve.errors import DataError
+from specsolve.errors import DataError, RegistryError
+from specsolve.registry import entry_point_group
+from specsolve.registry import get as registry_get
 
-Format = Literal["auto", "native", "pdebench", "well", "fno_mat"]
-FORMATS: tuple[str, ...] = ("auto", "native", "pdebench", "well", "fno_mat")
+# A format name: "auto" (detected per file) or the name of a registered reader (see formats()).
+Format = str
 SUFFIXES = (".h5", ".hdf5", ".mat", ".nc")
 
 __all__ = [
     "FORMATS",
     "ConcatReader",
     "FnoMatReader",
+    "Format",
     "NativeReader",
     "PDEBenchGroupsReader",
     "PDEBenchReader",
@@ -42,12 +54,46 @@ __all__ = [
     "WellReader",
     "detect_format",
     "expand_source",
+    "formats",
+    "open_hdf5",
     "open_reader",
+    "reader_class",
+    "reader_format",
 ]
 
 
+def formats() -> tuple[str, ...]:
+    """Every format name a user can give: ``auto``, the built-in readers, then plugins (entry-point group
+    ``specsolve.readers``). The one list behind ``open_reader``, ``detect_format`` and the CLI choices."""
+    plugins = sorted(ep.name for ep in metadata.entry_points(group=entry_point_group("reader")))
+    return ("auto", *sorted(BUILTIN_READERS), *(name for name in plugins if name not in BUILTIN_READERS))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FORMATS":  # computed on access, so a plugin installed later is listed
+        return formats()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def reader_class(fmt: str) -> type[Reader]:
+    """The reader registered as format ``fmt`` (a one-line :class:`DataError` listing the formats otherwise)."""
+    if fmt in BUILTIN_READERS:
+        return BUILTIN_READERS[fmt]
+    if fmt in formats():
+        try:
+            return registry_get("reader", fmt)  # type: ignore[return-value]
+        except RegistryError as exc:
+            raise DataError(str(exc)) from exc
+    raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(formats())}")
+
+
+def _plugin_readers() -> list[type[Reader]]:
+    return [reader_class(name) for name in formats()[1:] if name not in BUILTIN_READERS]
+
+
 def detect_format(path: str | Path) -> str:
-    """``"native"``, ``"pdebench"``, ``"pdebench_groups"``, ``"well"`` or ``"fno_mat"`` for one file."""
+    """The format name of one file: ``native``, ``pdebench``, ``pdebench_groups``, ``well``, ``fno_mat`` or a
+    plugin format whose reader's :meth:`~specsolve.data.readers.base.Reader.detect` accepts the file."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"data file not found: {p}")
@@ -59,6 +105,9 @@ def detect_format(path: str | Path) -> str:
                 head = fh.read(len(MAT5_MAGIC))
             if head == MAT5_MAGIC:
                 return "fno_mat"
+            for cls in _plugin_readers():
+                if cls.detect(p, None):
+                    return cls.format
             raise DataError(f"{p}: not a valid HDF5 file nor a MATLAB .mat file")
         with open_hdf5(p) as f:
             conventions = f.attrs.get("conventions", b"")
@@ -73,6 +122,9 @@ def detect_format(path: str | Path) -> str:
                 return "fno_mat"
             if sample_groups(f):
                 return "pdebench_groups"
+            for cls in _plugin_readers():
+                if cls.detect(p, f):
+                    return cls.format
             if "sample" in f:
                 return "native"
     raise DataError(
@@ -99,50 +151,33 @@ def expand_source(source: str | Path) -> list[Path]:
     return [p]
 
 
-def _open_one(
-    path: Path,
-    fmt: str,
-    channel_names: list[str] | None,
-    grid: Literal["vertex", "periodic"],
-    max_eager_bytes: int | None,
-) -> Reader:
+def _open_one(path: Path, fmt: str, options: dict[str, Any]) -> Reader:
     kind = detect_format(path) if fmt == "auto" else fmt
-    if kind == "pdebench":
+    if kind == "pdebench" and fmt != "auto":
         # the explicit "pdebench" format covers both PDEBench layouts
-        if fmt != "auto":
-            with open_hdf5(path) as f, guard(path, "detecting the PDEBench layout"):
-                if not any(n in f for n in COORDINATE_NAMES) and sample_groups(f):
-                    kind = "pdebench_groups"
-        if kind == "pdebench":
-            return PDEBenchReader(path)
-    if kind == "pdebench_groups":
-        return PDEBenchGroupsReader(path, channel_names)
-    if kind == "well":
-        return WellReader(path)
-    if kind == "native":
-        return NativeReader(path)
-    if kind == "fno_mat":
-        if max_eager_bytes is None:
-            return FnoMatReader(path, grid=grid)
-        return FnoMatReader(path, grid=grid, max_eager_bytes=max_eager_bytes)
-    raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(FORMATS)}")
+        with open_hdf5(path) as f, guard(path, "detecting the PDEBench layout"):
+            if not any(n in f for n in COORDINATE_NAMES) and sample_groups(f):
+                kind = "pdebench_groups"
+    return reader_class(kind).open(path, **options)
 
 
 def open_reader(
     source: str | Path,
-    fmt: Format | str = "auto",
+    fmt: Format = "auto",
     channel_names: list[str] | None = None,
     grid: Literal["vertex", "periodic"] = "vertex",
     max_eager_bytes: int | None = None,
 ) -> Reader:
     """Open a file, a directory of shards or a glob pattern lazily.
 
-    ``fmt``: ``auto`` (detected per file), ``native``, ``pdebench`` (either PDEBench layout), ``well`` or
-    ``fno_mat``; ``channel_names`` names the channels of PDEBench per-sample files; ``grid`` and
-    ``max_eager_bytes`` apply to ``.mat`` files (see :mod:`specsolve.data.readers.fno_mat`).
+    ``fmt``: one of :func:`formats`: ``auto`` (detected per file), ``native``, ``pdebench`` (either PDEBench
+    layout), ``pdebench_groups``, ``well``, ``fno_mat`` or a plugin format; ``channel_names`` names the channels
+    of PDEBench per-sample files; ``grid`` and ``max_eager_bytes`` apply to ``.mat`` files (see
+    :mod:`specsolve.data.readers.fno_mat`). Each reader takes the options its constructor accepts.
     """
-    if fmt not in FORMATS:
-        raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if fmt not in formats():
+        raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(formats())}")
     paths = expand_source(source)
-    readers = [_open_one(p, fmt, channel_names, grid, max_eager_bytes) for p in paths]
+    options = {"channel_names": channel_names, "grid": grid, "max_eager_bytes": max_eager_bytes}
+    readers = [_open_one(p, fmt, options) for p in paths]
     return readers[0] if len(readers) == 1 else ConcatReader(readers)

@@ -13,6 +13,12 @@ A :class:`Reader` describes one file (or, through :class:`ConcatReader`, several
   selects an int or a slice of the time axis, ``stride`` subsamples every spatial axis);
   ``read_block(name, start, stop, ...)`` the same for a contiguous block with a leading sample axis.
 
+A file format is a registry component of kind ``reader``: :func:`reader_format` registers a :class:`Reader`
+subclass under its format name (the built-ins ``native``, ``pdebench``, ``pdebench_groups``, ``well``, ``fno_mat``);
+a third-party package adds a format with an entry point in the group ``specsolve.readers``
+(``[project.entry-points."specsolve.readers"] my_fmt = "my_pkg.reader:MyReader"``) and, for ``fmt="auto"``,
+a :meth:`Reader.detect` classmethod.
+
 Nothing is loaded at construction beyond metadata; the file is opened on first read in each process, so a reader
 can be handed to DataLoader workers (the open handle is not pickled). Every problem with the file (unreadable,
 truncated, wrong shapes, NaN or inf values) raises a one-line :class:`~specsolve.errors.DataError` naming the
@@ -21,17 +27,19 @@ file and the problem.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from specsolve.errors import DataError, SpecsolveError
+from specsolve.registry import register
 
 TIME = "time"
 SPATIAL_NAMES = ("x", "y", "z")
@@ -71,7 +79,11 @@ def guard(path: str | Path, what: str = "") -> Iterator[None]:
 
 
 def open_hdf5(path: str | Path) -> Any:
-    """Open an HDF5 file read-only; a missing, truncated or non-HDF5 file is a one-line :class:`DataError`."""
+    """Open an HDF5 file read-only: the one opener of every reader, DataModule and inference verb.
+
+    A missing path, a directory, a truncated download and a file that is not HDF5 at all each give their own
+    one-line :class:`DataError` naming the file.
+    """
     import h5py
 
     p = Path(path)
@@ -90,9 +102,29 @@ def open_hdf5(path: str | Path) -> Any:
                 "incomplete download or copy?)"
             ) from exc
         if "signature not found" in text:
-            raise DataError(f"{p}: not an HDF5 file (no HDF5 signature)") from exc
+            raise DataError(f"{p}: not a valid HDF5 file (no HDF5 signature)") from exc
         detail = re.search(r"\((.*)\)", text)
         raise DataError(f"{p}: cannot open as HDF5 ({detail[1] if detail else one_line(exc)})") from exc
+
+
+R = TypeVar("R", bound="type[Reader]")
+
+# format name -> reader class, for the built-in formats (plugins are found through the registry)
+BUILTIN_READERS: dict[str, type[Reader]] = {}
+
+
+def reader_format(name: str) -> Callable[[R], R]:
+    """Class decorator: register a :class:`Reader` subclass as the file format ``name`` (registry kind
+    ``reader``); sets its ``format``. Built-in formats also go into :data:`BUILTIN_READERS`, so opening a file
+    needs no registry scan."""
+
+    def decorator(cls: R) -> R:
+        cls.format = name
+        if cls.__module__.split(".")[0] == "specsolve":
+            BUILTIN_READERS[name] = cls
+        return register("reader", name)(cls)
+
+    return decorator
 
 
 @dataclass(frozen=True)
@@ -143,6 +175,19 @@ class Reader:
         array of shape ``(n_selected_samples, *selected)`` in the variable's dim order."""
         raise NotImplementedError
 
+    @classmethod
+    def open(cls, path: Path, **options: Any) -> Reader:
+        """The reader of one file; ``options`` the caller offers (e.g. ``channel_names``, ``grid``): only those
+        the constructor takes and that are not None are passed."""
+        accepted = inspect.signature(cls).parameters
+        return cls(path, **{k: v for k, v in options.items() if v is not None and k in accepted})
+
+    @classmethod
+    def detect(cls, path: Path, handle: Any) -> bool:
+        """Whether ``path`` is in this format (for ``fmt="auto"``); ``handle`` is the open HDF5 file or None for
+        a non-HDF5 file. The built-in formats are detected first; a plugin format overrides this."""
+        return False
+
     # -- public interface ---------------------------------------------------------------------------------
     def __len__(self) -> int:
         return self.n_samples
@@ -152,9 +197,7 @@ class Reader:
 
     def variable(self, name: str) -> VariableInfo:
         if name not in self.variables:
-            raise DataError(
-                f"{self.path}: no variable '{name}'; variables: {', '.join(self.variables) or '(none)'}"
-            )
+            raise DataError(f"{self.path}: no variable '{name}'; variables: {', '.join(self.variables) or '(none)'}")
         return self.variables[name]
 
     def handle(self) -> Any:
@@ -187,10 +230,10 @@ class Reader:
                     key.append(s)
                 else:
                     raise DataError(f"time selection must be an int or a slice, got {time!r}")
-            elif dim == TIME:
-                key.append(slice(0, n, 1))
-            else:
+            elif dim in self.spatial_dims:
                 key.append(slice(0, n, stride))
+            else:  # the time axis read whole, or a non-spatial extra axis (e.g. components) never subsampled
+                key.append(slice(0, n, 1))
         if time is not None and not var.has_time:
             raise DataError(f"{self.path}: variable '{var.name}' has no time axis (dims {var.dims})")
         return tuple(key), drop_time
@@ -211,9 +254,7 @@ class Reader:
         if values.dtype.kind not in "fiub":
             raise DataError(f"{self.path}: variable '{name}' holds non-numeric data ({values.dtype})")
         if values.shape != expected:
-            raise DataError(
-                f"{self.path}: variable '{name}' read back with shape {values.shape}, expected {expected}"
-            )
+            raise DataError(f"{self.path}: variable '{name}' read back with shape {values.shape}, expected {expected}")
         if drop_time:
             values = values[:, 0]
         if np.issubdtype(values.dtype, np.floating) and values.dtype != np.float32:
@@ -239,7 +280,7 @@ class Reader:
         self._handle = None
         self._pid = None
 
-    def __enter__(self) -> "Reader":
+    def __enter__(self) -> Reader:
         return self
 
     def __exit__(self, *exc: Any) -> None:

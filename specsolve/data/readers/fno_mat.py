@@ -27,7 +27,16 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from specsolve.data.readers.base import SPATIAL_NAMES, TIME, Reader, VariableInfo, guard, one_line, open_hdf5
+from specsolve.data.readers.base import (
+    SPATIAL_NAMES,
+    TIME,
+    Reader,
+    VariableInfo,
+    guard,
+    one_line,
+    open_hdf5,
+    reader_format,
+)
 from specsolve.errors import DataError
 
 MAT5_MAGIC = b"MATLAB 5.0 MAT-file"
@@ -94,10 +103,9 @@ def validate_mat5(data: bytes, where: str) -> None:
     walk(memoryview(data), 128, len(data), 0, True)
 
 
+@reader_format("fno_mat")
 class FnoMatReader(Reader):
     """Reader of an FNO ``.mat`` file, lazy for v7.3 (HDF5), eager for v5 (see module docstring)."""
-
-    format = "fno_mat"
 
     def __init__(
         self,
@@ -157,9 +165,9 @@ class FnoMatReader(Reader):
             )
         if not head.startswith(MAT5_MAGIC):
             raise DataError(f"{self.path}: not a MATLAB .mat file (neither HDF5/v7.3 nor a v5 header)")
-        import scipy.io
-
         import io
+
+        import scipy.io
 
         data = self.path.read_bytes()
         validate_mat5(data, str(self.path))

@@ -23,7 +23,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from specsolve.data.readers.base import SPATIAL_NAMES, TIME, Reader, VariableInfo, guard
+from specsolve.data.readers.base import SPATIAL_NAMES, TIME, Reader, VariableInfo, guard, reader_format
 from specsolve.errors import DataError
 
 COORDINATE_NAMES = {"x-coordinate": "x", "y-coordinate": "y", "z-coordinate": "z"}
@@ -57,10 +57,9 @@ def plain_attrs(attrs: Any) -> dict[str, Any]:
     return out
 
 
+@reader_format("pdebench")
 class PDEBenchReader(Reader):
     """Lazy reader of a PDEBench single-array file (see module docstring)."""
-
-    format = "pdebench"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
@@ -103,9 +102,7 @@ class PDEBenchReader(Reader):
         for name in sorted(candidates):
             shape = tuple(int(n) for n in candidates[name].shape)
             if shape[0] != self.n_samples:
-                raise DataError(
-                    f"{self.path}: variable '{name}' has {shape[0]} samples, '{lead}' has {self.n_samples}"
-                )
+                raise DataError(f"{self.path}: variable '{name}' has {shape[0]} samples, '{lead}' has {self.n_samples}")
             rest = shape[1:]
             if rest == grid:
                 self.variables[name] = VariableInfo(name, self.spatial_dims, grid)

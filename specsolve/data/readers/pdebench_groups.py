@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from specsolve.data.readers.base import SPATIAL_NAMES, TIME, Reader, VariableInfo, guard
+from specsolve.data.readers.base import SPATIAL_NAMES, TIME, Reader, VariableInfo, guard, reader_format
 from specsolve.data.readers.pdebench import plain_attrs
 from specsolve.errors import DataError
 
@@ -29,10 +29,9 @@ def sample_groups(f: h5py.File) -> list[str]:
     return sorted(names)
 
 
+@reader_format("pdebench_groups")
 class PDEBenchGroupsReader(Reader):
     """Lazy reader of a PDEBench per-sample-group file (see module docstring)."""
-
-    format = "pdebench"
 
     def __init__(self, path: str | Path, channel_names: list[str] | None = None) -> None:
         super().__init__(path)

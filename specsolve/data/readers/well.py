@@ -27,7 +27,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from specsolve.data.readers.base import TIME, Reader, VariableInfo, guard
+from specsolve.data.readers.base import TIME, Reader, VariableInfo, guard, reader_format
 from specsolve.data.readers.pdebench import plain_attrs
 from specsolve.errors import DataError
 
@@ -57,10 +57,9 @@ class _Source:
     dim_varying: tuple[bool, ...]  # per spatial dim (empty for scalars)
 
 
+@reader_format("well")
 class WellReader(Reader):
     """Lazy reader of one Well-format file (see module docstring)."""
-
-    format = "well"
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
