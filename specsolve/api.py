@@ -378,14 +378,14 @@ def data_convert(
     src: PathLike,
     dst: PathLike,
     *,
-    fmt: Literal["auto", "pdebench", "well", "fno_mat"] = "auto",
+    fmt: str = "auto",
     overwrite: bool = False,
     variables: Sequence[str] | None = None,
     channel_names: Sequence[str] | None = None,
     grid: Literal["vertex", "periodic"] = "vertex",
 ) -> dict[str, Any]:
     """PDEBench / The Well / FNO ``.mat`` files (``src``: a file, a directory of shards or a glob) -> the native
-    file ``dst``, streamed, as ``specsolve data convert``.
+    file ``dst``, streamed, as ``specsolve data convert``; ``fmt`` is one of ``specsolve.data.readers.formats()``.
 
     Returns ``{"path": dst, "n_samples": N, "variables": {name: dims including "sample"}}`` as read back.
     """

@@ -15,10 +15,9 @@ from typing import Any, Literal
 import numpy as np
 
 from specsolve.data.native import NativeWriter, VariableSpec
-from specsolve.data.readers import ConcatReader, Reader, WellReader, open_reader
+from specsolve.data.readers import ConcatReader, Format, Reader, WellReader, formats, open_reader
 from specsolve.errors import DataError
 
-ConvertFormat = Literal["auto", "pdebench", "well", "fno_mat"]
 RESERVED_ATTRS = ("Conventions", "conventions", "created", "specsolve_version")
 DEFAULT_BLOCK_BYTES = 256 * 1024**2
 
@@ -45,7 +44,7 @@ def _source_attrs(reader: Reader) -> dict[str, Any]:
 def convert(
     src: str | Path,
     dst: str | Path,
-    fmt: ConvertFormat | str = "auto",
+    fmt: Format = "auto",
     overwrite: bool = False,
     variables: list[str] | None = None,
     channel_names: list[str] | None = None,
@@ -58,8 +57,8 @@ def convert(
     ``variables`` selects a subset (default: all); ``channel_names`` names PDEBench per-sample channels; ``grid``
     sets the assumed grid of ``.mat`` files. ``dst`` appears only when complete (atomic rename).
     """
-    if fmt not in ("auto", "pdebench", "well", "fno_mat", "native"):
-        raise DataError(f"unknown source format '{fmt}'; choose auto, pdebench, well or fno_mat")
+    if fmt not in formats():
+        raise DataError(f"unknown source format '{fmt}'; choose one of {', '.join(formats())}")
     dst = Path(dst)
     reader = open_reader(src, fmt, channel_names=channel_names, grid=grid)
     try:
