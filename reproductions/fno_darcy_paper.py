@@ -1,6 +1,6 @@
 """FNO-2D on generated Darcy s=85 with the paper's hyperparameters; prints test relative L2 per epoch.
 
-Usage: python scripts/fno_darcy_paper.py [--recipe datasets/darcy_s85.yaml] [--epochs 50] [--accelerator auto]
+Usage: python -m reproductions.fno_darcy_paper [--recipe datasets/darcy_s85.yaml] [--epochs 50] [--accelerator auto]
 Generates the recipe's data if missing (datasets/darcy_s85.yaml solves on 421x421 like the paper, ~40 min on
 one core; datasets/darcy_s85_fast.yaml solves on 169x169, ~4 min), then trains configs/fno_darcy_s85.yaml
 (modes 12, width 32, 4 layers, Adam 1e-3, weight decay 1e-4, StepLR 100 / 0.5, batch 20) and prints the
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import lightning as L
 
+from reproductions.report import run
 from specsolve.config import load_config
 from specsolve.data.generation import run_recipe
 from specsolve.training.run import train
@@ -75,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "darcy50.txt")

@@ -6,9 +6,9 @@ boundary points. The error is that of the FINAL iterate on each problem's test g
 
 Usage::
 
-    python scripts/gp_table.py                      # all configs, full settings (long: tens of CPU minutes)
-    python scripts/gp_table.py --quick              # pipeline smoke run: few steps, errors not meaningful
-    python scripts/gp_table.py --only poisson_1d_sin100 poisson_2d_sin100 --threads 1
+    python -m reproductions.gp_table                      # all configs, full settings (long: tens of CPU minutes)
+    python -m reproductions.gp_table --quick              # pipeline smoke run: few steps, errors not meaningful
+    python -m reproductions.gp_table --only poisson_1d_sin100 poisson_2d_sin100 --threads 1
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from reproductions.report import run
 from specsolve.registry.signature import validate_params
 from specsolve.solvers.epgp import EPGP
 from specsolve.solvers.gp_hm import GPHM
@@ -110,4 +111,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run(main, None if "--quick" in sys.argv else "gp_table.txt")  # a smoke run's errors mean nothing

@@ -29,10 +29,10 @@ positional encoding) are not equivariant.
 
 Usage::
 
-    .venv/bin/python scripts/ns2d_operators.py [--data-dir data/ns_small] [--scale 0.5] [--modes 8] [--epochs 5]
+    .venv/bin/python -m reproductions.ns2d_operators [--data-dir data/ns_small] [--scale 0.5] [--modes 8] [--epochs 5]
         [--models fno,gfno_p4,gfno_p4m,st_fno] [--n-train N] [--threads 1] [--work-dir runs/ns2d_operators]
-    .venv/bin/python scripts/ns2d_operators.py --paper  # the configs' models, epochs and batches (hours on CPU)
-    .venv/bin/python scripts/ns2d_operators.py --write-rotated SRC.h5 DST.h5  # then: specsolve rollout -d DST.h5
+    .venv/bin/python -m reproductions.ns2d_operators --paper  # the configs' models, epochs and batches (hours on CPU)
+    .venv/bin/python -m reproductions.ns2d_operators --write-rotated SRC.h5 DST.h5  # then: specsolve rollout -d DST.h5
 
 The default run took 11 min (6.9 min CPU) on the shared 2-core machine under load (docs/results/ns2d_operators.txt).
 Checkpoints stay in ``--work-dir/<stamp>/<model>``, so ``specsolve rollout -c .../checkpoints/last.ckpt -d
@@ -43,18 +43,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import logging
 import shlex
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
 
+from reproductions.report import quiet_libraries, run
 from specsolve.config import load_config
 from specsolve.data.generation import run_recipe
 from specsolve.data.modules.hdf5_windows import WindowDataset
@@ -169,8 +168,7 @@ def window_errors(module: torch.nn.Module, path: Path, cfg: dict, batch: int) ->
 
 def trajectory_error(pred: torch.Tensor, truth: torch.Tensor) -> np.ndarray:
     """The G-FNO metric per sample: ``||pred - truth|| / ||truth||`` over all predicted frames: ``(N,)``."""
-    diff = (pred.double() - truth.double()).flatten(1).norm(dim=1)
-    return (diff / truth.double().flatten(1).norm(dim=1)).numpy()
+    return relative_lp_per_sample(pred.double(), truth.double()).numpy()
 
 
 def truth_frames(path: Path, steps: int) -> torch.Tensor:
@@ -213,14 +211,6 @@ def evaluate(checkpoint: Path, data_dir: Path, batch: int) -> dict[str, float]:
     return result
 
 
-def quiet() -> None:
-    import lightning.pytorch  # noqa: F401  (sets its own log level on import)
-
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=ROOT / "data" / "ns_small")
@@ -248,9 +238,9 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown models {unknown}; choose from {list(MODELS)}")
     torch.set_num_threads(args.threads)
-    quiet()
+    quiet_libraries()
 
-    command = [".venv/bin/python", "scripts/ns2d_operators.py", *sys.argv[1:]]
+    command = [".venv/bin/python", "-m", "reproductions.ns2d_operators", *sys.argv[1:]]
     print("command: " + " ".join(shlex.quote(a) for a in command))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s), {_dt.datetime.now():%Y-%m-%d %H:%M}")
     data_dir = args.data_dir.resolve()
@@ -331,4 +321,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, None if "--write-rotated" in sys.argv else "ns2d_operators.txt")  # a rotated copy is no result

@@ -31,8 +31,8 @@ median of timed steps) so that the two columns are comparable.
 
 Usage (the defaults: ~4 minutes on one quiet CPU core, ~10 on a loaded machine; see docs/results/nsm_vs_pinn.txt)::
 
-    .venv/bin/python scripts/nsm_vs_pinn.py
-    .venv/bin/python scripts/nsm_vs_pinn.py --only rd --rd-steps 0 --rd-floor 2     # floors only (slow: 10-20 min)
+    .venv/bin/python -m reproductions.nsm_vs_pinn
+    .venv/bin/python -m reproductions.nsm_vs_pinn --only rd --rd-steps 0 --rd-floor 2     # floors only (slow: 10-20 min)
 """
 
 from __future__ import annotations
@@ -47,19 +47,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from reproductions.report import run
 from specsolve.data.generators.reaction_diffusion import ReactionDiffusionGenerator
 from specsolve.data.grf import sample_rng
 from specsolve.losses.nsm_residual import NSMResidualLoss
 from specsolve.losses.pinn_residual import PINNResidualLoss
+from specsolve.nn.norms import relative_lp_per_sample
 from specsolve.pde import get_pde
 from specsolve.pde.spectral import cheb_transform
 from specsolve.registry import create
-
-
-def relative_l2(pred: Tensor, ref: Tensor) -> float:
-    """Mean over samples of ``||pred - ref|| / ||ref||``."""
-    err = (pred - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1)
-    return err.mean().item()
 
 
 def time_steps(step: Callable[[], object], warmup: int, timed: int) -> tuple[float, float]:
@@ -162,7 +158,7 @@ def poisson_run(loss_name: str, args: argparse.Namespace) -> dict[str, float]:
         sched.step()
     train_s = time.perf_counter() - t0
     with torch.no_grad():
-        rel = relative_l2(model(s_test), u_test)
+        rel = relative_lp_per_sample(model(s_test), u_test).mean().item()
     # quiet timing pass on a fresh copy (same shapes, no scheduler, no evaluation)
     model_t = poisson_model(args.seed)
     wall, cpu = time_steps(
@@ -271,7 +267,7 @@ def rd_run(loss_name: str, data: tuple[Tensor, Tensor, Tensor], args: argparse.N
             if (nt - 1) % (u_ref.shape[1] - 1):
                 raise SystemExit("--rd-pinn-nt must be 64 k + 1 (the reference times are k/64)")
             pred = model(u0_test, t)[:, :: (nt - 1) // (u_ref.shape[1] - 1), 0].double()
-        rel = relative_l2(pred, u_ref.double())
+        rel = relative_lp_per_sample(pred, u_ref.double()).mean().item()
     model_t = rd_model(args)
     wall, cpu = time_steps(
         make_step(model_t, batch_loss, torch.optim.Adam(model_t.parameters(), lr=args.rd_lr)), 3, args.timed_steps
@@ -404,4 +400,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "nsm_vs_pinn.txt")

@@ -4,7 +4,9 @@ For a file written by ``specsolve predict --lead-times ...`` on trajectory data:
 a stored frame is compared with it (mean over samples), next to the identity baseline ``u(t + tau) ~ u(t)``; lead
 times without a stored frame are only checked for finite values. Usage::
 
-    .venv/bin/python scripts/scot_lead_time_error.py PRED.h5 DATA.h5 [--variable u]
+    .venv/bin/python -m reproductions.scot_lead_time_error PRED.h5 DATA.h5 [--variable u] [--out FILE]
+
+Prints only, unless ``--out FILE`` is given (the figures are part of docs/results/galerkin_scot.txt).
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import torch
 import xarray as xr
+
+from reproductions.report import run
+from specsolve.nn.norms import relative_lp_per_sample
 
 
 def relative_l2(pred: np.ndarray, truth: np.ndarray) -> float:
-    diff = (pred - truth).reshape(len(truth), -1)
-    return float(np.mean(np.linalg.norm(diff, axis=1) / np.linalg.norm(truth.reshape(len(truth), -1), axis=1)))
+    """Mean over samples of the library's per-sample relative L2."""
+    return float(relative_lp_per_sample(torch.from_numpy(pred), torch.from_numpy(truth)).mean())
 
 
 def main() -> None:
@@ -45,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, None)

@@ -16,7 +16,7 @@ All runs are evaluated on the same held-out advection-diffusion trajectories (al
 L2 (the trainer's validation metric over the whole test set after the last epoch). The identity map
 u(t + tau) = u(t) is printed as a reference. Usage::
 
-    .venv/bin/python scripts/scot_pretrain_finetune.py [--pretrain-n 64] [--pretrain-epochs 8] [--finetune-n 8]
+    .venv/bin/python -m reproductions.scot_pretrain_finetune [--pretrain-n 64] [--pretrain-epochs 8] [--finetune-n 8]
         [--finetune-epochs 25] [--frozen] [--seed 0] [--pretrained CKPT] [--work DIR]
 
 Default: ~3.5 min on the 2-core CPU when it is quiet, up to ~10 min under load (docs/results/scot_finetune.txt).
@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from reproductions import report
 from specsolve.config.loading import load_config
 from specsolve.data.generation import run_recipe
 from specsolve.data.modules.hdf5_all2all import All2AllDataModule
@@ -201,4 +202,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    report.run(main, "scot_finetune.txt")

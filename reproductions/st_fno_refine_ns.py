@@ -1,8 +1,8 @@
 """Spectral-Refiner at CPU scale: train the spatiotemporal FNO (``st_fno``) on coarse Navier–Stokes data, then refine its
 enlarged output layer on the fine grid with the H^{-1} norm of the vorticity residual, with no solution data.
 
-    .venv/bin/python scripts/sfno_refine_ns.py            # ~10 min on a quiet 2-core machine
-    .venv/bin/python scripts/sfno_refine_ns.py --quick    # ~2 min
+    .venv/bin/python -m reproductions.st_fno_refine_ns            # ~10 min on a quiet 2-core machine
+    .venv/bin/python -m reproductions.st_fno_refine_ns --quick    # ~2 min
 
 Data: the ``navier_stokes`` generator (FNO forcing and GRF, nu = 1e-3, CN-AB2 with dt = 5e-3 on the fine grid, float64),
 frames every ``--frame-dt`` time units after a ``--warmup``. Training: ``--n-train`` trajectories subsampled to the coarse
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from reproductions.report import run
 from specsolve.data.generators.navier_stokes import NavierStokesGenerator
+from specsolve.nn.norms import relative_lp_per_sample
 from specsolve.registry import create
 from specsolve.training.spectral_refinement import VorticityResidual, residual_norm, spectral_refine
 
@@ -45,10 +47,6 @@ def trajectories(n: int, count: int, seed: int, frames: int, frame_dt: float, wa
     )
     w = gen.generate(np.arange(count), seed)["u"]  # (count, steps + 1, n, n), initial frame included
     return torch.from_numpy(np.asarray(w, dtype=np.float64))[:, -frames:]
-
-
-def rel_l2(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    return (pred - truth).flatten(1).norm(dim=1) / truth.flatten(1).norm(dim=1)
 
 
 def main() -> None:
@@ -108,7 +106,7 @@ def main() -> None:
         total = 0.0
         for i in range(0, len(x), batch):
             idx = perm[i : i + batch]
-            loss = rel_l2(model(x[idx]), y[idx]).mean()
+            loss = relative_lp_per_sample(model(x[idx]), y[idx]).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -125,9 +123,9 @@ def main() -> None:
     window, truth = test[:, : args.t_in, None], test[:, args.t_in :, None]
     with torch.no_grad():
         coarse_window = window[..., ::2, ::2]
-        err_coarse = rel_l2(model(coarse_window), truth[..., ::2, ::2])
+        err_coarse = relative_lp_per_sample(model(coarse_window), truth[..., ::2, ::2])
         pred = model(window)  # zero-shot on the fine grid
-        err_before = rel_l2(pred, truth)
+        err_before = relative_lp_per_sample(pred, truth)
         res_truth = residual_norm(residual(test[:, args.t_in - 1 :]), args.frame_dt)
         res_before = residual_norm(residual(torch.cat([window[:, -1:, 0], pred[:, :, 0]], 1)), args.frame_dt)
     print(f"\ntest relative L2 at the training grid {args.n // 2}^2: {err_coarse.mean():.4e}")
@@ -138,7 +136,7 @@ def main() -> None:
             model, window[i : i + 1], residual, steps=args.refine_steps, lr_weight=args.lr_weight
         )
         with torch.no_grad():
-            err_after = rel_l2(refined(window[i : i + 1]), truth[i : i + 1]).item()
+            err_after = relative_lp_per_sample(refined(window[i : i + 1]), truth[i : i + 1]).item()
         rows.append((i, err_before[i].item(), err_after, res_before[i].item(), info["after"], res_truth[i].item()))
     seconds = (time.perf_counter() - t0) / args.n_test
     print(f"\nrefinement on the {args.n}^2 grid ({args.refine_steps} Adam steps, {seconds:.1f} s per trajectory):")
@@ -151,4 +149,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "sfno_refine.txt")
