@@ -19,9 +19,9 @@ num_layers=4, dim_feedforward=192, freq_dim=48, modes=16`` (530,305 parameters);
 num_heads=4, num_layers=6, dim_feedforward=256, freq_dim=32, modes=12, norm_eps=1e-7, dropout=0.05,
 downsampler_dropout=0.05, coarse_size=43, zero_boundary=True`` (2,220,829 parameters).
 
-Deviations from the reference code, on purpose: dropout acts in training mode only (the reference applies
-``F.dropout(p=0.5)`` to the attention matrix even in eval); the Fourier scores are not divided by ``sqrt(d_k)``
-(the paper's formula; the reference code divides); the 2D intermediate grid of the scalers is the geometric mean
+Deviations from the reference code, on purpose (the first two have compatibility switches, see the class):
+dropout acts in training mode only (the reference applies ``F.dropout(p=0.5)`` to the attention matrix even in
+eval); the Fourier scores are not divided by ``sqrt(d_k)`` (the paper's formula; the reference code divides); the 2D intermediate grid of the scalers is the geometric mean
 of the fine and coarse sizes (the reference derives it from a rounded scale factor: 141 -> 78 -> 43 down,
 43 -> 77 -> 141 up).
 """
@@ -55,6 +55,12 @@ class GalerkinTransformer(nn.Module):
     matrix and both residual branches, ``ffn_dropout`` (None -> ``dropout``) inside the FFN,
     ``decoder_dropout`` before each FFT, ``downsampler_dropout`` / ``upsampler_dropout`` in the 2D CNN scalers.
     2D only: ``coarse_size`` (attention grid), ``downsampler_activation``, ``zero_boundary``.
+
+    Reference-code compatibility switches (galerkin-transformer 0.2.1, the code behind the published numbers;
+    off by default, see :class:`~specsolve.nn.galerkin.SimpleAttention`): ``reference_attention_dropout`` applies
+    the reference's ``F.dropout(p=0.5)`` to every attention matrix in training and in evaluation (so evaluation is
+    random, as in the reference); ``reference_fourier_scaling`` divides the Fourier attention scores by
+    ``sqrt(d_k + dim)`` like the reference code (no effect with ``attention="galerkin"``).
     """
 
     def __init__(
@@ -82,6 +88,8 @@ class GalerkinTransformer(nn.Module):
         downsampler_dropout: float = 0.0,
         upsampler_dropout: float = 0.0,
         zero_boundary: bool = False,
+        reference_attention_dropout: bool = False,
+        reference_fourier_scaling: bool = False,
     ) -> None:
         super().__init__()
         name = "galerkin_transformer"
@@ -139,6 +147,8 @@ class GalerkinTransformer(nn.Module):
                 norm_eps=norm_eps,
                 dropout=dropout,
                 ffn_dropout=dropout if ffn_dropout is None else ffn_dropout,
+                reference_attention_dropout=reference_attention_dropout,
+                reference_fourier_scaling=reference_fourier_scaling,
             )
             for _ in range(num_layers)
         )

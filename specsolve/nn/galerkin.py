@@ -68,6 +68,13 @@ class SimpleAttention(nn.Module):
     Heads are concatenated to ``(B, n, h (d_k + p))`` and mapped back by ``fc: Linear(d + h p, d)``.
     ``dropout`` acts on the attention matrix (``K^T V / n`` or ``Q K^T / n``) in training mode only.
     Init (paper): ``W_{q,k,v} = xavier_uniform(gain) + diagonal_weight * I``, biases 0.
+
+    Compatibility with the reference code (galerkin-transformer 0.2.1, behind the published numbers), both off by
+    default: ``reference_attention_dropout`` replaces that dropout by the reference's ``F.dropout(p=0.5)`` on the
+    attention matrix, active in training **and** evaluation mode (its ``attention``/``linear_attention`` call
+    ``F.dropout`` with the defaults, ignoring ``dropout`` and ``model.eval()``; outputs are then random in eval);
+    ``reference_fourier_scaling`` divides the Fourier scores by ``sqrt(d_k + p)`` as the reference code does (the
+    paper's formula has no such factor; the Galerkin path has none in either).
     """
 
     def __init__(
@@ -80,6 +87,8 @@ class SimpleAttention(nn.Module):
         diagonal_weight: float = 1e-2,
         norm_eps: float = 1e-5,
         dropout: float = 0.0,
+        reference_attention_dropout: bool = False,
+        reference_fourier_scaling: bool = False,
     ) -> None:
         super().__init__()
         if d_model % num_heads != 0:
@@ -97,7 +106,15 @@ class SimpleAttention(nn.Module):
         self.norm_v = HeadwiseLayerNorm(num_heads, self.d_k, norm_eps) if attention == "galerkin" else None
         self.fc = nn.Linear(d_model + num_heads * pos_dim, d_model)
         self.dropout = nn.Dropout(dropout)
+        self.reference_attention_dropout = reference_attention_dropout
+        self.reference_fourier_scaling = reference_fourier_scaling
         self.reset_projections(xavier_gain, diagonal_weight)
+
+    def attention_dropout(self, matrix: Tensor) -> Tensor:
+        """``dropout`` in training mode, or the reference's always-on ``F.dropout(p=0.5)`` (see the class doc)."""
+        if self.reference_attention_dropout:
+            return F.dropout(matrix, p=0.5, training=True)
+        return self.dropout(matrix)
 
     @torch.no_grad()
     def reset_projections(self, xavier_gain: float, diagonal_weight: float) -> None:
@@ -123,10 +140,13 @@ class SimpleAttention(nn.Module):
             p = pos.to(q.dtype).unsqueeze(1).expand(batch, self.num_heads, n, self.pos_dim)
             q, k, v = (torch.cat([p, t], dim=-1) for t in (q, k, v))
         if self.attention == "galerkin":
-            kv = self.dropout(torch.einsum("bhnd,bhne->bhde", k, v) / n)  # (B, h, d_k+p, d_k+p)
+            kv = self.attention_dropout(torch.einsum("bhnd,bhne->bhde", k, v) / n)  # (B, h, d_k+p, d_k+p)
             z = torch.einsum("bhnd,bhde->bhne", q, kv)
         else:
-            scores = self.dropout(torch.einsum("bhnd,bhmd->bhnm", q, k) / n)  # (B, h, n, n)
+            scores = torch.einsum("bhnd,bhmd->bhnm", q, k)  # (B, h, n, n)
+            if self.reference_fourier_scaling:
+                scores = scores / math.sqrt(self.d_k + self.pos_dim)
+            scores = self.attention_dropout(scores / n)
             z = torch.einsum("bhnm,bhme->bhne", scores, v)
         z = z.transpose(1, 2).reshape(batch, n, self.num_heads * (self.d_k + self.pos_dim))
         return self.fc(z)
@@ -163,10 +183,21 @@ class EncoderLayer(nn.Module):
         norm_eps: float = 1e-5,
         dropout: float = 0.0,
         ffn_dropout: float = 0.0,
+        reference_attention_dropout: bool = False,
+        reference_fourier_scaling: bool = False,
     ) -> None:
         super().__init__()
         self.attn = SimpleAttention(
-            d_model, num_heads, pos_dim, attention, xavier_gain, diagonal_weight, norm_eps, dropout
+            d_model,
+            num_heads,
+            pos_dim,
+            attention,
+            xavier_gain,
+            diagonal_weight,
+            norm_eps,
+            dropout,
+            reference_attention_dropout,
+            reference_fourier_scaling,
         )
         self.ff = FeedForward(d_model, dim_feedforward, ffn_dropout)
         self.dropout1 = nn.Dropout(dropout)
