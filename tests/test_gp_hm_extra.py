@@ -3,14 +3,13 @@ main GP is frozen and a Matern-5/2 GP whose values add to ``U`` is fitted."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
 from specsolve.errors import ConfigError
 from specsolve.gp.kron import kron_mv
-from specsolve.pde import problems as _problems
+from specsolve.pde.problems import get_problem
+from specsolve.solvers import gp_hm
 from specsolve.solvers.gp_hm import GPHM
 
 f64 = torch.float64
@@ -19,11 +18,11 @@ f64 = torch.float64
 @pytest.fixture
 def small_hard(monkeypatch: pytest.MonkeyPatch) -> str:
     """A small analogue of ``sin(500x) - 2(x - 0.5)^2``: ``sin(60x) - 2(x - 0.5)^2`` on [0, 1], 48 points."""
-    base = _problems.PROBLEMS["poisson_1d_sin500_quad"]
-    prob = dataclasses.replace(
-        base, name="small_hard", exact=lambda x: torch.sin(60 * x) - 2 * (x - 0.5) ** 2, n_points=48, freq_scale=20.0
+    base = get_problem("poisson_1d_sin500_quad")
+    prob = base.with_exact(
+        lambda x: torch.sin(60 * x) - 2 * (x - 0.5) ** 2, name="small_hard", n_points=48, freq_scale=20.0
     )
-    monkeypatch.setitem(_problems.PROBLEMS, "small_hard", prob)
+    monkeypatch.setattr(gp_hm, "get_problem", lambda name: prob if name == "small_hard" else get_problem(name))
     return "small_hard"
 
 

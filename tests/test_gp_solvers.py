@@ -20,7 +20,7 @@ from specsolve.gp.ehrenpreis import (
 )
 from specsolve.gp.kernels import SpectralMixture1d, UniformGridKernel
 from specsolve.gp.kron import kron_logdet, kron_mv, kron_solve, mode_product, spd_solve_logdet
-from specsolve.pde.problems import PROBLEMS, autograd_derivatives, get_problem
+from specsolve.pde.problems import get_problem, list_problems
 from specsolve.solvers.epgp import EPGP
 from specsolve.solvers.gp_hm import GPHM
 from specsolve.solvers.sepgp import SEPGP
@@ -198,9 +198,8 @@ def test_gphm_rejects_time_dependent_problems_and_bad_grids():
 
 # ---- EPGP ----------------------------------------------------------------------------------------------------------
 def _operator_on(problem, fn, pts):
-    cols = [c.clone().requires_grad_(True) for c in pts.unbind(-1)]
-    u = fn(torch.stack(cols, -1))
-    return problem.operator(u, autograd_derivatives(u, cols, problem.derivative_orders()))
+    """``F[fn]`` at points ``(s, d)`` (the problem's axis order), through the PDE specification's residual."""
+    return problem.operator(lambda cols: fn(torch.stack(cols, -1)), pts.unbind(-1))
 
 
 @pytest.mark.parametrize("name", ["heat_1d", "heat_2d"])
@@ -304,7 +303,7 @@ def test_all_problem_names_resolve():
         "heat_2d",
         "wave_2d",
         "laplace_2d",
-    } <= set(PROBLEMS)
+    } <= set(list_problems())
 
 
 # ---- configs -------------------------------------------------------------------------------------------------------
@@ -328,5 +327,49 @@ def test_constructor_signatures_are_config_schemas_and_shipped_configs_validate(
         params = dict(cfg["solver"])
         cls = classes[params.pop("name")]
         validate_params(cls, params, path.name)
-        assert params["problem"] in PROBLEMS
+        assert params["problem"] in list_problems()
         assert cfg["output"]["path"].endswith(".h5")
+
+
+# ---- the problem registry kind -----------------------------------------------------------------------------------
+def test_problems_are_registry_components_built_on_registered_pdes() -> None:
+    import specsolve
+    from specsolve.pde import get_pde
+
+    assert [c.name for c in specsolve.list_components("problem")] == list_problems()
+    p = specsolve.create("problem", "heat_1d")
+    assert p is get_problem("heat_1d") and p.axes == ("x", "t") and p.spec.domain.names == ("t", "x")
+    assert p.spec.linear == get_pde("heat", dim=1, nu=1.0).linear  # the registered PDE's operator, not a copy
+    assert p.to_spec_order(("X", "T")) == ("T", "X") and p.derivative_orders() == [(2, 0), (0, 1)]
+    with pytest.raises(ConfigError, match="unknown problem 'heat_1D'; did you mean 'heat_1d'"):
+        get_problem("heat_1D")
+
+
+def test_a_plugin_problem_from_the_entry_point_group_runs_in_the_gp_solvers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from specsolve.registry import Registry
+
+    base = get_problem("poisson_1d_sin10")
+
+    def sin3() -> object:
+        """u_xx = f, u = sin(3x) (a third party's problem)."""
+        return base.with_exact(lambda x: torch.sin(3 * x), name="sin3", n_points=16, freq_scale=2.0)
+
+    class EntryPoint:
+        name, value, group = "sin3", "fake_pkg:sin3", "specsolve.problems"
+
+        class dist:  # noqa: N801
+            name = "fake-plugin"
+
+        def load(self):  # noqa: ANN202
+            return sin3
+
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group=None, **kw: [EntryPoint()] if group == EntryPoint.group else []
+    )
+    monkeypatch.setattr("specsolve.registry.REGISTRY", Registry())
+    s = GPHM(problem="sin3", n_components=2, steps=0)
+    assert s.n_points == [16] and s.problem.pde == "laplace"
+    assert torch.allclose(s.source, -9 * torch.sin(3 * s.coords[0]), atol=1e-10)  # manufactured from the new exact
+    assert torch.allclose(s.bvals, torch.sin(3 * s.coords[0][[0, -1]]), atol=1e-14)

@@ -15,6 +15,7 @@ from specsolve.pde import (
     Axis,
     Domain,
     LinearOperator,
+    PDESpec,
     TensorBasis,
     autograd_derivatives,
     fd_derivative,
@@ -249,3 +250,61 @@ def test_manufactured_allen_cahn_source() -> None:
     u = torch.sin(4 * math.pi * x[0]) * torch.sin(4 * math.pi * x[1])
     assert torch.allclose(spec.source(x), -2 * (4 * math.pi) ** 2 * u + u**3 - u, atol=1e-9)
     assert not spec.is_homogeneous and spec.exact_solution is not None
+
+
+# ---- the pde registry kind --------------------------------------------------------------------------------------
+class _FakeEntryPoint:
+    """An entry point of a third-party package: ``group``, ``name``, ``value`` and a ``load()`` returning ``obj``."""
+
+    class dist:  # noqa: N801
+        name = "fake-plugin"
+
+    def __init__(self, group: str, name: str, obj: object) -> None:
+        self.group, self.name, self.value, self._obj = group, name, f"fake_pkg:{name}", obj
+
+    def load(self) -> object:
+        return self._obj
+
+
+def fresh_registry_with(monkeypatch: pytest.MonkeyPatch, *entry_points: _FakeEntryPoint) -> None:
+    """Swap in an empty registry whose entry-point discovery sees ``entry_points`` (and nothing else)."""
+    from importlib import metadata
+
+    from specsolve.registry import Registry
+
+    monkeypatch.setattr(
+        metadata, "entry_points", lambda group=None, **kw: [e for e in entry_points if e.group == group]
+    )
+    monkeypatch.setattr("specsolve.registry.REGISTRY", Registry())
+
+
+def test_pdes_are_registry_components() -> None:
+    import specsolve
+    from specsolve.registry import entry_point_group
+
+    names = [c.name for c in specsolve.list_components("pde")]
+    assert list_pdes() == names and {"heat", "navier_stokes", "poisson", "allen_cahn"} <= set(names)
+    spec = specsolve.create("pde", "heat", nu=0.3)
+    assert isinstance(spec, PDESpec) and spec.params["nu"] == 0.3 and spec.name == "heat"
+    with pytest.raises(ConfigError, match="key 'nu' expects float"):
+        specsolve.create("pde", "heat", nu="fast")
+    assert (entry_point_group("pde"), entry_point_group("problem")) == ("specsolve.pdes", "specsolve.problems")
+
+
+def test_a_plugin_pde_loads_from_its_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specsolve.pde import derivative
+
+    loaded = []
+
+    def transport(beta: float = 1.0) -> PDESpec:
+        """u_t + beta u_x = 0 (a third party's PDE)."""
+        loaded.append(beta)
+        dom = Domain.box(1, 1.0, True, 1.0)
+        return PDESpec("transport", dom, derivative(2, 0) + derivative(2, 1, 1, beta))
+
+    fresh_registry_with(monkeypatch, _FakeEntryPoint("specsolve.pdes", "transport", transport))
+    assert list_pdes() == ["transport"] and loaded == []  # listed, not loaded
+    spec = get_pde("transport", beta=2.0)
+    assert loaded == [2.0] and spec.linear.terms == {(1, 0): 1.0, (0, 1): 2.0}
+    with pytest.raises(ConfigError, match="unknown PDE 'transprt'; did you mean 'transport'"):
+        get_pde("transprt")

@@ -203,6 +203,8 @@ def test_declared_groups_are_documented_groups() -> None:
         "specsolve.generators",
         "specsolve.optimizers",
         "specsolve.schedulers",
+        "specsolve.pdes",
+        "specsolve.problems",
     }
     declared = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]["entry-points"]
     assert set(declared) == {"specsolve.models", "specsolve.losses"} and set(declared) <= documented

@@ -4,7 +4,7 @@ For a scalar linear PDE ``P(d) u = 0`` with constant coefficients, every exponen
 the characteristic variety ``V = {z in C^n : P(z) = 0}`` (``d -> z``) solves the PDE, so a GP with covariance
 ``k(x, x') = int_V exp(<x, z>) conj(exp(<x', z>)) dmu(z)`` has only solutions as samples (EPGP). Here the PDEs are
 scalar, square-free and irreducible, so the Noetherian multipliers are ``D = 1``. Varieties, parametrised by a
-complex base point (axes ordered as in the problem, time last)::
+complex base point (axes in the solvers' order ``Problem.axes``, time last; see :mod:`specsolve.pde.problems`)::
 
     heat_1d   (x, t):     z = (c, c^2)                                 c in C
     heat_2d   (x, y, t):  z = (a, b, a^2 + b^2)                        (a, b) in C^2

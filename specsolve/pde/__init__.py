@@ -9,7 +9,8 @@
 - :mod:`~specsolve.pde.library`: built-ins, ``get_pde("poisson", dim=2)``.
 """
 
-from specsolve.pde.derivatives import autograd_derivatives, fd_derivative, grid_derivative, grid_derivatives
+from specsolve.pde.autograd import autograd_derivatives
+from specsolve.pde.derivatives import fd_derivative, grid_derivative, grid_derivatives
 from specsolve.pde.domain import Axis, Domain, grid_points
 from specsolve.pde.library import get_pde, list_pdes, register_pde
 from specsolve.pde.operators import (

@@ -1,4 +1,4 @@
-"""Derivatives of grid fields (finite differences, Fourier, Chebyshev) and of callables (autograd).
+"""Derivatives of grid fields (finite differences, Fourier, Chebyshev); callables: :mod:`specsolve.pde.autograd`.
 
 Grid fields have the domain axes as their last ``domain.ndim`` dims. Per axis, ``method="spectral"`` uses the
 Fourier series on periodic ``uniform_open`` axes and the Chebyshev series on ``cheb_lobatto`` axes; everything else
@@ -8,16 +8,17 @@ and second-order one-sided at the ends otherwise (``torch.gradient`` with coordi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
 from specsolve.pde.domain import Domain
-from specsolve.pde.operators import fourier_factor, wavenumbers
-from specsolve.pde.spec import Derivatives, PDESpec, as_key
-from specsolve.pde.spectral import _along, apply_matrix, cheb_diff_matrix, cheb_inverse, cheb_transform
+from specsolve.pde.keys import Derivatives, as_key
+from specsolve.pde.operators import along, fourier_factor, wavenumbers
+from specsolve.pde.spec import PDESpec
+from specsolve.pde.spectral import apply_matrix, cheb_diff_matrix, cheb_inverse, cheb_transform
 
 Method = Literal["fd", "spectral"]
 
@@ -68,7 +69,7 @@ def fourier_derivative(u: Tensor, dim: int, order: int, length: float) -> Tensor
     n = u.shape[dim]
     c = torch.fft.fft(u, dim=dim)
     factor = fourier_factor(wavenumbers(n, device=u.device), length, order, n).to(c.dtype)
-    return torch.fft.ifft(c * _along(factor, dim, c.ndim), dim=dim).real
+    return torch.fft.ifft(c * along(factor, dim, c.ndim), dim=dim).real
 
 
 def chebyshev_derivative(u: Tensor, dim: int, order: int, length: float) -> Tensor:
@@ -119,7 +120,7 @@ def aux_values(spec: PDESpec, name: str, u: Tensor, kinds: Sequence[str]) -> Ten
     dims = [i - nd for i in axes]
     shape = u.shape[-nd:]
     ks = [
-        _along(wavenumbers(shape[i], device=u.device), i, nd) if i in axes else torch.zeros(1, device=u.device)
+        along(wavenumbers(shape[i], device=u.device), i, nd) if i in axes else torch.zeros(1, device=u.device)
         for i in range(nd)
     ]
     mult = aux.multiplier(ks, dom.lengths, list(shape))
@@ -149,30 +150,4 @@ def grid_derivatives(
             else:
                 raise ValueError(f"field '{f}' is not available (pass the inputs?)")
         out[f, alpha] = grid_derivative(base[f], spec.domain, alpha, kinds, method)
-    return out
-
-
-def autograd_derivatives(
-    fn: Callable[[tuple[Tensor, ...]], Tensor], x: Sequence[Tensor], keys: Iterable[Any]
-) -> Derivatives:
-    """Derivatives of a pointwise callable ``fn(x)`` at coordinates ``x`` (tuple of equal-shape tensors) by autograd.
-
-    Keys are multi-indices (or ``("u", alpha)``); results are detached, broadcast to the shape of ``x[0]``.
-    """
-    with torch.enable_grad():
-        xs = tuple(xi.detach().clone().requires_grad_(True) for xi in x)
-        u = fn(xs)
-        out = Derivatives()
-        for key in keys:
-            f, alpha = as_key(key)
-            if f != "u":
-                raise ValueError(f"autograd derivatives are only defined for the solution, got field '{f}'")
-            v: Tensor | None = u
-            for i, m in enumerate(alpha):
-                for _ in range(m):
-                    if v is None or not v.requires_grad:
-                        v = None
-                        break
-                    (v,) = torch.autograd.grad(v.sum(), xs[i], create_graph=True, allow_unused=True)
-            out["u", alpha] = torch.zeros_like(xs[0]) if v is None else (v + torch.zeros_like(xs[0])).detach()
     return out

@@ -1,4 +1,4 @@
-"""Built-in PDE specifications and a small name -> factory registry (``get_pde("poisson", dim=2)``).
+"""Built-in PDE specifications, registered as components of kind ``pde`` (``get_pde("poisson", dim=2)``).
 
 Every factory returns a :class:`PDESpec` in residual form ``R = L u + sum N_i - f``; time comes first. Parameters
 follow the benchmark papers (see ``references/``): NSM Poisson and reaction-diffusion, FNO Burgers / Darcy /
@@ -16,33 +16,38 @@ from typing import Literal
 
 import torch
 
-from specsolve.errors import ConfigError
+from specsolve.errors import ConfigError, RegistryError
 from specsolve.pde.domain import Axis, Domain
 from specsolve.pde.operators import LinearOperator, derivative, identity, laplacian
 from specsolve.pde.spec import AuxField, BoundaryCondition, Coords, PDESpec, PointwiseTerm
-
-_PDES: dict[str, Callable[..., PDESpec]] = {}
+from specsolve.registry import get, list_components, lookup, register
 
 
 def register_pde(name: str) -> Callable[[Callable[..., PDESpec]], Callable[..., PDESpec]]:
-    def deco(fn: Callable[..., PDESpec]) -> Callable[..., PDESpec]:
-        if name in _PDES:
-            raise ValueError(f"duplicate PDE name '{name}'")
-        _PDES[name] = fn
-        return fn
-
-    return deco
+    """``@register("pde", name)``: a third-party PDE factory (returning a :class:`PDESpec`) registers the same way,
+    or through the entry-point group ``specsolve.pdes``."""
+    return register("pde", name)
 
 
 def list_pdes() -> list[str]:
-    return sorted(_PDES)
+    """Names of the registered PDEs (built-ins and plugins)."""
+    return [c.name for c in list_components("pde")]
+
+
+def pde_factory(name: str) -> Callable[..., PDESpec]:
+    """The factory registered as PDE ``name``; an unknown name raises :class:`ConfigError`."""
+    fn = lookup("pde", name)  # built-ins: no plugin discovery
+    if fn is None:
+        try:
+            fn = get("pde", name)
+        except RegistryError as exc:
+            raise ConfigError(f"unknown PDE '{name}'; {str(exc).split('; ', 1)[-1]}") from None
+    return fn
 
 
 def get_pde(name: str, **params: object) -> PDESpec:
-    """Build the built-in PDE ``name``; unknown names or parameters raise :class:`ConfigError`."""
-    if name not in _PDES:
-        raise ConfigError(f"unknown PDE '{name}'; available: {', '.join(list_pdes())}")
-    fn = _PDES[name]
+    """Build the registered PDE ``name``; unknown names or parameters raise :class:`ConfigError`."""
+    fn = pde_factory(name)
     allowed = inspect.signature(fn).parameters
     bad = [k for k in params if k not in allowed]
     if bad:
@@ -75,7 +80,7 @@ def _check_dim(dim: int, allowed: tuple[int, ...] = (1, 2, 3)) -> None:
 # ------------------------------------------------------------------------------------------ elliptic
 
 
-@register_pde("poisson")
+@register("pde", "poisson")
 def poisson(dim: int = 2, length: float = 1.0, periodic: bool = True) -> PDESpec:
     """``-lap u = s`` with the source ``s`` as model input (NSM). Periodic: ``s`` mean-free, ``u`` defined up to a
     constant; otherwise ``u = 0`` on the boundary. ``.manufactured(u)`` gives GP-HM-style problems."""
@@ -93,7 +98,7 @@ def poisson(dim: int = 2, length: float = 1.0, periodic: bool = True) -> PDESpec
     )
 
 
-@register_pde("laplace")
+@register("pde", "laplace")
 def laplace(dim: int = 2, length: float = 1.0) -> PDESpec:
     """``lap u = 0`` on ``[0, L]^d`` with Dirichlet data from the harmonic exact solution
     ``prod_{i<d-1} sin(pi x_i / L) * sinh(sqrt(d-1) pi x_{d-1} / L) / sinh(sqrt(d-1) pi)`` (``x / L`` in 1-D)."""
@@ -120,7 +125,7 @@ def laplace(dim: int = 2, length: float = 1.0) -> PDESpec:
     )
 
 
-@register_pde("darcy")
+@register("pde", "darcy")
 def darcy(dim: int = 2, forcing: float = 1.0, length: float = 1.0) -> PDESpec:
     """``-div(a grad u) = f`` (FNO Darcy: ``f = 1``, ``u = 0`` on the boundary), coefficient ``a`` as model input.
 
@@ -152,7 +157,7 @@ def darcy(dim: int = 2, forcing: float = 1.0, length: float = 1.0) -> PDESpec:
     )
 
 
-@register_pde("allen_cahn")
+@register("pde", "allen_cahn")
 def allen_cahn(dim: int = 1, length: float = 2 * math.pi, freq: float = 1.0) -> PDESpec:
     """GP-HM's steady Allen-Cahn ``lap u + u (u^2 - 1) = f``, manufactured from ``u = prod_i sin(2 pi freq x_i / L)``
     (``freq = 100``, ``L = 2 pi`` is GP-HM's ``sin(100 x)``), Dirichlet data from the exact solution."""
@@ -163,7 +168,7 @@ def allen_cahn(dim: int = 1, length: float = 2 * math.pi, freq: float = 1.0) -> 
         "allen_cahn",
         dom,
         laplacian(dim),
-        nonlinear=(PointwiseTerm(lambda d: d[zero] ** 3 - d[zero], (zero,), text="u^3 - u"),),
+        nonlinear=(PointwiseTerm(lambda d: d[zero] * (d[zero] * d[zero] - 1.0), (zero,), text="u (u^2 - 1)"),),
         bcs=_dirichlet_all(dom, None),
         params={"dim": dim, "length": length, "freq": freq},
         description="lap u + u (u^2 - 1) = f",
@@ -181,7 +186,7 @@ def allen_cahn(dim: int = 1, length: float = 2 * math.pi, freq: float = 1.0) -> 
 # ------------------------------------------------------------------------------------------ evolution
 
 
-@register_pde("heat")
+@register("pde", "heat")
 def heat(dim: int = 1, nu: float = 0.01, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """``u_t - nu lap u = 0``, periodic, initial condition as input; exact
     ``prod sin(2 pi x_i / L) exp(-nu d (2 pi / L)^2 t)``."""
@@ -208,7 +213,7 @@ def heat(dim: int = 1, nu: float = 0.01, length: float = 1.0, time: float = 1.0)
     )
 
 
-@register_pde("advection")
+@register("pde", "advection")
 def advection(dim: int = 1, beta: float = 1.0, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """``u_t + beta sum_i u_{x_i} = 0``, periodic; exact ``sin(2 pi sum_i (x_i - beta t) / L)``."""
     _check_dim(dim)
@@ -232,7 +237,7 @@ def advection(dim: int = 1, beta: float = 1.0, length: float = 1.0, time: float 
     )
 
 
-@register_pde("wave")
+@register("pde", "wave")
 def wave(dim: int = 1, c: float = 1.0, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """``u_tt - c^2 lap u = 0``, periodic, ``u(0)`` as input and ``u_t(0) = 0``; exact
     ``prod sin(2 pi x_i / L) cos(2 pi c sqrt(d) t / L)``."""
@@ -259,7 +264,7 @@ def wave(dim: int = 1, c: float = 1.0, length: float = 1.0, time: float = 1.0) -
     )
 
 
-@register_pde("burgers")
+@register("pde", "burgers")
 def burgers(nu: float = 0.1, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """Viscous Burgers ``u_t + u u_x - nu u_xx = 0`` on the periodic ``[0, L)`` (FNO: ``nu = 0.1``; PDEBench writes
     ``nu / pi``), initial condition as input."""
@@ -278,7 +283,7 @@ def burgers(nu: float = 0.1, length: float = 1.0, time: float = 1.0) -> PDESpec:
     )
 
 
-@register_pde("reaction_diffusion")
+@register("pde", "reaction_diffusion")
 def reaction_diffusion(nu: float = 0.01, rho: float = 5.0, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """NSM's ``u_t - nu u_xx = rho u (1 - u)``, x periodic; exact (spatially uniform, ``u(0) = 1/2``):
     the logistic ``1 / (1 + exp(-rho t))``."""
@@ -298,7 +303,7 @@ def reaction_diffusion(nu: float = 0.01, rho: float = 5.0, length: float = 1.0, 
     )
 
 
-@register_pde("navier_stokes")
+@register("pde", "navier_stokes")
 def navier_stokes(
     nu: float = 1e-3, time: float = 1.0, forcing: Literal["fno", "none"] = "fno", length: float = 1.0
 ) -> PDESpec:
@@ -342,4 +347,4 @@ def navier_stokes(
     )
 
 
-__all__ = ["Axis", "get_pde", "list_pdes", "register_pde"]
+__all__ = ["Axis", "get_pde", "list_pdes", "pde_factory", "register_pde"]

@@ -20,9 +20,20 @@ from torch import Tensor
 MultiIndex = tuple[int, ...]
 
 
-def wavenumbers(n: int, device: torch.device | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
-    """Integer wavenumbers ``k`` of a length-``n`` FFT in FFT order: ``0, 1, ..., -1`` (``-n/2`` is the Nyquist)."""
-    return torch.fft.fftfreq(n, d=1.0 / n, device=device, dtype=dtype)
+def wavenumbers(
+    n: int, device: torch.device | None = None, dtype: torch.dtype = torch.float64, half: bool = False
+) -> Tensor:
+    """Integer wavenumbers ``k`` of a length-``n`` FFT in FFT order: ``0, 1, ..., -1`` (``-n/2`` is the Nyquist);
+    ``half=True``: those of ``rfft``, ``0 .. n // 2``. The one wavenumber routine of specsolve (numpy callers take
+    ``.numpy()``); it is ``fftfreq(n, d=1/n)``, whose values are integers up to rounding of ``1 / (n * (1/n))``."""
+    freq = torch.fft.rfftfreq if half else torch.fft.fftfreq
+    return freq(n, d=1.0 / n, device=device, dtype=dtype)
+
+
+def along(v: Tensor, dim: int, ndim: int) -> Tensor:
+    """Reshape a 1-D tensor to broadcast along ``dim`` of an ``ndim``-dimensional tensor."""
+    dim = dim % ndim
+    return v.reshape([-1 if i == dim else 1 for i in range(ndim)])
 
 
 def fourier_factor(k: Tensor, length: float, order: int, n: int | None = None) -> Tensor:

@@ -1,49 +1,60 @@
-"""Small PDE problem descriptions with exact solutions, for the GP solvers (GP-HM, EPGP, S-EPGP).
+"""GP benchmark problems: a registered PDE (:class:`~specsolve.pde.spec.PDESpec`) on a box with an exact solution, plus
+the GP solvers' defaults (GP-HM, EPGP, S-EPGP). Registered as components of kind ``problem``.
 
-Self-contained on purpose (the general PDE layer lives in :mod:`specsolve.pde`). A problem is a box with named axes,
-a PDE ``F[u] = f`` written on a dictionary of partial derivatives keyed by multi-index (``(0, 2)`` is ``u_yy``),
-and an exact solution; manufactured sources are ``f = F[u_exact]`` computed by autograd.
+A :class:`Problem` holds no equation of its own: the operator, the manufactured source ``f = F[u_exact]`` and the
+derivatives come from its ``spec`` (:meth:`PDESpec.residual`, :func:`~specsolve.pde.autograd.autograd_derivatives`).
 
-Conventions: the last axis is time for ``heat``/``wave`` (``x[, y], t``); for ``advection`` the second axis ``y``
-plays time (``beta u_x + u_y = 0``), as in the GP-HM code. Tensor grids include both endpoints.
+**Axis order.** The spec's axes follow the one convention of :mod:`specsolve.pde.domain` (time first). The GP
+solvers keep the layout of the GP papers' code: :attr:`Problem.axes` lists the same axes with the time axis moved
+last (``x[, y], t``); grids, observation points, predictions and the multi-indices of :meth:`Problem.residual` use
+that order, and :meth:`Problem.to_spec_order` is the one place that maps it to the spec's. For ``advection_2d`` the
+axis ``y`` plays time (``beta u_x + u_y = 0``, as in the GP-HM code). Tensor grids include both endpoints
+(``linspace``).
 
 GP-HM problems follow the paper's table (Fang et al. 2024, reference section 1.3); EPGP problems follow
 Haerkoenen et al. 2023 (heat 1-D exactly; wave and Laplace with exact solutions replacing py-pde references).
+Poisson problems ``lap u = f`` are the registered ``laplace`` operator with a manufactured source.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from specsolve.errors import ConfigError
+from specsolve.errors import ConfigError, RegistryError
+from specsolve.pde.autograd import autograd_derivatives
+from specsolve.pde.domain import Axis, Domain
+from specsolve.pde.keys import Derivatives
+from specsolve.pde.library import get_pde
+from specsolve.pde.operators import LinearOperator, MultiIndex
+from specsolve.pde.spec import BoundaryCondition, PDESpec
+from specsolve.registry import get, list_components, lookup, register
 
-Derivs = dict[tuple[int, ...], Tensor]
-PDEKind = Literal["poisson", "allen_cahn", "advection", "heat", "wave", "laplace"]
 ObserveKind = Literal["none", "initial", "snapshots", "boundary"]
+
+
+def solver_axes(domain: Domain) -> tuple[str, ...]:
+    """The GP solvers' axis order of ``domain``: the spatial axes, then the time axis (if any)."""
+    names = domain.names
+    return tuple(names[i] for i in domain.spatial_axes) + (() if domain.time_axis is None else (names[0],))
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A PDE on a box with an exact solution.
+    """A benchmark problem: ``spec`` (operator, box, exact solution, manufactured source) and the solvers' defaults.
 
-    ``exact(*coords)`` is elementwise in broadcastable coordinate tensors (one per axis). GP-HM defaults
-    (``n_points``, ``freq_scale``, ``boundary_weight``) are the paper's values; ``observe`` says which data the EPGP
-    solvers condition on.
+    GP-HM defaults (``n_points``, ``freq_scale``, ``boundary_weight``) are the paper's values; ``observe`` says which
+    data the EPGP solvers condition on. Coordinates and multi-indices are in :attr:`axes` order (time last).
     """
 
     name: str
-    pde: PDEKind
-    axes: tuple[str, ...]
-    bounds: tuple[tuple[float, float], ...]
-    exact: Callable[..., Tensor]
+    spec: PDESpec
     formula: str
-    beta: float = 0.0
     n_points: int = 400
     freq_scale: float = 20.0
     boundary_weight: float = 200.0
@@ -52,50 +63,77 @@ class Problem:
     obs_times: tuple[float, ...] = field(default_factory=tuple)
     n_obs: int = 0
 
+    def __post_init__(self) -> None:
+        if self.spec.exact_solution is None:
+            raise ConfigError(f"problem '{self.name}': the PDE specification has no exact solution")
+
+    # ---- the PDE -----------------------------------------------------------------------------------------------
+    @property
+    def pde(self) -> str:
+        """The registered PDE the problem is built on (``spec.name``)."""
+        return self.spec.name
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        return solver_axes(self.spec.domain)
+
     @property
     def dim(self) -> int:
-        return len(self.axes)
+        return self.spec.domain.ndim
+
+    @property
+    def bounds(self) -> tuple[tuple[float, float], ...]:
+        dom = self.spec.domain
+        return tuple(tuple(dom.axes[dom.index(a)].bounds) for a in self.axes)
 
     @property
     def is_linear(self) -> bool:
-        return self.pde != "allen_cahn"
+        return self.spec.is_linear
 
     @property
     def is_homogeneous(self) -> bool:
-        """True if the problem has no source term (``F[u] = 0``), i.e. EPGP-eligible when also linear."""
-        return self.pde in ("heat", "wave", "laplace", "advection")
+        """True if the PDE has no source term (``F[u] = 0``), i.e. EPGP-eligible when also linear."""
+        return self.spec.is_homogeneous
 
     @property
     def time_axis(self) -> int | None:
-        return self.dim - 1 if self.pde in ("heat", "wave") else None
+        return None if self.spec.domain.time_axis is None else self.dim - 1
 
-    def _unit(self, axis: int, order: int) -> tuple[int, ...]:
-        return tuple(order if j == axis else 0 for j in range(self.dim))
+    def to_spec_order(self, items: Sequence) -> tuple:
+        """Per-axis ``items`` (coordinates, orders) in :attr:`axes` order -> the spec's axis order (time first)."""
+        where = {a: i for i, a in enumerate(self.axes)}
+        return tuple(items[where[a]] for a in self.spec.domain.names)
 
-    def derivative_orders(self) -> list[tuple[int, ...]]:
-        """Multi-indices the operator needs (besides ``u`` itself)."""
-        if self.pde in ("poisson", "allen_cahn", "laplace"):
-            return [self._unit(j, 2) for j in range(self.dim)]
-        if self.pde == "advection":
-            return [self._unit(0, 1), self._unit(1, 1)]
-        t = self.dim - 1
-        return [self._unit(t, 1 if self.pde == "heat" else 2)] + [self._unit(j, 2) for j in range(t)]
+    def derivative_orders(self) -> list[MultiIndex]:
+        """Multi-indices (axes order) of the derivatives of ``u`` the operator needs, besides ``u`` itself."""
+        where = [self.spec.domain.index(a) for a in self.axes]
+        orders = [tuple(alpha[i] for i in where) for f, alpha in self.spec.required_derivatives() if f == "u"]
+        return [a for a in orders if any(a)]
 
-    def operator(self, u: Tensor, derivs: Derivs) -> Tensor:
-        """``F[u]`` from ``u`` and its partial derivatives (same shapes)."""
-        if self.pde in ("poisson", "laplace"):
-            return sum(derivs[self._unit(j, 2)] for j in range(self.dim))
-        if self.pde == "allen_cahn":
-            lap = sum(derivs[self._unit(j, 2)] for j in range(self.dim))
-            return lap + u * (u * u - 1.0)
-        if self.pde == "advection":
-            return self.beta * derivs[self._unit(0, 1)] + derivs[self._unit(1, 1)]
-        t = self.dim - 1
-        lap = sum(derivs[self._unit(j, 2)] for j in range(t))
-        order = 1 if self.pde == "heat" else 2
-        return derivs[self._unit(t, order)] - lap
+    def residual(self, u: Tensor, derivs: dict[MultiIndex, Tensor], source: Tensor | float = 0.0) -> Tensor:
+        """``F[u] - source`` from ``u`` and its derivatives ``{alpha (axes order): tensor}`` (same shapes)."""
+        d = Derivatives({("u", (0,) * self.dim): u})
+        for alpha, value in derivs.items():
+            d["u", self.to_spec_order(alpha)] = value
+        return self.spec.residual(d, source=source if isinstance(source, Tensor) else torch.full_like(u, source))
+
+    def operator(self, fn: Callable[[tuple[Tensor, ...]], Tensor], coords: Sequence[Tensor]) -> Tensor:
+        """``F[u] = L u + sum_i N_i[u]`` (no source) of ``u = fn(coords)`` by autograd; ``coords``: equal-shape
+        coordinate tensors in :attr:`axes` order, and ``fn`` takes that tuple."""
+        u = in_spec_order(self.spec.domain, lambda *x: fn(x))
+        spec = self.spec.with_(source=None)
+        return spec.residual(autograd_derivatives(u, self.to_spec_order(coords), spec.required_derivatives()))
 
     # ---- grids and exact data -------------------------------------------------------------------------------
+    def exact(self, *coords: Tensor) -> Tensor:
+        """The exact solution at broadcastable coordinate tensors, one per axis (:attr:`axes` order)."""
+        assert self.spec.exact_solution is not None
+        return self.spec.exact_solution(self.to_spec_order(coords))
+
+    def with_exact(self, exact: Callable[..., Tensor], **changes: object) -> Problem:
+        """A copy with exact solution ``exact(*coords)`` (axes order); a manufactured source is recomputed."""
+        return replace(self, spec=_with_exact(self.spec, exact, self.spec.source is not None), **changes)
+
     def grid(self, n: int | Sequence[int]) -> list[Tensor]:
         """1-D coordinate vectors of a tensor grid with ``n`` points per axis, endpoints included (float64)."""
         ns = [n] * self.dim if isinstance(n, int) else list(n)
@@ -112,10 +150,8 @@ class Problem:
 
     def source_on_grid(self, coords: Sequence[Tensor]) -> Tensor:
         """Manufactured source ``f = F[u_exact]`` on a tensor grid (autograd, float64)."""
-        mesh = [m.reshape(-1).clone().requires_grad_(True) for m in torch.meshgrid(*coords, indexing="ij")]
-        u = self.exact(*mesh)
-        derivs = autograd_derivatives(u, mesh, self.derivative_orders())
-        f = self.operator(u, derivs)
+        mesh = [m.reshape(-1) for m in torch.meshgrid(*coords, indexing="ij")]
+        f = self.operator(lambda x: self.exact(*x), mesh)
         return f.detach().reshape([c.numel() for c in coords])
 
     def observations(self, n: int | None = None) -> tuple[Tensor, Tensor]:
@@ -149,27 +185,15 @@ class Problem:
         return pts, self.exact(*pts.unbind(-1))
 
 
+def in_spec_order(domain: Domain, fn: Callable[..., Tensor]) -> Callable[[tuple[Tensor, ...]], Tensor]:
+    """``fn(*coords)`` with coordinates in :func:`solver_axes` order -> a callable of the spec-order tuple."""
+    axes, where = solver_axes(domain), {a: i for i, a in enumerate(domain.names)}
+    return lambda x: fn(*(x[where[a]] for a in axes))
+
+
 def _mesh_points(coords: Sequence[Tensor]) -> Tensor:
     mesh = torch.meshgrid(*coords, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], -1)
-
-
-def autograd_derivatives(u: Tensor, coords: Sequence[Tensor], orders: Sequence[tuple[int, ...]]) -> Derivs:
-    """Partial derivatives of a pointwise function ``u(coords)`` (flat tensors with ``requires_grad``) by autograd.
-
-    Only pure derivatives (one nonzero entry per multi-index) are needed by the operators here.
-    """
-    out: Derivs = {}
-    for alpha in orders:
-        nz = [(j, m) for j, m in enumerate(alpha) if m > 0]
-        if len(nz) != 1:
-            raise NotImplementedError("mixed derivatives are not needed by these problems")
-        axis, m = nz[0]
-        g = u
-        for _ in range(m):
-            (g,) = torch.autograd.grad(g.sum(), coords[axis], create_graph=True)
-        out[alpha] = g
-    return out
 
 
 # ---- exact solutions ------------------------------------------------------------------------------------------
@@ -213,77 +237,90 @@ def _laplace_2d_exact(x: Tensor, y: Tensor) -> Tensor:
     return torch.exp(x) * torch.cos(y) + 0.2 * torch.sin(2 * x) * torch.cosh(2 * y)
 
 
-_TWO_PI = 2.0 * math.pi
+def _with_exact(spec: PDESpec, exact: Callable[..., Tensor], manufactured: bool) -> PDESpec:
+    """``spec`` with exact solution ``exact(*coords)`` (solver order); ``manufactured``: and the source ``F[exact]``."""
+    fn = in_spec_order(spec.domain, exact)
+    return spec.manufactured(fn) if manufactured else spec.with_(exact_solution=fn)
 
-PROBLEMS: dict[str, Problem] = {
-    p.name: p
-    for p in [
+
+def _on_box(spec: PDESpec, bounds: dict[str, tuple[float, float]], bcs: tuple[BoundaryCondition, ...] | None = None):
+    """``spec`` on the non-periodic box ``bounds`` (axis name -> interval; ``is_time`` kept), optionally new ``bcs``."""
+    axes = tuple(Axis(a.name, bounds[a.name], False, a.is_time) for a in spec.domain.axes)
+    return spec.with_(domain=Domain(axes), **({} if bcs is None else {"bcs": bcs}))
+
+
+def _poisson(dim: int, bounds: dict[str, tuple[float, float]], exact: Callable[..., Tensor]) -> PDESpec:
+    """``lap u = f`` (the ``laplace`` operator), Dirichlet data and source manufactured from ``exact``."""
+    return _with_exact(_on_box(get_pde("laplace", dim=dim), bounds), exact, manufactured=True)
+
+
+def _initial_from_exact(orders: int) -> tuple[BoundaryCondition, ...]:
+    return tuple(BoundaryCondition("initial", "t", "lower", None, k) for k in range(orders))
+
+
+_TWO_PI = 2.0 * math.pi
+_X = {"x": (0.0, _TWO_PI)}
+
+
+def _advection_2d() -> PDESpec:
+    """GP-HM's ``beta u_x + u_y = 0`` on ``[0, 1]^2``: the ``advection`` PDE with ``y`` as its time axis (inflow
+    data at ``y = 0`` and on both ``x`` faces; GP-HM imposes the exact solution on every face)."""
+    spec = get_pde("advection", dim=1, beta=200.0)
+    domain = Domain((Axis("y", (0.0, 1.0), is_time=True), Axis("x", (0.0, 1.0))))
+    bcs = (BoundaryCondition("initial", "y", "lower", None), BoundaryCondition("dirichlet", "x", "both", None))
+    # the same operator with the transport term first, as GP-HM's code writes it: the sum's order is the order of
+    # autograd's gradient accumulation, and keeping it keeps GP-HM's optimisation path bit for bit
+    linear = LinearOperator(dict(reversed(spec.linear.terms.items())), spec.linear.ndim)
+    return spec.with_(domain=domain, bcs=bcs, linear=linear)
+
+
+def _problems() -> list[Problem]:
+    return [
         Problem(
             "poisson_1d_sin100",
-            "poisson",
-            ("x",),
-            ((0.0, _TWO_PI),),
-            lambda x: torch.sin(100 * x),
+            _poisson(1, _X, lambda x: torch.sin(100 * x)),
             "u_xx = f, u = sin(100x), x in [0, 2pi]",
             n_points=400,
             freq_scale=20.0,
         ),
         Problem(
             "poisson_1d_xsin200",
-            "poisson",
-            ("x",),
-            ((0.0, _TWO_PI),),
-            lambda x: x * torch.sin(200 * x),
+            _poisson(1, _X, lambda x: x * torch.sin(200 * x)),
             "u_xx = f, u = x sin(200x), x in [0, 2pi]",
             n_points=900,
             freq_scale=50.0,
         ),
         Problem(
             "poisson_1d_sin6cos100",
-            "poisson",
-            ("x",),
-            ((0.0, _TWO_PI),),
-            lambda x: torch.sin(6 * x) * torch.cos(100 * x),
+            _poisson(1, _X, lambda x: torch.sin(6 * x) * torch.cos(100 * x)),
             "u_xx = f, u = sin(6x) cos(100x), x in [0, 2pi]",
             n_points=400,
             freq_scale=20.0,
         ),
         Problem(
             "poisson_1d_sin500_quad",
-            "poisson",
-            ("x",),
-            ((0.0, 1.0),),
-            lambda x: torch.sin(500 * x) - 2 * (x - 0.5) ** 2,
+            _poisson(1, {"x": (0.0, 1.0)}, lambda x: torch.sin(500 * x) - 2 * (x - 0.5) ** 2),
             "u_xx = f, u = sin(500x) - 2(x - 0.5)^2, x in [0, 1]",
             n_points=400,
             freq_scale=100.0,
         ),
         Problem(
             "poisson_1d_sin10",
-            "poisson",
-            ("x",),
-            ((0.0, _TWO_PI),),
-            lambda x: torch.sin(10 * x),
+            _poisson(1, _X, lambda x: torch.sin(10 * x)),
             "u_xx = f, u = sin(10x), x in [0, 2pi] (easy smoke problem)",
             n_points=64,
             freq_scale=4.0,
         ),
         Problem(
             "allen_cahn_1d_sin100",
-            "allen_cahn",
-            ("x",),
-            ((0.0, _TWO_PI),),
-            lambda x: torch.sin(100 * x),
+            _with_exact(_on_box(get_pde("allen_cahn", dim=1), _X), lambda x: torch.sin(100 * x), manufactured=True),
             "u_xx + u(u^2 - 1) = f, u = sin(100x), x in [0, 2pi]",
             n_points=400,
             freq_scale=20.0,
         ),
         Problem(
             "poisson_2d_sin100",
-            "poisson",
-            ("x", "y"),
-            ((0.0, _TWO_PI), (0.0, _TWO_PI)),
-            lambda x, y: torch.sin(100 * x) * torch.sin(100 * y),
+            _poisson(2, {**_X, "y": (0.0, _TWO_PI)}, lambda x, y: torch.sin(100 * x) * torch.sin(100 * y)),
             "u_xx + u_yy = f, u = sin(100x) sin(100y), [0, 2pi]^2",
             n_points=400,
             freq_scale=20.0,
@@ -291,12 +328,8 @@ PROBLEMS: dict[str, Problem] = {
         ),
         Problem(
             "advection_2d",
-            "advection",
-            ("x", "y"),
-            ((0.0, 1.0), (0.0, 1.0)),
-            lambda x, y: torch.sin(x - 200 * y),
+            _with_exact(_advection_2d(), lambda x, y: torch.sin(x - 200 * y), manufactured=False),
             "200 u_x + u_y = 0, u = sin(x - 200y), [0, 1]^2",
-            beta=200.0,
             n_points=200,
             freq_scale=40.0,
             boundary_weight=500.0,
@@ -304,10 +337,9 @@ PROBLEMS: dict[str, Problem] = {
         ),
         Problem(
             "heat_1d",
-            "heat",
-            ("x", "t"),
-            ((-5.0, 5.0), (0.0, 5.0)),
-            _heat_1d_exact,
+            _with_exact(
+                _on_box(get_pde("heat", dim=1, nu=1.0), {"t": (0.0, 5.0), "x": (-5.0, 5.0)}), _heat_1d_exact, False
+            ),
             "u_t = u_xx, EPGP paper's exact solution, x in [-5, 5], t in [0, 5]",
             test_points=(101, 51),
             observe="initial",
@@ -315,10 +347,11 @@ PROBLEMS: dict[str, Problem] = {
         ),
         Problem(
             "heat_2d",
-            "heat",
-            ("x", "y", "t"),
-            ((-2.0, 2.0), (-2.0, 2.0), (0.0, 1.0)),
-            _heat_2d_exact,
+            _with_exact(
+                _on_box(get_pde("heat", dim=2, nu=1.0), {"t": (0.0, 1.0), "x": (-2.0, 2.0), "y": (-2.0, 2.0)}),
+                _heat_2d_exact,
+                False,
+            ),
             "u_t = u_xx + u_yy, two spreading Gaussians, [-2, 2]^2 x [0, 1]",
             test_points=(41, 41, 11),
             observe="initial",
@@ -326,10 +359,15 @@ PROBLEMS: dict[str, Problem] = {
         ),
         Problem(
             "wave_2d",
-            "wave",
-            ("x", "y", "t"),
-            ((-1.0, 1.0), (-1.0, 1.0), (0.0, 2.0)),
-            _wave_2d_exact,
+            _with_exact(
+                _on_box(
+                    get_pde("wave", dim=2, c=1.0),
+                    {"t": (0.0, 2.0), "x": (-1.0, 1.0), "y": (-1.0, 1.0)},
+                    _initial_from_exact(2),
+                ),
+                _wave_2d_exact,
+                False,
+            ),
             "u_tt = u_xx + u_yy, four standing waves, [-1, 1]^2 x [0, 2]",
             test_points=(33, 33, 21),
             observe="snapshots",
@@ -338,10 +376,7 @@ PROBLEMS: dict[str, Problem] = {
         ),
         Problem(
             "laplace_2d",
-            "laplace",
-            ("x", "y"),
-            ((0.0, 1.0), (0.0, 1.0)),
-            _laplace_2d_exact,
+            _with_exact(get_pde("laplace", dim=2), _laplace_2d_exact, False),
             "u_xx + u_yy = 0, u = e^x cos y + 0.2 sin 2x cosh 2y, [0, 1]^2",
             n_points=64,
             freq_scale=2.0,
@@ -350,15 +385,35 @@ PROBLEMS: dict[str, Problem] = {
             n_obs=13,
         ),
     ]
-}
+
+
+def _register(problem: Problem) -> None:
+    def factory() -> Problem:
+        return problem
+
+    factory.__doc__ = problem.formula
+    factory.__name__ = factory.__qualname__ = problem.name
+    register("problem", problem.name)(factory)
+
+
+for _problem in _problems():
+    _register(_problem)
+
+
+def list_problems() -> list[str]:
+    """Names of the registered problems (built-ins and plugins)."""
+    return [c.name for c in list_components("problem")]
 
 
 def get_problem(name: str) -> Problem:
+    """The registered problem ``name`` (a third party registers a factory returning a :class:`Problem` with
+    ``@register("problem", name)`` or the entry-point group ``specsolve.problems``)."""
+    factory = lookup("problem", name)  # built-ins: no plugin discovery
     try:
-        return PROBLEMS[name]
-    except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(PROBLEMS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ConfigError(f"unknown problem '{name}'{hint}; available: {', '.join(PROBLEMS)}") from None
+        factory = factory or get("problem", name)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    problem = factory()
+    if not isinstance(problem, Problem):
+        raise ConfigError(f"problem '{name}' is a {type(problem).__name__}, not a Problem")
+    return problem

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from specsolve.errors import ConfigError
 from specsolve.pde import PDESpec, get_pde, grid_derivative
-from specsolve.pde.library import _PDES
+from specsolve.pde.library import pde_factory
 
 PDEName = Literal[
     "poisson",
@@ -29,9 +29,7 @@ PDEName = Literal[
 
 def build_spec(pde: str, **params: float | int | None) -> PDESpec:
     """``get_pde(pde, **params)`` with the ``None`` parameters left at the PDE's defaults."""
-    if pde not in _PDES:
-        raise ConfigError(f"unknown PDE '{pde}'; available: {', '.join(sorted(_PDES))}")
-    allowed = inspect.signature(_PDES[pde]).parameters
+    allowed = inspect.signature(pde_factory(pde)).parameters
     given = {k: v for k, v in params.items() if v is not None}
     bad = [k for k in given if k not in allowed]
     if bad:

@@ -10,7 +10,7 @@ A problem is ``R[u] = L u + sum_i N_i[u] - f = 0`` on a box :class:`~specsolve.p
 - ``bcs``: Dirichlet / Neumann / initial conditions on non-periodic axes (periodic axes need none);
 - ``aux``: auxiliary fields defined by a linear relation on periodic axes, e.g. the stream function ``-lap psi = w``.
 
-**Derivative keys.** ``(field, alpha)`` with ``alpha`` a multi-index of derivative orders per axis (domain order,
+**Derivative keys** (:mod:`specsolve.pde.keys`). ``(field, alpha)`` with ``alpha`` a multi-index of derivative orders per axis (domain order,
 time first). A bare multi-index means the solution field ``"u"``: ``d[0, 2]`` is ``u_xx`` on axes ``(t, x)``,
 ``d["psi", (0, 0, 1)]`` is ``psi_y`` on ``(t, x, y)``, ``d["a", (0, 1)]`` the x-derivative of the input field ``a``.
 
@@ -27,38 +27,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from specsolve.pde.autograd import autograd_derivatives
 from specsolve.pde.domain import Domain
-from specsolve.pde.operators import LinearOperator, MultiIndex
+from specsolve.pde.keys import Derivatives, Key, as_key
+from specsolve.pde.operators import LinearOperator
 
-Key = tuple[str, MultiIndex]
 Coords = tuple[Tensor, ...]
 FieldFn = Callable[[Coords], Tensor]
-
-
-def as_key(key: Any) -> Key:
-    """Normalise ``alpha`` or ``(field, alpha)`` to ``(field, alpha)``."""
-    key = tuple(key)
-    if key and isinstance(key[0], str):
-        if len(key) != 2:
-            raise KeyError(f"derivative key must be (field, multi_index), got {key}")
-        return key[0], tuple(int(a) for a in key[1])
-    return "u", tuple(int(a) for a in key)
-
-
-class Derivatives(dict):
-    """``dict`` of derivative tensors whose keys are normalised by :func:`as_key` (so ``d[0, 1]`` works)."""
-
-    def __getitem__(self, key: Any) -> Tensor:
-        return super().__getitem__(as_key(key))
-
-    def __setitem__(self, key: Any, value: Tensor) -> None:
-        super().__setitem__(as_key(key), value)
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            return super().__contains__(as_key(key))
-        except (TypeError, KeyError):
-            return False
 
 
 @dataclass(frozen=True)
@@ -237,8 +212,6 @@ class PDESpec:
         if self.exact_solution is not None:
             if bc.order == 0:
                 return self.exact_solution(x)
-            from specsolve.pde.derivatives import autograd_derivatives
-
             alpha = [0] * self.domain.ndim
             alpha[self.domain.index(bc.axis)] = bc.order
             return autograd_derivatives(self.exact_solution, x, [tuple(alpha)])[tuple(alpha)]
@@ -254,8 +227,6 @@ class PDESpec:
         boundary values default to the exact solution, and the input role ``source`` is dropped."""
         if self.aux or any(f != "u" for t in self.nonlinear for f, _ in t.needs):
             raise ValueError(f"PDE '{self.name}': manufactured sources need local terms of u only")
-        from specsolve.pde.derivatives import autograd_derivatives
-
         base = replace(self, source=None, input_role=None)
         keys = base.required_derivatives()
 

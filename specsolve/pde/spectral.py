@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from specsolve.pde.domain import Domain
-from specsolve.pde.operators import LinearOperator, fourier_factor, wavenumbers
+from specsolve.pde.operators import LinearOperator, along, fourier_factor, wavenumbers
 from specsolve.pde.spec import AuxField
 
 # --------------------------------------------------------------------------------------------------- Chebyshev
@@ -42,7 +42,7 @@ def cheb_transform(u: Tensor, dim: int = -1) -> Tensor:
         W = W.real
     scale = torch.ones(n, dtype=W.real.dtype, device=u.device)
     scale[0] = scale[-1] = 0.5
-    return W * _along(scale, dim, W.ndim)
+    return W * along(scale, dim, W.ndim)
 
 
 def cheb_inverse(a: Tensor, dim: int = -1) -> Tensor:
@@ -53,7 +53,7 @@ def cheb_inverse(a: Tensor, dim: int = -1) -> Tensor:
     N = n - 1
     scale = torch.full((n,), 0.5, dtype=a.real.dtype, device=a.device)
     scale[0] = scale[-1] = 1.0
-    e = a * _along(scale, dim, a.ndim)
+    e = a * along(scale, dim, a.ndim)
     ext = torch.cat([e, e.narrow(dim, 1, N - 1).flip(dim)], dim=dim) if N > 1 else e
     v = (torch.fft.ifft(ext, dim=dim) * (2 * N)).narrow(dim, 0, n)
     if not a.is_complex():
@@ -116,12 +116,6 @@ def fourier_resample_matrix(n: int, m: int) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-
-
-def _along(v: Tensor, dim: int, ndim: int) -> Tensor:
-    """Reshape a 1-D tensor to broadcast along ``dim`` of an ``ndim``-dimensional tensor."""
-    dim = dim % ndim
-    return v.reshape([-1 if i == dim else 1 for i in range(ndim)])
 
 
 def apply_matrix(x: Tensor, M: Tensor, dim: int) -> Tensor:
@@ -223,7 +217,7 @@ class TensorBasis:
             d = self._dim(i)
             if k == "fourier":
                 kk = wavenumbers(n, device=c.device)
-                c = c * _along(fourier_factor(kk, L, m, n).to(c.dtype), d, c.ndim)
+                c = c * along(fourier_factor(kk, L, m, n).to(c.dtype), d, c.ndim)
             else:
                 D = torch.linalg.matrix_power(cheb_diff_matrix(n, L), m)
                 c = apply_matrix(c, D, d)
@@ -232,7 +226,7 @@ class TensorBasis:
     def wavenumber_grids(self, device: torch.device | None = None) -> list[Tensor]:
         """Integer wavenumbers per axis, shaped to broadcast over ``shape`` (zeros on Chebyshev axes)."""
         return [
-            _along(wavenumbers(n, device=device), i, self.ndim)
+            along(wavenumbers(n, device=device), i, self.ndim)
             if k == "fourier"
             else torch.zeros(1, dtype=torch.float64, device=device)
             for i, (k, n) in enumerate(zip(self.kind, self.shape))

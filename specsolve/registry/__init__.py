@@ -1,7 +1,7 @@
 """Component registry: kinds, ``register`` / ``create`` / ``list``, lazy entry-point discovery.
 
-Every component (model, solver, loss, metric, dataset, generator, optimizer, scheduler) is a class or a
-typed factory function registered under ``(kind, name)``. Built-ins register with :func:`register`, the same
+Every component (model, solver, loss, metric, dataset, generator, optimizer, scheduler; and the PDEs and GP
+benchmark problems, kinds ``pde`` and ``problem``) is a class or a typed factory function registered under ``(kind, name)``. Built-ins register with :func:`register`, the same
 decorator third parties use; third-party packages declare entry points in the group ``specsolve.<kind>s``
 (e.g. ``[project.entry-points."specsolve.models"] unet = "my_pkg.unet:UNet"``), loaded lazily on first use.
 
@@ -34,6 +34,8 @@ KINDS: tuple[str, ...] = (
     "generator",
     "optimizer",
     "scheduler",
+    "pde",
+    "problem",
     "reader",
 )
 
@@ -46,6 +48,7 @@ BUILTIN_PACKAGES: tuple[str, ...] = (
     "specsolve.data.modules",
     "specsolve.data.generators",
     "specsolve.training.optim",
+    "specsolve.pde",
     "specsolve.data.readers",
 )
 
@@ -157,6 +160,12 @@ class Registry:
             raise RegistryError(f"unknown {kind} '{name}'; {hint}available: {', '.join(available) or '(none)'}")
         return component.load()
 
+    def lookup(self, kind: str, name: str) -> Callable[..., Any] | None:
+        """The component if it is registered already (its module imported), without discovery; else ``None``."""
+        self._check_kind(kind)
+        component = self._components[kind].get(name)
+        return None if component is None or component.obj is None else component.obj
+
     def components(self, kind: str | None = None) -> list[Component]:
         self.ensure_loaded()
         kinds = KINDS if kind is None else (kind,)
@@ -204,6 +213,11 @@ def create(kind: str, name: str, **params: Any) -> Any:
     factory = get(kind, name)
     checked = validate_params(factory, params, where=f"{kind} '{name}'")
     return factory(**checked)
+
+
+def lookup(kind: str, name: str) -> Callable[..., Any] | None:
+    """``name`` of ``kind`` if already registered (no plugin discovery: cheap), else ``None``; see :func:`get`."""
+    return REGISTRY.lookup(kind, name)
 
 
 def list_components(kind: str | None = None) -> list[Component]:

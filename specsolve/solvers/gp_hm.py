@@ -54,7 +54,8 @@ from specsolve.gp.kron import kron_mv, kron_solve, mode_product, spd_solve_axis
 from specsolve.pde.problems import Problem, get_problem
 from specsolve.registry import register
 
-_GPHM_PDES = ("poisson", "allen_cahn", "advection", "laplace")
+#: the registered PDEs GP-HM solves as boundary-value problems (Poisson problems are ``laplace`` with a source)
+_GPHM_PDES = ("laplace", "allen_cahn", "advection")
 
 
 def _add_jitter_cholesky(k: Tensor, jitter: float, eye: Tensor) -> tuple[Tensor, Tensor]:
@@ -74,7 +75,8 @@ class GPHM(nn.Module):
 
     Parameters
     ----------
-    problem : name of a problem in ``specsolve.pde.problems.PROBLEMS`` (Poisson, Allen-Cahn, advection, Laplace).
+    problem : a registered problem (``specsolve plugins list --kind problem``) on a Poisson/Laplace, Allen-Cahn or
+        advection PDE.
     n_points : collocation points per axis (an int, or one per axis); default: the paper's value for the problem.
     n_components : mixture components ``Q`` per axis.
     kernel : ``student_t`` (Matern-5/2 x cos, GP-HM-StM) or ``gaussian`` (SE x cos, GP-HM-GM).
@@ -124,6 +126,8 @@ class GPHM(nn.Module):
                 f"gp_hm solves boundary-value problems ({', '.join(_GPHM_PDES)}); '{problem}' has PDE type "
                 f"'{self.problem.pde}': use the epgp/sepgp solvers"
             )
+        if any(sum(m > 0 for m in alpha) > 1 for alpha in self.problem.derivative_orders()):
+            raise ConfigError(f"gp_hm: problem '{problem}' needs mixed derivatives, which GP-HM does not form")
         if kernel not in ("student_t", "gaussian"):
             raise ConfigError(f"gp_hm: kernel must be 'student_t' or 'gaussian', got '{kernel}'")
         if n_components < 1 or steps < 0 or lr <= 0 or jitter < 0:
@@ -235,7 +239,7 @@ class GPHM(nn.Module):
         self, U: Tensor, derivs: Mapping[tuple[int, ...], Tensor], log_tau_b: Tensor, log_tau_e: Tensor
     ) -> Tensor:
         """``lambda_b * boundary NLL + equation NLL`` of the grid values ``U`` with derivatives ``derivs``."""
-        resid = self.problem.operator(U, dict(derivs)) - self.source
+        resid = self.problem.residual(U, dict(derivs), self.source)
         n_c = resid.numel()
         eq_nll = -0.5 * n_c * log_tau_e + 0.5 * torch.exp(log_tau_e) * resid.pow(2).sum()
         bgap = (U[self.bmask] - self.bvals).pow(2).sum()
@@ -317,7 +321,7 @@ class GPHM(nn.Module):
             _, values, extra = self._extra_terms()
             derivs = {a: derivs[a] + extra[a] for a in derivs}
             u = u + values
-        return self.problem.operator(u, derivs) - self.source
+        return self.problem.residual(u, derivs, self.source)
 
     def fit(self, progress: Callable[[int, float], None] | None = None) -> dict:
         """Run Adam for ``steps`` steps; ``progress(step, loss)`` is called after every step.
