@@ -1,8 +1,8 @@
 """Component registry: kinds, ``register`` / ``create`` / ``list``, lazy entry-point discovery.
 
 Every component (model, solver, loss, metric, dataset, generator, optimizer, scheduler; and the PDEs and GP
-benchmark problems, kinds ``pde`` and ``problem``) is a class or a typed factory function registered under ``(kind, name)``. Built-ins register with :func:`register`, the same
-decorator third parties use; third-party packages declare entry points in the group ``specsolve.<kind>s``
+benchmark problems, kinds ``pde`` and ``problem``) is a class or a typed factory function registered under
+``(kind, name)``. Built-ins register with :func:`register`, the same decorator third parties use; third-party packages declare entry points in the group ``specsolve.<kind>s``
 (e.g. ``[project.entry-points."specsolve.models"] unet = "my_pkg.unet:UNet"``), loaded lazily on first use.
 
 The constructor signature of a component is its config schema: :func:`create` validates keys and types
