@@ -25,6 +25,7 @@ class BRMSE(FieldMetric):
     corners counted once); mean over time and channels per sample, then over samples.
 
     On periodic data stored without the right end point this is the error on the first and last stored columns.
+    PDEBench counts a point once per face it lies on (2-D corners twice): that is ``pdebench_brmse``.
     """
 
     def per_field(self, pred: Tensor, target: Tensor) -> Tensor:

@@ -14,7 +14,8 @@ class CRMSE(FieldMetric):
     per sample, time step and channel; mean over time and channels per sample, then over samples.
 
     PDEBench aggregates this quantity over the batch as a root-mean-square; here, as for every specsolve metric, the
-    per-sample values are averaged (identical for one sample, and the mean never exceeds the RMS).
+    per-sample values are averaged (identical for one sample, and the mean never exceeds the RMS). PDEBench's reduction
+    is ``pdebench_crmse``.
     """
 
     def per_field(self, pred: Tensor, target: Tensor) -> Tensor:

@@ -9,10 +9,11 @@ i.e., by Parseval, the RMS over the grid of the band-pass-filtered error, so tha
 ``fRMSE_low^2 + fRMSE_mid^2 + fRMSE_high^2 = RMSE^2`` and the value does not depend on the resolution for resolved
 fields. Bands: low ``[0, low)``, mid ``[low, high)``, high ``[high, inf)``, defaults ``low = 4``, ``high = 12``
 (PDEBench's ``iLow``, ``iHigh``); ``|k|`` in ``[a, b)`` on the real radius equals ``floor(|k|)`` in ``a..b-1``.
-Wavenumbers count cycles per domain length, whatever the physical length. PDEBench's own fRMSE uses a different
-normalisation (it also scales by ``L / N``), so values are not comparable one to one. The FFT assumes periodic data;
-on non-periodic fields the jump at the ends leaks into the high band. Reduction: mean over time and channels per
-sample, then over samples.
+Wavenumbers count cycles per domain length, whatever the physical length. PDEBench's own fRMSE is different (first
+quadrant only, ``L / N`` scaling, a mean over the bins of a band, batch reduction): for numbers comparable with
+PDEBench's tables use ``pdebench_frmse_{low,mid,high}`` (:mod:`specsolve.metrics.pdebench`). The FFT assumes
+periodic data; on non-periodic fields the jump at the ends leaks into the high band. Reduction: mean over time and
+channels per sample, then over samples.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ class MaxError(FieldMetric):
     """``max |pred - target|`` over all channels, time steps and grid points of a sample; mean over samples.
 
     (PDEBench reports the maximum over the whole data set instead; the per-sample maxima here keep the metric a
-    reducible sample mean. The maximum over the data set is ``max`` of :meth:`per_sample`.)
+    reducible sample mean. The maximum over the data set is ``max`` of :meth:`per_sample`; PDEBench's reduction, the
+    maximum over the data set per channel and step averaged over them, is ``pdebench_max_error``.)
     """
 
     def per_sample(self, pred: Tensor, target: Tensor) -> Tensor:
