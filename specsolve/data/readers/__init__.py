@@ -20,7 +20,7 @@ from typing import Any, Literal
 import h5py
 
 from specsolve.data.readers.base import (
-    BUILTIN_READERS,
+    READERS,
     ConcatReader,
     Reader,
     VariableInfo,
@@ -63,10 +63,11 @@ __all__ = [
 
 
 def formats() -> tuple[str, ...]:
-    """Every format name a user can give: ``auto``, the built-in readers, then plugins (entry-point group
-    ``specsolve.readers``). The one list behind ``open_reader``, ``detect_format`` and the CLI choices."""
+    """Every format name a user can give: ``auto``, the registered readers (built-ins and imported plugins), then
+    entry-point plugins not imported yet (group ``specsolve.readers``). The one list behind ``open_reader``,
+    ``convert``, ``detect_format`` and the CLI choices."""
     plugins = sorted(ep.name for ep in metadata.entry_points(group=entry_point_group("reader")))
-    return ("auto", *sorted(BUILTIN_READERS), *(name for name in plugins if name not in BUILTIN_READERS))
+    return ("auto", *sorted(READERS), *(name for name in plugins if name not in READERS))
 
 
 def __getattr__(name: str) -> Any:
@@ -77,8 +78,8 @@ def __getattr__(name: str) -> Any:
 
 def reader_class(fmt: str) -> type[Reader]:
     """The reader registered as format ``fmt`` (a one-line :class:`DataError` listing the formats otherwise)."""
-    if fmt in BUILTIN_READERS:
-        return BUILTIN_READERS[fmt]
+    if fmt in READERS:
+        return READERS[fmt]
     if fmt in formats():
         try:
             return registry_get("reader", fmt)  # type: ignore[return-value]
@@ -87,8 +88,11 @@ def reader_class(fmt: str) -> type[Reader]:
     raise DataError(f"unknown data format '{fmt}'; choose one of {', '.join(formats())}")
 
 
+BUILTIN_FORMATS = ("native", "pdebench", "pdebench_groups", "well", "fno_mat")
+
+
 def _plugin_readers() -> list[type[Reader]]:
-    return [reader_class(name) for name in formats()[1:] if name not in BUILTIN_READERS]
+    return [reader_class(name) for name in formats()[1:] if name not in BUILTIN_FORMATS]
 
 
 def detect_format(path: str | Path) -> str:

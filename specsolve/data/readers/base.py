@@ -109,20 +109,21 @@ def open_hdf5(path: str | Path) -> Any:
 
 R = TypeVar("R", bound="type[Reader]")
 
-# format name -> reader class, for the built-in formats (plugins are found through the registry)
-BUILTIN_READERS: dict[str, type[Reader]] = {}
+# format name -> reader class, for every reader registered with reader_format in this process (the built-ins,
+# and plugins once imported); entry-point plugins not imported yet are found through the registry
+READERS: dict[str, type[Reader]] = {}
 
 
 def reader_format(name: str) -> Callable[[R], R]:
     """Class decorator: register a :class:`Reader` subclass as the file format ``name`` (registry kind
-    ``reader``); sets its ``format``. Built-in formats also go into :data:`BUILTIN_READERS`, so opening a file
-    needs no registry scan."""
+    ``reader``) and set its ``format``. The class also goes into :data:`READERS`, so opening a file needs no
+    registry scan."""
 
     def decorator(cls: R) -> R:
+        register("reader", name)(cls)  # a duplicate name raises here, before anything is changed
         cls.format = name
-        if cls.__module__.split(".")[0] == "specsolve":
-            BUILTIN_READERS[name] = cls
-        return register("reader", name)(cls)
+        READERS[name] = cls
+        return cls
 
     return decorator
 
