@@ -9,11 +9,13 @@ A SwinV2 U-Net ``(B, in_channels, n, n), t (B,) -> (B, out_channels, n, n)``, ``
   ``PatchMerging(hidden + stage input)`` (2x2 concat -> ``Linear(4C, 2C)`` -> LN);
 - skips: the pre-merging state of level ``i`` passes ``skip_connections[i]`` ConvNeXt blocks;
 - decoder, mirrored: starts from the (processed) bottleneck state; level ``i < L-1`` adds its skip, runs
-  ``depths[i]`` blocks, and ``PatchUnmerging`` (``Linear(d, 2d)`` -> 2x2 pixel shuffle -> LN -> ``Linear`` mixup)
-  for ``i > 0``;
+  ``depths[i]`` blocks in reverse order of the encoder's (block ``b`` is shifted when ``depths[i] - 1 - b`` is
+  odd, so with an even depth the first decoder block is the shifted one), and ``PatchUnmerging``
+  (``Linear(d, 2d)`` -> 2x2 pixel shuffle -> LN -> ``Linear`` mixup, no biases) for ``i > 0``;
 - patch recovery ``ConvTranspose2d(C, out, k = s = patch)`` -> ``Conv2d(out, out, 5x5, no bias)``;
 - ``time_conditioning``: every layer norm is ``gamma(t) xhat + beta(t)``, ``gamma, beta = Linear(1, dim)(t)``;
-- ``learn_residual``: the input is added to the output (needs ``in_channels == out_channels``).
+- ``learn_residual``: the first ``out_channels`` input channels are added to the output (needs
+  ``in_channels >= out_channels``).
 
 Sizes of the paper (``scot_t`` / ``scot_s`` / ``scot_b`` / ``scot_l``): patch 4, window 16, MLP ratio 4,
 heads (3, 6, 12, 24), skips (2, 2, 2, 0); embed 48 / 48 / 96 / 192, depths 4 / 8 / 8 / 8 per level.
@@ -21,9 +23,15 @@ The parameter count does not depend on the resolution (the position bias is an M
 
 Resolution: the model runs at any square ``n`` that ``patch * 2^(L-1)`` divides and whose per-level token grids
 the windows tile. With ``image_size`` set, other resolutions are Fourier-resampled to ``image_size`` and the
-output back, as Poseidon does. Deviations from the Poseidon code, on purpose: shifted-window masks use ``-inf``
-(exact zeros) instead of ``-100``; the conditional norms start as plain layer norms (``gamma = 1 + O(0.02) t``);
-no absolute position embedding, dropout or mask token.
+output back, as Poseidon does.
+
+The function is Poseidon's (``camlab-ethz/poseidon``, ``scOT/model.py``): its block order, norms (``layer_norm_eps``
+in the blocks and ConvNeXt skips, 1e-5 in the embedding and the patch (un)merging), -100 shifted-window mask,
+pixel-shuffle order, resampling and residual conventions, drop-path schedule and initialisation (Linear / Conv2d
+``N(0, 0.02)`` with zero biases, the time-conditioning ``Linear(1, dim)`` included, so that ``gamma(t) = O(0.02) t``
+at the start; ``ConvTranspose2d`` keeps PyTorch's default). ``tests/test_poseidon_reference.py`` checks the outputs
+against Poseidon's code (stored fixture) and :mod:`specsolve.models.poseidon_checkpoint` loads its checkpoints.
+Not supported: absolute position embeddings, dropout, the mask token, ResNet skip blocks.
 """
 
 from __future__ import annotations
@@ -49,10 +57,12 @@ from specsolve.registry import register
 
 
 def fourier_resample(x: Tensor, n: int) -> Tensor:
-    """Band-limited resampling of a periodic square field ``(B, C, m, m) -> (B, C, n, n)``.
+    """Band-limited resampling of a periodic square field ``(B, C, m, m) -> (B, C, n, n)``, Poseidon's convention.
 
-    Keeps the Fourier modes ``|k| <= (min(m, n) - 1) // 2`` per axis (the Nyquist mode is dropped), zero elsewhere;
-    a field made of those modes is interpolated exactly. FFTs run in float32 (or float64 for float64 input).
+    With ``s = min(m, n)``, the Fourier modes ``-(s // 2) <= k <= (s - 1) // 2`` per axis (for even ``s`` the
+    coarse grid's Nyquist mode ``-s/2`` included, unpaired) keep their amplitudes, all others are zero, and the
+    real part is returned; a field made of modes ``|k| < s/2`` is interpolated exactly. FFTs run in float32 (or
+    float64 for float64 input).
     """
     m = x.shape[-1]
     if n == m:
@@ -60,8 +70,8 @@ def fourier_resample(x: Tensor, n: int) -> Tensor:
     with torch.autocast(device_type=x.device.type, enabled=False):
         xf = x if x.dtype == torch.float64 else x.float()
         spec = torch.fft.fft2(xf)
-        kmax = (min(m, n) - 1) // 2
-        freqs = torch.arange(-kmax, kmax + 1, device=x.device)
+        s = min(m, n)
+        freqs = torch.arange(-(s // 2), (s + 1) // 2, device=x.device)
         src, dst = freqs % m, freqs % n
         out = spec.new_zeros(*spec.shape[:-2], n, n)
         out[..., dst[:, None], dst[None, :]] = spec[..., src[:, None], src[None, :]]
@@ -99,9 +109,13 @@ class ScOT(nn.Module):
 
     Defaults are the T size (about 20.8 M parameters with 4 in / 4 out channels). ``depths``, ``num_heads`` and
     ``skip_connections`` list one entry per level; ``embed_dim * 2^i`` must be divisible by ``num_heads[i]``.
-    ``drop_path`` is the largest stochastic-depth rate (linear over the encoder blocks, mirrored in the decoder).
+    ``drop_path`` is the largest stochastic-depth rate: Poseidon's ``linspace(0, drop_path, 2 * sum(depths))``,
+    the first half over the encoder blocks in order, the second half over the decoder blocks in execution order.
     ``image_size``: training resolution; set, it is checked at construction and other input sizes are Fourier-
     resampled to it. Without ``time_conditioning`` the norms are plain ``LayerNorm`` and ``t`` is ignored.
+    ``layer_norm_eps``: of the norms in the SwinV2 and ConvNeXt blocks (Poseidon's config field of that name).
+    ``norm_init``: ``"poseidon"`` (the time-conditioning ``Linear(1, dim)`` drawn ``N(0, 0.02)``, zero bias) or
+    ``"identity"`` (gamma's bias 1: every conditional norm starts as a plain layer norm at ``t = 0``).
     """
 
     def __init__(
@@ -120,6 +134,8 @@ class ScOT(nn.Module):
         drop_path: float = 0.0,
         qkv_bias: bool = True,
         image_size: int | None = None,
+        layer_norm_eps: float = 1e-5,
+        norm_init: str = "poseidon",
     ) -> None:
         super().__init__()
         levels = len(depths)
@@ -140,11 +156,15 @@ class ScOT(nn.Module):
         for i, (dim, heads) in enumerate(zip(dims, num_heads)):
             if heads < 1 or dim % heads:
                 raise ConfigError(f"scot: level {i} width {dim} is not divisible by num_heads[{i}]={heads}")
-        if learn_residual and in_channels != out_channels:
+        if learn_residual and in_channels < out_channels:
             raise ConfigError(
-                f"scot: learn_residual adds the input to the output and needs in_channels == out_channels, got "
+                f"scot: learn_residual adds the input to the output and needs in_channels >= out_channels, got "
                 f"{in_channels} and {out_channels}"
             )
+        if norm_init not in ("poseidon", "identity"):
+            raise ConfigError(f"scot: norm_init must be 'poseidon' or 'identity', got {norm_init!r}")
+        if not layer_norm_eps > 0:
+            raise ConfigError(f"scot: layer_norm_eps must be positive, got {layer_norm_eps}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.patch_size, self.window_size = patch_size, window_size
         self.levels = levels
@@ -155,30 +175,41 @@ class ScOT(nn.Module):
             if problem:
                 raise ConfigError(f"scot: image_size {problem}")
 
-        cond = time_conditioning
+        self.norm_init = norm_init
+        cond, eps = time_conditioning, layer_norm_eps
         total = sum(depths)
-        rates = [drop_path * k / (total - 1) for k in range(total)] if total > 1 else [drop_path]
-        starts = [sum(depths[:i]) for i in range(levels)]
+        rates = torch.linspace(0.0, drop_path, 2 * total, dtype=torch.float32, device="cpu").tolist()
+        enc_rates, dec_rates = rates[:total], rates[total:]
 
-        def blocks(i: int, reverse: bool) -> nn.ModuleList:
-            r = rates[starts[i] : starts[i] + depths[i]]
-            r = r[::-1] if reverse else r
-            return nn.ModuleList(
-                SwinV2Block(dims[i], num_heads[i], window_size, b % 2 == 1, mlp_ratio, r[b], cond, qkv_bias)
-                for b in range(depths[i])
+        def block(i: int, shifted: bool, rate: float) -> SwinV2Block:
+            return SwinV2Block(
+                dims[i], num_heads[i], window_size, shifted, mlp_ratio, rate, cond, qkv_bias, eps, POSEIDON_MASK
             )
 
+        def encoder_level(i: int) -> nn.ModuleList:
+            start = sum(depths[:i])
+            return nn.ModuleList(block(i, b % 2 == 1, enc_rates[start + b]) for b in range(depths[i]))
+
+        def decoder_level(i: int) -> nn.ModuleList:  # executed deepest level first
+            start = sum(depths[i + 1 :])
+            return nn.ModuleList(block(i, (depths[i] - 1 - b) % 2 == 1, dec_rates[start + b]) for b in range(depths[i]))
+
         self.embedding = PatchEmbedding(in_channels, embed_dim, patch_size, cond)
-        self.encoder = nn.ModuleList(blocks(i, False) for i in range(levels))
+        self.encoder = nn.ModuleList(encoder_level(i) for i in range(levels))
         self.merges = nn.ModuleList(PatchMerging(dims[i], cond) for i in range(levels - 1))
         self.skip_blocks = nn.ModuleList(
-            nn.ModuleList(ConvNeXtBlock(dims[i], cond) for _ in range(skip_connections[i])) for i in range(levels)
+            nn.ModuleList(ConvNeXtBlock(dims[i], cond, eps=eps) for _ in range(skip_connections[i]))
+            for i in range(levels)
         )
-        self.decoder = nn.ModuleList(blocks(i, True) for i in range(levels))
+        self.decoder = nn.ModuleList(decoder_level(i) for i in range(levels))
         self.unmerges = nn.ModuleList(PatchUnmerging(dims[i + 1], cond) for i in range(levels - 1))
         self.recovery = PatchRecovery(embed_dim, out_channels, patch_size)
         if not self.recovery.mixup.weight.is_meta:  # meta tensors (shape-only construction) need no init
             self.apply(_init_weights)
+            if norm_init == "identity":
+                for module in self.modules():
+                    if isinstance(module, ConditionalLayerNorm):
+                        module.reset_parameters()
 
     def tiling_problem(self, n: int) -> str | None:
         """Why an ``n x n`` grid cannot be processed (None if it can)."""
@@ -214,7 +245,6 @@ class ScOT(nn.Module):
         if x.shape[-2] != n:
             raise DataError(f"scot needs square inputs, got a {x.shape[-2]}x{n} grid")
         tt = self._lead_times(t, x)
-        inp = x
         if self.image_size is not None and n != self.image_size:
             x = fourier_resample(x, self.image_size)
         problem = self.tiling_problem(x.shape[-1])
@@ -242,18 +272,22 @@ class ScOT(nn.Module):
             if i > 0:
                 h = self.unmerges[i - 1](h, tt)
         out = self.recovery(h)
+        if self.learn_residual:  # Poseidon: at the model's resolution, before resampling back
+            out = out + x[:, : self.out_channels]
         if out.shape[-1] != n:
             out = fourier_resample(out, n)
-        return out + inp if self.learn_residual else out
+        return out
+
+
+# Poseidon's (and the SwinV2 code's) additive logit of token pairs that a shifted window separates
+POSEIDON_MASK = -100.0
 
 
 def _init_weights(module: nn.Module) -> None:
-    """SwinV2/HF-style init: linear and conv weights ``N(0, 0.02)``, zero biases, layer norms ``(1, 0)``;
-    conditional norms then reset their ``Linear(1, dim)`` to their own init (``Module.apply`` visits children
-    first), i.e. a plain LN at ``t = 0``."""
-    if isinstance(module, ConditionalLayerNorm):
-        module.reset_parameters()
-    elif isinstance(module, (nn.Linear, nn.Conv2d)):
+    """Poseidon's (Hugging Face SwinV2) init: ``nn.Linear`` and ``nn.Conv2d`` weights ``N(0, 0.02)``, zero biases
+    (the ``Linear(1, dim)`` of the conditional norms included), layer norms ``(1, 0)``; other modules
+    (``ConvTranspose2d``, the attention's logit scale, ConvNeXt layer scales) keep their own init."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
         nn.init.normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
@@ -410,8 +444,8 @@ def adapt_for_finetuning(
         model.recovery = PatchRecovery(dim, out_channels, model.patch_size)
         model.recovery.apply(_init_weights)
         model.out_channels = out_channels
-    if model.learn_residual and model.in_channels != model.out_channels:
-        raise ConfigError("scot: learn_residual needs in_channels == out_channels after adaptation")
+    if model.learn_residual and model.in_channels < model.out_channels:
+        raise ConfigError("scot: learn_residual needs in_channels >= out_channels after adaptation")
     model.to(device=like.device, dtype=like.dtype)
     names = []
     for name, param in model.named_parameters():

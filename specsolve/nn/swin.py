@@ -1,8 +1,9 @@
-"""Building blocks of the scOT (Poseidon-style SwinV2 U-Net) model; see :mod:`specsolve.models.scot`.
+"""Building blocks of the scOT (Poseidon's SwinV2 U-Net) model; see :mod:`specsolve.models.scot`.
 
 All token tensors are channels-last grids ``(B, H, W, C)``; ``t`` is the lead time ``(B,)`` (ignored by the
 unconditioned layer norm). Written from the SwinV2 paper (Liu et al., CVPR 2022) and the Poseidon paper
-(Herde et al., NeurIPS 2024); no reference code is copied.
+(Herde et al., NeurIPS 2024), and checked against Poseidon's published model code by the stored fixture of
+``tests/fixtures/make_poseidon_fixture.py``; no reference code is copied.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ class ConditionalLayerNorm(nn.Module):
     """Time-conditioned layer norm ``gamma(t) * xhat + beta(t)`` over the last axis, no affine of its own.
 
     ``xhat = (x - mean) / sqrt(var + eps)`` (biased variance over the channel axis, like ``nn.LayerNorm``);
-    ``gamma, beta = Linear(1, dim)(t)``, broadcast over all axes between batch and channels. Init: weights
-    ``N(0, 0.02)``, bias 1 (gamma) / 0 (beta), so that at ``t = 0`` it starts as a plain layer norm.
+    ``gamma, beta = Linear(1, dim)(t)``, broadcast over all axes between batch and channels. Init of the module
+    itself: weights ``N(0, 0.02)``, bias 1 (gamma) / 0 (beta), so that at ``t = 0`` it starts as a plain layer
+    norm (:class:`~specsolve.models.scot.ScOT` re-initialises it as Poseidon does, unless told otherwise).
     """
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
@@ -126,8 +128,11 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int, device: torch.d
 
 
 def relative_coords_table(window: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> Tensor:
-    """SwinV2 log-spaced relative coordinates ``((2w-1)**2, 2)``: ``sign(d) log2(1 + 8|d|/(w-1)) / log2(8)``."""
-    r = torch.arange(-(window - 1), window, device=device, dtype=torch.float64)
+    """SwinV2 log-spaced relative coordinates ``((2w-1)**2, 2)``: ``sign(d) log2(1 + 8|d|/(w-1)) / log2(8)``.
+
+    Always evaluated in float32 and then cast to ``dtype``, as the SwinV2 code that Poseidon's checkpoints were
+    trained with does (a float64 model then reproduces it to rounding, not to float32 accuracy)."""
+    r = torch.arange(-(window - 1), window, device=device, dtype=torch.float32)
     table = torch.stack(torch.meshgrid(r, r, indexing="ij"), dim=-1).reshape(-1, 2)
     table = table / max(window - 1, 1) * 8.0
     table = torch.sign(table) * torch.log2(table.abs() + 1.0) / math.log2(8.0)
@@ -146,13 +151,14 @@ class WindowAttention(nn.Module):
     """SwinV2 window attention with scaled cosine similarity and a continuous relative-position bias.
 
     ``logits = cos(q, k) * exp(min(logit_scale, log 100)) + 16 sigmoid(CPB(log-spaced offsets))``; masked pairs
-    get ``-inf`` (exact zeros after the softmax). Query and value carry a bias (``qkv_bias``), the key none.
+    get ``-inf`` (exact zeros after the softmax) with ``mask_value=None``, else ``mask_value`` is added to their
+    logits (Poseidon / SwinV2 add -100). Query and value carry a bias (``qkv_bias``), the key none.
     Input ``(B', N, C)`` windows of ``N = window**2`` tokens; the window size may change from call to call.
     """
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True) -> None:
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, mask_value: float | None = None) -> None:
         super().__init__()
-        self.num_heads = num_heads
+        self.num_heads, self.mask_value = num_heads, mask_value
         self.head_dim = dim // num_heads
         self.logit_scale = nn.Parameter(torch.full((num_heads, 1, 1), math.log(10.0)))
         self.cpb_mlp = nn.Sequential(nn.Linear(2, CPB_HIDDEN), nn.ReLU(), nn.Linear(CPB_HIDDEN, num_heads, bias=False))
@@ -179,7 +185,11 @@ class WindowAttention(nn.Module):
         if mask is not None:
             nw = mask.shape[0]
             logits = logits.view(bw // nw, nw, self.num_heads, n, n)
-            logits = logits.masked_fill(mask[None, :, None], float("-inf")).view(bw, self.num_heads, n, n)
+            if self.mask_value is None:
+                logits = logits.masked_fill(mask[None, :, None], float("-inf"))
+            else:
+                logits = logits + mask[None, :, None].to(logits.dtype) * self.mask_value
+            logits = logits.view(bw, self.num_heads, n, n)
         return torch.softmax(logits, dim=-1)
 
     def forward(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
@@ -195,6 +205,7 @@ class SwinV2Block(nn.Module):
     ``x <- x + DropPath(LN(WindowAttn(x)))``, ``x <- x + DropPath(LN(MLP(x)))``, ``MLP = Linear(C, rC) -> GELU ->
     Linear(rC, C)``. Odd blocks (``shifted=True``) roll the grid by ``-window // 2`` before attention and mask
     cross-region pairs; at a level whose resolution is ``<= window`` the window is the whole grid, unshifted.
+    ``eps``: of both layer norms; ``mask_value``: see :class:`WindowAttention`.
     """
 
     def __init__(
@@ -207,14 +218,16 @@ class SwinV2Block(nn.Module):
         drop_path: float,
         conditional: bool,
         qkv_bias: bool = True,
+        eps: float = 1e-5,
+        mask_value: float | None = None,
     ) -> None:
         super().__init__()
         self.window, self.shifted = window, shifted
-        self.attention = WindowAttention(dim, num_heads, qkv_bias)
-        self.norm_attention = make_norm(dim, conditional)
+        self.attention = WindowAttention(dim, num_heads, qkv_bias, mask_value)
+        self.norm_attention = make_norm(dim, conditional, eps)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-        self.norm_mlp = make_norm(dim, conditional)
+        self.norm_mlp = make_norm(dim, conditional, eps)
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
@@ -245,27 +258,34 @@ class PatchMerging(nn.Module):
 
 
 class PatchUnmerging(nn.Module):
-    """``(B, H, W, C) -> (B, 2H, 2W, C/2)``: ``Linear(C, 2C, no bias)``, 2x2 pixel shuffle, LN, ``Linear`` mixup."""
+    """``(B, H, W, C) -> (B, 2H, 2W, C/2)``: ``Linear(C, 2C, no bias)``, 2x2 pixel shuffle, LN, ``Linear(no bias)``
+    mixup.
+
+    Channel order of the shuffle (Poseidon's): expanded channel ``(2 a + b) C/2 + c`` becomes channel ``c`` of
+    the fine token ``(2i + a, 2j + b)`` (sub-pixel row, sub-pixel column, channel; ``F.pixel_shuffle`` would
+    take ``c``-major order instead).
+    """
 
     def __init__(self, dim: int, conditional: bool) -> None:
         super().__init__()
         self.expansion = nn.Linear(dim, 2 * dim, bias=False)
         self.norm = make_norm(dim // 2, conditional)
-        self.mixup = nn.Linear(dim // 2, dim // 2)
+        self.mixup = nn.Linear(dim // 2, dim // 2, bias=False)
 
     def forward(self, x: Tensor, t: Tensor | None) -> Tensor:
-        y = F.pixel_shuffle(self.expansion(x).permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+        b, h, w, c = x.shape
+        y = self.expansion(x).view(b, h, w, 2, 2, c // 2).transpose(2, 3).reshape(b, 2 * h, 2 * w, c // 2)
         return self.mixup(self.norm(y, t))
 
 
 class ConvNeXtBlock(nn.Module):
     """ConvNeXt block on ``(B, H, W, C)``: ``x + s * Linear(4C, C)(GELU(Linear(C, 4C)(LN(dwconv7x7(x)))))``,
-    layer scale ``s`` initialised to 1e-6."""
+    layer scale ``s`` initialised to 1e-6; ``eps`` of the layer norm (Poseidon: its ``layer_norm_eps``, 1e-5)."""
 
-    def __init__(self, dim: int, conditional: bool, layer_scale: float = 1e-6) -> None:
+    def __init__(self, dim: int, conditional: bool, layer_scale: float = 1e-6, eps: float = 1e-5) -> None:
         super().__init__()
         self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
-        self.norm = make_norm(dim, conditional, eps=1e-6)
+        self.norm = make_norm(dim, conditional, eps=eps)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.pwconv2 = nn.Linear(4 * dim, dim)
         self.layer_scale = nn.Parameter(torch.full((dim,), layer_scale))
