@@ -9,7 +9,7 @@ Public API::
     specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # one function per CLI verb
 
 The verbs (``specsolve.api``): train, resolve_config, solve, predict, evaluate, evaluate_resolutions, rollout,
-generate, data_inspect, data_convert, data_export_well, plugins_list, plugins_info.
+generate, load_pretrained, data_inspect, data_convert, data_export_well, plugins_list, plugins_info.
 """
 
 # light: specsolve.api imports torch / Lightning inside its functions only
@@ -20,6 +20,7 @@ from specsolve.api import (
     evaluate,
     evaluate_resolutions,
     generate,
+    load_pretrained,
     plugins_info,
     plugins_list,
     predict,
@@ -49,6 +50,7 @@ __all__ = [
     "get",
     "is_registered",
     "list_components",
+    "load_pretrained",
     "plugins_info",
     "plugins_list",
     "predict",

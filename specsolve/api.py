@@ -43,6 +43,7 @@ __all__ = [
     "evaluate",
     "evaluate_resolutions",
     "generate",
+    "load_pretrained",
     "plugins_info",
     "plugins_list",
     "predict",
@@ -152,6 +153,30 @@ def train(
     from specsolve.training.run import train as _train
 
     return _train(resolve_config(config, overrides), resume=resume, progress=progress, callbacks=callbacks)
+
+
+def load_pretrained(path: PathLike, dtype: str | None = None) -> Any:
+    """A pretrained model in eval mode, ``forward(x, t)``, from a local checkpoint.
+
+    ``path``: a Poseidon checkpoint directory in the Hugging Face layout (``config.json`` + ``model.safetensors``
+    or ``pytorch_model.bin``, as published for Poseidon-T/B/L): the scOT its config describes, every tensor
+    mapped by name and shape (:mod:`specsolve.models.poseidon_checkpoint`; ``forward(x, t)`` is Poseidon's
+    output); or a specsolve checkpoint file: its ``OperatorModule`` (the model with its stored normalisation).
+    ``dtype``: ``"float32"`` / ``"float64"`` (default: as stored).
+    """
+    import torch
+
+    from specsolve.errors import ConfigError
+    from specsolve.models.poseidon_checkpoint import is_poseidon_checkpoint, load_poseidon_checkpoint
+    from specsolve.training.checkpoint import load_module
+
+    dtypes = {None: None, "float32": torch.float32, "float64": torch.float64}
+    if dtype not in dtypes:
+        raise ConfigError(f"load_pretrained: dtype must be float32 or float64, got {dtype!r}")
+    if is_poseidon_checkpoint(path):
+        return load_poseidon_checkpoint(path, dtypes[dtype])
+    module, _ = load_module(path)
+    return module.to(dtypes[dtype]) if dtype else module
 
 
 def solve(
