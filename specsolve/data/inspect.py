@@ -7,7 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from specsolve.data.readers import open_hdf5
+from specsolve.data.readers import detect_format, open_hdf5, open_reader
+from specsolve.errors import DataError
 
 
 def _short(value: object, limit: int = 100) -> str:
@@ -21,9 +22,6 @@ MAX_LISTED = 40  # per-sample-group files hold thousands of groups: list the fir
 
 def _reader_view(path: str | Path) -> tuple[str | None, list[str]]:
     """The detected foreign format and how specsolve's readers present the file (empty for native files)."""
-    from specsolve.data.readers import detect_format, open_reader
-    from specsolve.errors import DataError
-
     try:
         fmt = detect_format(path)
     except DataError:

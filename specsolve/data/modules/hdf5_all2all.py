@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, shard_paths
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, merge_shards, shard_paths
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -235,7 +235,7 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         for split, path in self.paths.items():
             if path is not None:
                 self._parts[split] = self._open(path, options)
-                self.datasets[split] = self._merge(self._parts[split])
+                self.datasets[split] = merge_shards(self._parts[split])
         train_set = self.datasets["train"]
         n_traj = sum(p.n_trajectories for p in self._parts["train"])
         if n_train is not None and not 1 <= n_train <= n_traj:

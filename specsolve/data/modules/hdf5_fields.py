@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import Dataset
 
 from specsolve.data.fields import FieldDataset, channel_statistics
-from specsolve.data.modules.loaders import SplitLoaders, shard_paths
+from specsolve.data.modules.loaders import SplitLoaders, merge_shards, shard_paths
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
@@ -17,8 +17,6 @@ from specsolve.registry import register
 def open_fields(pattern: str, inputs: list[str], outputs: list[str], stride: int, cache: bool) -> Dataset:
     """One file, or every file matching a glob pattern (shards ``train-*-of-*.h5``) read back as one dataset."""
     parts = [FieldDataset(Path(p), inputs, outputs, stride, cache) for p in shard_paths(pattern)]
-    if len(parts) == 1:
-        return parts[0]
     first = parts[0].info
     for part in parts[1:]:
         if (part.info.spatial_shape, part.info.channels) != (first.spatial_shape, first.channels):
@@ -26,10 +24,7 @@ def open_fields(pattern: str, inputs: list[str], outputs: list[str], stride: int
                 f"shard {part.info.path} has grid {part.info.spatial_shape} / channels {part.info.channels}, "
                 f"but {first.path} has {first.spatial_shape} / {first.channels}"
             )
-    merged = ConcatDataset(parts)
-    merged.info = first  # shared description (dims, channels, coordinates)
-    merged.spatial_shape = parts[0].spatial_shape
-    return merged
+    return merge_shards(parts)
 
 
 @register("dataset", "hdf5")

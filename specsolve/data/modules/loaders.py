@@ -22,6 +22,17 @@ def shard_paths(pattern: str) -> list[str]:
     return paths
 
 
+def merge_shards(parts: list[Any]) -> Dataset:
+    """One dataset over the shards of a split (each with ``info`` and ``spatial_shape``), describing itself like
+    its first part."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = ConcatDataset(parts)
+    merged.info = parts[0].info  # type: ignore[attr-defined]  # shared description (dims, channels, coords)
+    merged.spatial_shape = parts[0].spatial_shape  # type: ignore[attr-defined]
+    return merged
+
+
 class ResumableDataLoader(DataLoader):
     """A ``DataLoader`` whose place in the epoch travels in checkpoints (Lightning's stateful-loader protocol:
     ``state_dict`` is saved with the fit loop, ``load_state_dict`` is called on resume before the first batch).
@@ -89,16 +100,6 @@ class TrajectoryShards:
 
     _parts: dict[str, list[Any]]
     n_train: int | None
-
-    @staticmethod
-    def _merge(parts: list[Any]) -> Dataset:
-        """One dataset over the shards of a split, describing itself like its first part."""
-        if len(parts) == 1:
-            return parts[0]
-        merged = ConcatDataset(parts)
-        merged.info = parts[0].info  # type: ignore[attr-defined]  # shared description (dims, channels, coords)
-        merged.spatial_shape = parts[0].spatial_shape  # type: ignore[attr-defined]
-        return merged
 
     def _train_counts(self) -> list[tuple[Any, int]]:
         """(part, number of its trajectories used) for the training split, honouring ``n_train``."""
