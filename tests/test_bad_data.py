@@ -311,6 +311,7 @@ def test_random_bytes(tmp_path: Path, prefix: str, body: bytes, fmt: str) -> Non
     _only_own_errors(path, fmt)
 
 
+@pytest.mark.integration
 def test_mutated_files(tmp_path: Path) -> None:
     """Randomly damaged copies of valid files of every format (60 cases, fixed seed): only specsolve errors may
     escape. Runs in a child process (tests/_fuzz_child.py): libhdf5 itself can abort or loop forever on damaged

@@ -40,6 +40,7 @@ def test_native_file_opens_in_xarray(darcy_tiny: Path) -> None:
     assert ds["u"].attrs["long_name"]
 
 
+@pytest.mark.integration
 def test_train_predict_evaluate(tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFixture) -> None:
     run_dir = tmp_path / "run"
     config = tiny_config(tmp_path, darcy_tiny, run_dir)
@@ -155,6 +156,7 @@ def test_bad_files_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFi
     assert len(err) == 3 and all(line.startswith("specsolve: error:") for line in err)
 
 
+@pytest.mark.integration
 def test_console_script_exit_code(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "specsolve.cli", "train", str(tmp_path / "missing.yaml")], capture_output=True, text=True

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from specsolve.cli.main import main
@@ -63,6 +64,7 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
+@pytest.mark.integration
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path, darcy_tiny: Path) -> None:
     config = write_config(tmp_path, darcy_tiny)
     reference = tmp_path / "reference"

@@ -25,6 +25,7 @@ PLUGIN = ROOT / "plugins" / "specsolve-baselines"
 # The registry reads loss plugins from entry_point_group("loss"); the plugin declares the documented
 # group "specsolve.losses". Until the two agree, the loss half of this test is skipped.
 LOSS_GROUP_OK = entry_point_group("loss") == "specsolve.losses"
+pytestmark = pytest.mark.integration  # pip install + subprocesses
 
 SCRIPT = """
 import sys

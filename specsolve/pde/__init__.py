@@ -1,4 +1,4 @@
-"""PDE specifications shared by losses, GP solvers and data generators.
+"""PDE specifications shared by the losses, the GP solvers, spectral refinement and the data generators.
 
 - :mod:`~specsolve.pde.domain`: ``Axis``, ``Domain`` and grids (``uniform_closed``, ``uniform_open``, ``cheb_lobatto``);
 - :mod:`~specsolve.pde.operators`: ``LinearOperator`` (``{multi-index: coefficient}``, ``fourier_symbol``,
@@ -6,7 +6,15 @@
 - :mod:`~specsolve.pde.spec`: ``PDESpec`` (linear part, pointwise terms, source, boundary conditions, exact solution);
 - :mod:`~specsolve.pde.spectral`: Fourier x Chebyshev ``TensorBasis`` (NSM);
 - :mod:`~specsolve.pde.derivatives`: grid derivatives (finite differences / spectral) and autograd derivatives;
-- :mod:`~specsolve.pde.library`: built-ins, ``get_pde("poisson", dim=2)``.
+- :mod:`~specsolve.pde.keys`: derivative keys ``(field, alpha)`` and the ``Derivatives`` dict;
+- :mod:`~specsolve.pde.autograd`: derivatives of callables by autograd (exact solutions, manufactured sources);
+- :mod:`~specsolve.pde.library`: the built-in PDEs, registered as kind ``pde`` (``get_pde("poisson", dim=2)``);
+- :mod:`~specsolve.pde.problems`: GP benchmark problems (a registered PDE + box + exact solution), kind ``problem``;
+- :mod:`~specsolve.pde.vorticity`: the pseudo-spectral Navier-Stokes vorticity operator (generator, refinement);
+- :mod:`~specsolve.pde.residual`: helpers of the residual losses.
+
+Axis order: a ``Domain``'s time axis comes first (:mod:`~specsolve.pde.domain`); the GP solvers' order (time last)
+is derived from it in :mod:`~specsolve.pde.problems`.
 """
 
 from specsolve.pde.autograd import autograd_derivatives

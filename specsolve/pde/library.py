@@ -3,7 +3,8 @@
 Every factory returns a :class:`PDESpec` in residual form ``R = L u + sum N_i - f``; time comes first. Parameters
 follow the benchmark papers (see ``references/``): NSM Poisson and reaction-diffusion, FNO Burgers / Darcy /
 Navier-Stokes (``u = (psi_y, -psi_x)``, ``-lap psi = w``, forcing ``0.1 (sin 2pi(x+y) + cos 2pi(x+y))``), GP-HM
-Allen-Cahn (``lap u + u (u^2 - 1) = f``, manufactured). Where a classical closed-form solution exists it is attached
+Allen-Cahn (``lap u + u (u^2 - 1) = f``, manufactured). The pseudo-spectral Navier-Stokes operator of the generator and
+of spectral refinement is :mod:`specsolve.pde.vorticity`. Where a classical closed-form solution exists it is attached
 as ``exact_solution`` (one member of the family, e.g. for one initial condition).
 """
 
@@ -20,6 +21,7 @@ from specsolve.errors import ConfigError, RegistryError
 from specsolve.pde.domain import Axis, Domain
 from specsolve.pde.operators import LinearOperator, derivative, identity, laplacian
 from specsolve.pde.spec import AuxField, BoundaryCondition, Coords, PDESpec, PointwiseTerm
+from specsolve.pde.vorticity import fno_forcing
 from specsolve.registry import get, list_components, lookup, register
 
 
@@ -324,8 +326,7 @@ def navier_stokes(
     lam = 8 * math.pi**2 / length**2
 
     def f(x: Coords) -> torch.Tensor:
-        s = 2 * math.pi * (x[1] + x[2]) / length
-        return 0.1 * (torch.sin(s) + torch.cos(s)) + 0 * x[0]
+        return fno_forcing(x[1], x[2], length) + 0 * x[0]
 
     if forcing == "fno":
         exact = lambda x: f(x) * (1 - torch.exp(-lam * nu * x[0])) / (lam * nu)  # noqa: E731

@@ -9,7 +9,8 @@ its own prediction::
     loss = ( dt * sum_n ||R_n||^2_{H^{-1}_alpha} )^{1/2},   ||r||^2_{H^{-1}_alpha} = |Omega| sum_k |c_k|^2 / (alpha + |2 pi k / L|^2)
 
 (the norm from its formula, :func:`specsolve.losses.sobolev.sobolev_norm_squared`, not the reference code's ``H^{-1/2}``).
-Space derivatives are pseudo-spectral with the 2/3 dealiasing of the data generator; the time derivative comes from
+Space derivatives are pseudo-spectral with the 2/3 dealiasing of the data generator (one operator for both:
+:mod:`specsolve.pde.vorticity`); the time derivative comes from
 the predicted frames (the last input frame prepended), in one of two discretisations:
 
 - ``crank_nicolson``: the residual of the trapezoidal (Crank–Nicolson) step between consecutive frames,
@@ -25,7 +26,6 @@ space-time residual.
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, Literal
 
 import torch
@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
 from specsolve.losses.sobolev import sobolev_norm_squared
+from specsolve.pde.vorticity import advection_hat, fno_forcing, velocity_multipliers, vorticity_symbols
 
 Scheme = Literal["crank_nicolson", "central"]
 
@@ -64,22 +65,14 @@ class VorticityResidual(nn.Module):
 
     def _operators(self, n: int, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
         real = torch.float64 if dtype == torch.float64 else torch.float32
-        k = torch.fft.fftfreq(n, 1.0 / n, dtype=real, device=device)
-        kx, ky = k[:, None].expand(n, n // 2 + 1), torch.fft.rfftfreq(n, 1.0 / n, dtype=real, device=device)[None, :]
-        ky = ky.expand(n, n // 2 + 1)
-        scale = 2 * math.pi / self.length
-        lam = scale**2 * (kx**2 + ky**2)
-        inv_lap = torch.where(lam > 0, 1.0 / torch.where(lam > 0, lam, 1.0), 0.0)
-        ikx, iky = 1j * scale * kx, 1j * scale * ky
-        mask = ((kx.abs() <= n / 3) & (ky.abs() <= n / 3)).to(real) if self.dealias else torch.ones_like(lam)
+        sym = vorticity_symbols(n, self.length, real, device, self.dealias)
         x = torch.arange(n, dtype=real, device=device) * self.length / n
-        s = scale * (x[:, None] + x[None, :])
-        f = (
-            0.1 * (torch.sin(s) + torch.cos(s))
-            if self.forcing == "fno"
-            else torch.zeros(n, n, dtype=real, device=device)
-        )
-        return {"lam": lam, "mult": torch.stack((iky * inv_lap, -ikx * inv_lap, ikx, iky)), "mask": mask, "f": f}
+        if self.forcing == "fno":
+            f = fno_forcing(x[:, None], x[None, :], self.length)
+        else:
+            f = torch.zeros(n, n, dtype=real, device=device)
+        mult = velocity_multipliers(sym.ikx, sym.iky, sym.inv_lap)
+        return {"lam": sym.lam, "mult": mult, "mask": sym.mask, "f": f}
 
     def spatial_operator(self, w: Tensor) -> Tensor:
         """``G(w) = u . grad w - nu lap w - f`` of fields ``(..., n, n)`` (dealiased advection)."""
@@ -88,8 +81,7 @@ class VorticityResidual(nn.Module):
             raise ValueError(f"the vorticity residual needs square grids, got {tuple(w.shape[-2:])}")
         ops = self._operators(n, w.dtype, w.device)
         w_hat = torch.fft.rfft2(w)
-        u, v, w_x, w_y = torch.fft.irfft2(w_hat.unsqueeze(-3) * ops["mult"], s=(n, n)).unbind(-3)
-        advection = torch.fft.irfft2(ops["mask"] * torch.fft.rfft2(u * w_x + v * w_y), s=(n, n))
+        advection = torch.fft.irfft2(advection_hat(w_hat, ops["mult"], ops["mask"]), s=(n, n))
         diffusion = torch.fft.irfft2(ops["lam"] * w_hat, s=(n, n))  # -lap w
         return advection + self.viscosity * diffusion - ops["f"]
 

@@ -16,6 +16,7 @@ from specsolve.data.generators.periodic import fno_grf_2d, fourier_restrict, fra
 from specsolve.data.grf import sample_rng
 from specsolve.data.native import VariableSpec
 from specsolve.errors import ConfigError
+from specsolve.pde import vorticity
 from specsolve.registry import register
 
 Scheme = Literal["fno_euler", "cn_ab2"]
@@ -25,15 +26,15 @@ def fno_forcing(n: int, amplitude: float = 0.1) -> np.ndarray:
     """FNO forcing ``f = 0.1 (sin 2π(x+y) + cos 2π(x+y))`` on the ``n x n`` grid ``j / n`` (``ij`` indexing)."""
     x = np.arange(n) / n
     X, Y = np.meshgrid(x, x, indexing="ij")
-    return amplitude * (np.sin(2 * np.pi * (X + Y)) + np.cos(2 * np.pi * (X + Y)))
+    return vorticity.fno_forcing(X, Y, 1.0, amplitude)
 
 
 class VorticitySolver:
     """Batched pseudo-spectral solver on an ``n x n`` grid; fields ``(B, n, n)``, axis -2 = x, axis -1 = y.
 
-    Spectral state ``ŵ = rfft2(w)``; ``ψ̂ = ŵ / (4π²|k|²)`` (mean mode 0); ``u, v, w_x, w_y`` by ``2πik``
-    multiplication; the advection ``u w_x + v w_y`` is formed on the grid and transformed back with the 2/3 mask
-    ``|k_x|, |k_y| <= (2/3)(n/2)`` (FNO's ``ns_2d.py``). Viscosity is Crank–Nicolson in both schemes:
+    Spectral state ``ŵ = rfft2(w)``; the operator (``ψ̂ = ŵ / (4π²|k|²)``, ``u, v, w_x, w_y`` by ``2πik``
+    multiplication, the advection under the 2/3 mask) is :mod:`specsolve.pde.vorticity`, shared with the
+    spectral-refinement residual. Viscosity is Crank–Nicolson in both schemes:
 
     - ``fno_euler``: ``ŵ⁺ = [(1 - ½dtνλ)ŵ + dt(f̂ - F̂(ŵ))] / (1 + ½dtνλ)``, ``λ = 4π²|k|²`` (FNO; first order);
     - ``cn_ab2``: the same with ``-F̂`` replaced by Adams–Bashforth ``-(3/2 F̂ⁿ - 1/2 F̂ⁿ⁻¹)`` (IMEX CN–AB2, second
@@ -55,21 +56,15 @@ class VorticitySolver:
             raise ConfigError(f"navier_stokes: scheme must be 'fno_euler' or 'cn_ab2', got '{scheme}'")
         self.n, self.viscosity, self.dt, self.scheme = n, viscosity, dt, scheme
         self.dtype, self.device = dtype, torch.device(device)
-        opts = {"dtype": torch.float64, "device": self.device}
-        kx = torch.fft.fftfreq(n, 1.0 / n, **opts)[:, None].expand(n, n // 2 + 1)
-        ky = torch.fft.rfftfreq(n, 1.0 / n, **opts)[None, :].expand(n, n // 2 + 1)
-        lam = 4 * torch.pi**2 * (kx**2 + ky**2)
-        inv_lap = torch.where(lam > 0, 1.0 / torch.where(lam > 0, lam, 1.0), 0.0)
+        sym = vorticity.vorticity_symbols(n, 1.0, torch.float64, self.device, dealias)
+        lam = sym.lam
         cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-        self.ikx = (2j * torch.pi * kx).to(cdtype)
-        self.iky = (2j * torch.pi * ky).to(cdtype)
-        self.inv_lap = inv_lap.to(dtype)
+        self.ikx = sym.ikx.to(cdtype)
+        self.iky = sym.iky.to(cdtype)
+        self.inv_lap = sym.inv_lap.to(dtype)
         self.lam = lam.to(dtype)
-        # ŵ -> (u, v, w_x, w_y): u = ψ_y, v = -ψ_x with ψ̂ = ŵ / λ
-        self.multipliers = torch.stack((self.iky * self.inv_lap, -self.ikx * self.inv_lap, self.ikx, self.iky))
-        kmax = n // 2
-        mask = (kx.abs() <= 2.0 / 3.0 * kmax) & (ky.abs() <= 2.0 / 3.0 * kmax) if dealias else torch.ones_like(lam)
-        self.mask = mask.to(dtype)
+        self.multipliers = vorticity.velocity_multipliers(self.ikx, self.iky, self.inv_lap)
+        self.mask = sym.mask.to(dtype)
         half = 0.5 * dt * viscosity * lam
         self.decay = ((1 - half) / (1 + half)).to(dtype)
         self.gain = (dt / (1 + half)).to(dtype)
@@ -83,8 +78,7 @@ class VorticitySolver:
 
     def advection_hat(self, w_hat: Tensor) -> Tensor:
         """``F̂ = mask · rfft2(u w_x + v w_y)`` for spectral vorticity ``w_hat: (B, n, n/2+1)``."""
-        u, v, w_x, w_y = torch.fft.irfft2(w_hat.unsqueeze(-3) * self.multipliers, s=(self.n, self.n)).unbind(-3)
-        return self.mask * torch.fft.rfft2(u * w_x + v * w_y)
+        return vorticity.advection_hat(w_hat, self.multipliers, self.mask)
 
     def tendency(self, w: Tensor) -> Tensor:
         """The right-hand side ``-u·∇w + νΔw + f`` on the grid (semi-discrete, dealiased): for tests."""
@@ -183,7 +177,9 @@ class NavierStokesGenerator:
             raise ConfigError("navier_stokes: grf_resolution must be a multiple of solve_resolution and resolution")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"navier_stokes: device '{device}' requested but CUDA is not available")
-        self.times, self.steps_per_frame = frame_schedule("navier_stokes", final_time, record_steps, dt, include_initial)
+        self.times, self.steps_per_frame = frame_schedule(
+            "navier_stokes", final_time, record_steps, dt, include_initial
+        )
         self.resolution, self.solve_resolution = resolution, solve_resolution
         self.stride = solve_resolution // resolution
         self.viscosity, self.final_time, self.record_steps, self.dt = viscosity, final_time, record_steps, dt
@@ -195,8 +191,14 @@ class NavierStokesGenerator:
     def solver(self) -> VorticitySolver:
         f = fno_forcing(self.solve_resolution) if self.forcing == "fno" else None
         return VorticitySolver(
-            self.solve_resolution, self.viscosity, self.dt, f, self.scheme, self.dealias,
-            getattr(torch, self.dtype), self.device,
+            self.solve_resolution,
+            self.viscosity,
+            self.dt,
+            f,
+            self.scheme,
+            self.dealias,
+            getattr(torch, self.dtype),
+            self.device,
         )
 
     def layout(self) -> Layout:
@@ -205,8 +207,12 @@ class NavierStokesGenerator:
         return Layout(
             coords={"time": self.times, "x": x, "y": x.copy()},
             variables={
-                "a": VariableSpec(("x", "y"), self.store_dtype, {"long_name": "initial vorticity w0(x, y)", "units": "1"}),
-                "u": VariableSpec(("time", "x", "y"), self.store_dtype, {"long_name": "vorticity w(t, x, y)", "units": "1"}),
+                "a": VariableSpec(
+                    ("x", "y"), self.store_dtype, {"long_name": "initial vorticity w0(x, y)", "units": "1"}
+                ),
+                "u": VariableSpec(
+                    ("time", "x", "y"), self.store_dtype, {"long_name": "vorticity w(t, x, y)", "units": "1"}
+                ),
             },
             coord_attrs={
                 "time": {"units": "1", "long_name": "time", "includes_t0": int(self.include_initial)},
