@@ -9,6 +9,7 @@ layout Poseidon publishes (``config.json`` + ``model.safetensors`` or ``pytorch_
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import sys
@@ -139,3 +140,53 @@ def test_scot_from_scratch_has_poseidons_structure_and_init():
     recovery = own["recovery.projection.weight"]  # ConvTranspose2d keeps PyTorch's default (not N(0, 0.02))
     bound = 1 / math.sqrt(recovery.shape[1] * recovery.shape[2] * recovery.shape[3])
     assert recovery.abs().max() <= bound and recovery.std() > 0.5 * bound / math.sqrt(3)
+
+
+def test_load_pretrained_api_returns_poseidons_function(tmp_path):
+    import specsolve
+
+    case = TINY["cond3"]
+    path = write_checkpoint(tmp_path / "ckpt", case["config_json"], case["weights"])
+    model = specsolve.load_pretrained(path, dtype="float64")
+    x, t = inputs(case, "n32")
+    with torch.no_grad():
+        assert relative_error(model(x, t), case["outputs64"]["n32"]) <= 1e-10
+    with pytest.raises(ConfigError, match="dtype"):
+        specsolve.load_pretrained(path, dtype="half")
+
+
+def test_finetune_checkpoint_accepts_a_poseidon_directory(tmp_path):
+    """``finetune.checkpoint: DIR`` of a training run: Poseidon's tensors land in scot (new input channels get a
+    fresh embedding), the frozen ones stay Poseidon's exactly, the unfrozen ones train."""
+    from omegaconf import OmegaConf
+    from test_finetune import write_trajectories
+
+    from specsolve.config.loading import load_config
+    from specsolve.models.poseidon_checkpoint import convert_state_dict
+    from specsolve.training.finetune import read_state_dict
+    from specsolve.training.run import train
+
+    case = TINY["cond3"]
+    path = write_checkpoint(tmp_path / "poseidon", case["config_json"], case["weights"])
+    poseidon = convert_state_dict(case["weights"], levels=3)
+    model = {k: list(v) if isinstance(v, tuple) else v for k, v in scot_kwargs(json.loads(case["config_json"])).items()}
+    for key in ("in_channels", "out_channels"):  # set from the data (2 channels in, 2 out)
+        model.pop(key)
+    data = write_trajectories(tmp_path / "two.h5", ["u", "v"])
+    unfreeze = ["embedding.*", "recovery.*", "*norm*"]
+    cfg = {
+        "run_dir": str(tmp_path / "ft"),
+        "data": {"name": "hdf5_all2all", "train": str(data), "inputs": ["u", "v"], "batch_size": 4},
+        "model": {"name": "scot", **model},
+        "optimizer": {"name": "adamw", "lr": 1e-2},
+        "trainer": {"max_epochs": 1, "limit_train_batches": 2, "accelerator": "cpu"},
+        "finetune": {"checkpoint": str(path), "freeze": ["*"], "unfreeze": unfreeze},
+    }
+    result = train(OmegaConf.merge(load_config(None, []), cfg), progress=False)
+    after, _ = read_state_dict(result["last"])
+    assert after["embedding.projection.weight"].shape[1] == 2 and poseidon["embedding.projection.weight"].shape[1] == 3
+    frozen = [n for n in poseidon if not any(fnmatch.fnmatchcase(n, p) for p in unfreeze)]
+    assert len(frozen) > 50
+    for name in frozen:
+        assert torch.equal(after[name], poseidon[name]), name
+    assert not torch.equal(after["recovery.mixup.weight"], poseidon["recovery.mixup.weight"])

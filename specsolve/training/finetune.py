@@ -3,7 +3,8 @@
 ::
 
     finetune:
-      checkpoint: runs/pretrain/checkpoints/last.ckpt   # a specsolve checkpoint or a plain state dict (local file)
+      checkpoint: runs/pretrain/checkpoints/last.ckpt   # a specsolve checkpoint or a plain state dict (local file),
+                                                         # or a Poseidon checkpoint directory (config.json + weights)
       freeze: ["*"]                                      # fnmatch patterns over parameter names
       unfreeze: ["embedding.*", "recovery.*", "*norm*"]  # applied after freeze: these stay trainable
       allow_mismatch: ["embedding.projection.*", "recovery.*"]   # the default
@@ -59,7 +60,7 @@ def finetune_options(section: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"finetune: unknown key '{unknown[0]}'; valid keys: {', '.join(FINETUNE_KEYS)}")
     checkpoint = section.get("checkpoint")
     if not isinstance(checkpoint, str) or not checkpoint:
-        raise ConfigError("finetune.checkpoint must be the path of a local checkpoint file")
+        raise ConfigError("finetune.checkpoint must be the path of a local checkpoint file or Poseidon directory")
     strict = section.get("strict", True)
     if not isinstance(strict, bool):
         raise ConfigError(f"finetune.strict must be true or false, got {strict!r}")
@@ -73,8 +74,15 @@ def finetune_options(section: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """The model tensors of a local checkpoint (``model.`` prefix removed) and its model name, if recorded."""
+    """The model tensors of a local checkpoint (``model.`` prefix removed) and its model name, if recorded.
+
+    A Poseidon checkpoint directory gives its tensors under scot's names
+    (:func:`specsolve.models.poseidon_checkpoint.poseidon_state_dict`)."""
+    from specsolve.models.poseidon_checkpoint import is_poseidon_checkpoint, poseidon_state_dict
+
     p = Path(path)
+    if is_poseidon_checkpoint(p):
+        return poseidon_state_dict(p), None
     if not p.is_file():
         raise DataError(f"finetune.checkpoint not found: {p}")
     try:
