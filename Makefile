@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := runs/demo
 
-.PHONY: venv lint test test-slow demo benchmark clean plugin-demo docs
+.PHONY: venv lint test test-fast test-slow test-gpu demo benchmark clean plugin-demo docs
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q
 
+# the inner loop: the default run without the end-to-end (integration) and multi-process (distributed) tests
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu and not integration and not distributed"
+
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# the CUDA checks in tests/gpu/ (skipped where no GPU is visible)
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -q -m gpu
 
 # generate a small Darcy dataset, train an FNO on CPU, predict, evaluate (also zero-shot on a 2x finer grid and an
 # error-against-resolution table), draw figures (samples, spectra, training curves, error against resolution)
@@ -56,4 +64,4 @@ plugin-demo: $(STAMP)
 	$(BIN)/specsolve train plugins/specsolve-baselines/configs/unet2d_darcy_demo.yaml
 
 docs: $(STAMP)
-	$(BIN)/python scripts/gen_config_reference.py
+	$(BIN)/python docs/gen_config_reference.py
