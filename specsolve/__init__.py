@@ -9,13 +9,14 @@ Public API::
     specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # one function per CLI verb
 
 The verbs (``specsolve.api``): train, resolve_config, solve, predict, evaluate, evaluate_resolutions, rollout,
-generate, load_pretrained, data_inspect, data_convert, data_export_well, plugins_list, plugins_info.
+generate, load_pretrained, data_inspect, data_convert (data_formats), data_export_well, plugins_list, plugins_info.
 """
 
 # light: specsolve.api imports torch / Lightning inside its functions only
 from specsolve.api import (
     data_convert,
     data_export_well,
+    data_formats,
     data_inspect,
     evaluate,
     evaluate_resolutions,
@@ -43,6 +44,7 @@ __all__ = [
     "create",
     "data_convert",
     "data_export_well",
+    "data_formats",
     "data_inspect",
     "evaluate",
     "evaluate_resolutions",

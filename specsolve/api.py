@@ -39,6 +39,7 @@ __all__ = [
     "ProgressFactory",
     "data_convert",
     "data_export_well",
+    "data_formats",
     "data_inspect",
     "evaluate",
     "evaluate_resolutions",
@@ -397,6 +398,14 @@ def data_inspect(path: PathLike) -> str:
     from specsolve.data.inspect import describe_file
 
     return describe_file(path)
+
+
+def data_formats() -> tuple[str, ...]:
+    """The source formats :func:`data_convert` reads (``specsolve data convert --from``): ``auto``, the
+    registered readers, then reader plugins not imported yet."""
+    from specsolve.data.readers import formats
+
+    return formats()
 
 
 def data_convert(

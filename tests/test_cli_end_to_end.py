@@ -182,3 +182,45 @@ def test_writer_is_atomic(tmp_path: Path) -> None:
         pass
     with pytest.raises(DataError, match="already exists"):
         NativeWriter(path, {"sample": np.arange(1)}, {})
+
+
+def _specsolve_imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {n for n in names if n.split(".")[0] == "specsolve"}
+
+
+def test_cli_calls_the_api_and_nothing_else() -> None:
+    """cli/ parses and renders; everything else goes through specsolve.api (shared/DESIGN.md section 2)."""
+    files = sorted((ROOT / "specsolve" / "cli").glob("*.py"))
+    assert {f.stem for f in files} >= {"main", "render", "train", "infer", "data", "plugins"}
+    allowed = {"specsolve", "specsolve.api", "specsolve.errors"}
+    for path in files:
+        imports = _specsolve_imports(path)
+        assert all(n in allowed or n.startswith("specsolve.cli") for n in imports), (path.name, imports)
+
+
+def test_library_errors_name_no_cli_flag() -> None:
+    """Messages raised outside cli/ name Python parameters (``pass overwrite=True``), never ``--flags``: the CLI
+    translates them when it prints an error."""
+    import ast
+    import re
+
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+    offenders = []
+    for path in sorted((ROOT / "specsolve").rglob("*.py")):
+        if "cli" in path.relative_to(ROOT / "specsolve").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for const in ast.walk(node.exc):
+                    if isinstance(const, ast.Constant) and isinstance(const.value, str) and flag.search(const.value):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {const.value}")
+    assert not offenders, "\n".join(offenders)

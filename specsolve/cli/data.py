@@ -6,7 +6,6 @@ import argparse
 
 from specsolve import api
 from specsolve.cli import render
-from specsolve.data.readers import formats
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("convert", help="PDEBench / The Well / FNO .mat files -> a native file (streamed)")
     q.add_argument("src", help="a file, a directory of shards or a glob pattern")
     q.add_argument("dst")
-    q.add_argument("--from", dest="fmt", default="auto", choices=formats())
+    q.add_argument("--from", dest="fmt", default="auto", choices=api.data_formats())
     q.add_argument("--overwrite", action="store_true")
     q.set_defaults(func=convert)
     q = dsub.add_parser(

@@ -87,7 +87,7 @@ class LastCheckpoint(Checkpoint):
         name = self.received or "a stop signal on another rank"
         raise Preempted(
             f"training stopped by {name} {where} (epoch {trainer.current_epoch}, step {trainer.global_step}); "
-            f"checkpoint written to {self.path}: continue with --resume"
+            f"checkpoint written to {self.path}: pass resume=True to continue"
         )
 
     # -- saving -------------------------------------------------------------------------------------------
@@ -124,5 +124,5 @@ class LastCheckpoint(Checkpoint):
         if not finished and self._stop_requested(trainer):
             raise Preempted(
                 f"training stopped by {self.received or 'a stop signal on another rank'} at the end of epoch "
-                f"{trainer.current_epoch}; checkpoint written to {self.path}: continue with --resume"
+                f"{trainer.current_epoch}; checkpoint written to {self.path}: pass resume=True to continue"
             )
