@@ -6,9 +6,11 @@ import numpy as np
 import torch
 
 from specsolve.data.generation import Layout
+from specsolve.data.generators.periodic import wavenumbers
 from specsolve.data.grf import periodic_grf_1d, sample_rng
 from specsolve.data.native import VariableSpec
 from specsolve.errors import ConfigError
+from specsolve.pde.operators import wavenumbers as pde_wavenumbers
 from specsolve.registry import register
 
 
@@ -33,7 +35,7 @@ def solve_burgers(
     Returns ``(B, len(times), N)`` snapshots; each time must be a multiple of ``dt`` (checked).
     """
     n = u0.shape[-1]
-    k = torch.fft.rfftfreq(n, d=1.0 / n).to(torch.float64)
+    k = pde_wavenumbers(n, dtype=torch.float32, half=True).to(torch.float64)  # float32: exact integers, as stored
     lin = -viscosity * (2 * torch.pi * k) ** 2
     deriv = 2j * torch.pi * k
     mask = (k <= n / 3).to(torch.float64) if dealias else torch.ones_like(k)
@@ -71,7 +73,7 @@ def cole_hopf_solution(u0: np.ndarray, viscosity: float, t: float) -> np.ndarray
     are spectral (exact for band-limited data).
     """
     n = u0.size
-    k = np.fft.rfftfreq(n, d=1.0 / n)
+    k = wavenumbers(n, half=True)
     u_hat = np.fft.rfft(u0)
     if abs(u_hat[0]) > 1e-8 * n:
         raise ValueError("Cole–Hopf needs a zero-mean initial condition")

@@ -1,4 +1,4 @@
-"""Private helpers of the periodic generators (NS, heat, advection, reaction-diffusion, Poisson).
+"""Shared helpers of the periodic generators (NS, heat, advection, reaction-diffusion, Poisson).
 
 Grids are ``x_j = j / n`` on the unit torus (right endpoint excluded); Fourier wavenumbers are integers ``k`` with
 modes ``exp(2πi k·x)``.
@@ -11,11 +11,13 @@ from typing import Literal
 import numpy as np
 
 from specsolve.errors import ConfigError
+from specsolve.pde.operators import wavenumbers as pde_wavenumbers
 
 
-def wavenumbers(n: int) -> np.ndarray:
-    """Integer FFT wavenumbers ``0, 1, ..., n/2-1, -n/2, ..., -1`` (numpy/torch ``fft`` order)."""
-    return np.fft.fftfreq(n, d=1.0 / n)
+def wavenumbers(n: int, half: bool = False) -> np.ndarray:
+    """Integer FFT wavenumbers ``0, 1, ..., n/2-1, -n/2, ..., -1`` (``fft`` order; ``half``: ``rfft``'s ``0 .. n/2``):
+    :func:`specsolve.pde.operators.wavenumbers` as a numpy array."""
+    return pde_wavenumbers(n, half=half).numpy()
 
 
 def squared_wavenumber(shape: tuple[int, ...]) -> np.ndarray:
@@ -58,9 +60,7 @@ def fno_grf_variance(n: int, alpha: float = 2.5, tau: float = 7.0, convention: s
     return float(lam.sum() * (0.5 if convention == "fno2022" else 1.0))
 
 
-def sobolev_grf(
-    rng: np.random.Generator, shape: tuple[int, ...], sigma: float, tau: float, gamma: float
-) -> np.ndarray:
+def sobolev_grf(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, tau: float, gamma: float) -> np.ndarray:
     """A zero-mean sample of ``N(0, σ²(-Δ + τ²)^-γ)`` on the periodic grid ``shape`` of the unit torus.
 
     Karhunen–Loève in the orthonormal Fourier basis: ``u = ifft(sqrt(N λ_k) · fft(ξ))``, ``ξ`` real white noise on the
@@ -153,8 +153,9 @@ def evolve_linear(
     phase = sum(c * k for c, k in zip(velocity, ks))
     u_hat = np.fft.fftn(u0, axes=tuple(range(1, d + 1)))
     out = [
-        np.fft.ifftn(u_hat * np.exp((-diffusivity * 4 * np.pi**2 * k2 - 2j * np.pi * phase) * t),
-                     axes=tuple(range(1, d + 1))).real
+        np.fft.ifftn(
+            u_hat * np.exp((-diffusivity * 4 * np.pi**2 * k2 - 2j * np.pi * phase) * t), axes=tuple(range(1, d + 1))
+        ).real
         for t in times
     ]
     return np.stack(out, axis=1)
@@ -171,8 +172,10 @@ def periodic_coords(shape: tuple[int, ...]) -> tuple[dict[str, np.ndarray], dict
     """Coordinates ``x_j = j / n`` (and ``y``) with their attributes."""
     names = ("x", "y", "z")[: len(shape)]
     coords = {d: np.arange(n) / n for d, n in zip(names, shape)}
-    attrs = {d: {"units": "1", "long_name": f"{d} coordinate", "grid": "periodic, endpoint excluded (x_j = j/n)"}
-             for d in names}
+    attrs = {
+        d: {"units": "1", "long_name": f"{d} coordinate", "grid": "periodic, endpoint excluded (x_j = j/n)"}
+        for d in names
+    }
     return coords, attrs
 
 

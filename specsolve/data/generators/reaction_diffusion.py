@@ -8,7 +8,7 @@ from typing import Literal
 import numpy as np
 
 from specsolve.data.generation import Layout
-from specsolve.data.generators.periodic import fourier_interpolate, periodic_coords, periodic_kernel_grf
+from specsolve.data.generators.periodic import fourier_interpolate, periodic_coords, periodic_kernel_grf, wavenumbers
 from specsolve.data.grf import sample_rng
 from specsolve.data.native import VariableSpec
 from specsolve.errors import ConfigError
@@ -24,7 +24,7 @@ def logistic_step(u: np.ndarray, rho: float, dt: float) -> np.ndarray:
 def diffusion_step(u: np.ndarray, nu: float, dt: float) -> np.ndarray:
     """Exact flow of ``u_t = ν u_xx`` over ``dt`` on the periodic grid (last axis), ``exp(-ν 4π²k² dt)``."""
     n = u.shape[-1]
-    k = np.fft.rfftfreq(n, d=1.0 / n)
+    k = wavenumbers(n, half=True)
     return np.fft.irfft(np.fft.rfft(u, axis=-1) * np.exp(-nu * 4 * np.pi**2 * k**2 * dt), n=n, axis=-1)
 
 
@@ -101,8 +101,10 @@ class ReactionDiffusionGenerator:
                 "a": VariableSpec(("x",), self.store_dtype, {"long_name": "initial condition u0(x)", "units": "1"}),
                 "u": VariableSpec(("time", "x"), self.store_dtype, {"long_name": "solution u(t, x)", "units": "1"}),
             },
-            coord_attrs={"time": {"units": "1", "long_name": "time", "includes_t0": int(self.include_initial)},
-                         **coord_attrs},
+            coord_attrs={
+                "time": {"units": "1", "long_name": "time", "includes_t0": int(self.include_initial)},
+                **coord_attrs,
+            },
             attrs={
                 "pde": "reaction_diffusion",
                 "equation": "u_t - nu u_xx = rho u (1 - u), x in [0,1) periodic",
