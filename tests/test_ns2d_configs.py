@@ -92,7 +92,7 @@ def load_script():
 
 def test_tiny_training_and_rotated_rollout(tmp_path: Path) -> None:
     """configs/ns2d_gfno_p4.yaml trains on ns_tiny (16^2, frames 0..10) and its rollout error is the same on the
-    rot90 test file (scripts/ns2d_operators.py's ``write_rotated``), while the predictions rotate with the data."""
+    rot90 test file (reproductions/ns2d_operators.py's ``write_rotated``), while the predictions rotate with the data."""
     from specsolve.data.generation import run_recipe
     from specsolve.inference.rollout import rollout
     from specsolve.training.checkpoint import load_module

@@ -113,7 +113,7 @@ def test_generator_frames_stride_and_initial_frame() -> None:
 def test_coarse_solve_of_a_fine_grf_matches_the_fine_solve() -> None:
     """``grf_resolution``: ``a`` is the fine GRF's stride (FNO's stored input) and a 32² solve of its Fourier
     restriction tracks the 64² solve (ν = 1e-3 is smooth: references/data.md §2's open question, see
-    scripts/ns_spatial_error.py)."""
+    tests/test_navier_stokes.py)."""
     kw = dict(viscosity=1e-3, final_time=4.0, record_steps=2, dt=1e-2, scheme="cn_ab2", store_dtype="float64")
     fast = NavierStokesGenerator(resolution=16, solve_resolution=32, grf_resolution=64, **kw).generate(np.arange(2), 3)
     full = NavierStokesGenerator(resolution=16, solve_resolution=64, **kw).generate(np.arange(2), 3)

@@ -307,7 +307,7 @@ def test_spectral_fine_tuning_lowers_the_h_minus_1_residual():
         value = loss()
         value.backward()
         opt.step()
-    assert loss().item() < 0.3 * before  # measured: 3.22 -> 0.60 (scripts/sfno_checks.py)
+    assert loss().item() < 0.3 * before  # measured: 3.22 -> 0.60
     assert ((model(x) - target).norm() / target.norm()).item() < 0.7 * error_before
     for k, v in model.state_dict().items():
         if k in frozen:
