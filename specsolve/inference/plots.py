@@ -14,6 +14,7 @@ from specsolve.data.readers import open_hdf5
 from specsolve.errors import DataError
 from specsolve.figures import pyplot, save_figure
 from specsolve.inference.evaluate import grid_stride, prediction_variables
+from specsolve.pde.operators import wavenumbers
 from specsolve.training.curves import plot_training_curves, read_metrics_csv
 
 __all__ = [
@@ -174,7 +175,7 @@ def energy_spectrum(fields: np.ndarray, n_space: int) -> tuple[np.ndarray, np.nd
     shape = fields.shape[-n_space:]
     u_hat = np.fft.fftn(fields, axes=axes) / math.prod(shape)
     energy = 0.5 * (np.abs(u_hat) ** 2).reshape(-1, *shape).mean(0)
-    grids = np.meshgrid(*(np.fft.fftfreq(n, 1.0 / n) for n in shape), indexing="ij")
+    grids = np.meshgrid(*(wavenumbers(n).numpy() for n in shape), indexing="ij")
     radius = np.sqrt(sum(g**2 for g in grids))
     shell = np.rint(radius).astype(int).ravel()
     spectrum = np.bincount(shell, weights=energy.ravel())

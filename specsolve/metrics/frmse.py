@@ -25,6 +25,7 @@ from torch import Tensor
 
 from specsolve.errors import ConfigError
 from specsolve.metrics.field_metric import FieldMetric, space_dims
+from specsolve.pde.operators import wavenumbers
 from specsolve.registry import register
 
 
@@ -32,7 +33,7 @@ def radial_wavenumber_squared(shape: tuple[int, ...], device: torch.device | Non
     """``|k|^2`` (exact integers, float64) on the FFT grid of ``shape`` (integer wavenumbers per axis, FFT order)."""
     k2 = torch.zeros(shape, dtype=torch.float64, device=device)
     for d, n in enumerate(shape):
-        k = torch.fft.fftfreq(n, d=1.0 / n, dtype=torch.float64, device=device)
+        k = wavenumbers(n, device=device)
         k2 = k2 + k.reshape([-1 if i == d else 1 for i in range(len(shape))]) ** 2
     return k2
 

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from specsolve.pde.operators import wavenumbers
+
 
 def spectral_dtype(x: Tensor) -> torch.dtype:
     """Real dtype for FFT work: float64 stays float64, everything else (incl. fp16/bf16) becomes float32."""
@@ -166,7 +168,7 @@ def _derivative_wavenumbers(n: int, dtype: torch.dtype, device: torch.device, ha
     The Nyquist wavenumber of an even grid is set to 0: the real trigonometric interpolant carries that mode as
     ``cos(pi n x)``, whose derivative vanishes on the grid, and its sign (+-n/2) would otherwise be ambiguous.
     """
-    k = torch.fft.rfftfreq(n, d=1.0 / n) if half else torch.fft.fftfreq(n, d=1.0 / n)
+    k = wavenumbers(n, dtype=torch.get_default_dtype(), half=half)
     if n % 2 == 0:
         k[n // 2] = 0.0
     return k.to(dtype=dtype, device=device)
