@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from specsolve.data.fields import FieldDataset, channel_statistics
 from specsolve.data.modules.loaders import SplitLoaders, merge_shards, shard_paths
@@ -60,6 +60,27 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
+        self._configure(train, inputs, outputs, test, val, batch_size, num_workers, stride, eval_strides, n_train)
+        self.cache, self.seed = cache, seed
+        for split, path in self.paths.items():
+            if path is not None:
+                self.datasets[split] = open_fields(path, self.inputs, self.outputs, stride, cache)
+        self._describe_train()
+
+    def _configure(
+        self,
+        train: str,
+        inputs: list[str],
+        outputs: list[str],
+        test: str | None,
+        val: str | None,
+        batch_size: int,
+        num_workers: int,
+        stride: int,
+        eval_strides: list[int] | None,
+        n_train: int | None,
+    ) -> None:
+        """Check the loader options and keep the settings every field DataModule has."""
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         if stride < 1:
@@ -70,14 +91,14 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         self.inputs, self.outputs = list(inputs), list(outputs)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.stride, self.eval_strides = stride, list(eval_strides or [])
-        self.n_train, self.cache, self.seed = n_train, cache, seed
+        self.n_train = n_train
         self.datasets: dict[str, Dataset] = {}
-        for split, path in self.paths.items():
-            if path is not None:
-                self.datasets[split] = open_fields(path, self.inputs, self.outputs, stride, cache)
+
+    def _describe_train(self) -> None:
+        """Check ``n_train`` against the training split; channel counts and grid as the model sees them."""
         train_set = self.datasets["train"]
-        if n_train is not None and not 1 <= n_train <= len(train_set):
-            raise ConfigError(f"data.n_train={n_train} but the training file has {len(train_set)} samples")
+        if self.n_train is not None and not 1 <= self.n_train <= len(train_set):
+            raise ConfigError(f"data.n_train={self.n_train} but the training data have {len(train_set)} samples")
         self.in_channels = train_set.info.n_channels(self.inputs)
         self.out_channels = train_set.info.n_channels(self.outputs)
         self.spatial_shape = train_set.spatial_shape
@@ -85,8 +106,6 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
     def normalization_statistics(self) -> dict:
         return channel_statistics(self._train_subset())
 
-    def _train_subset(self):
-        from torch.utils.data import Subset
-
+    def _train_subset(self) -> Dataset:
         train = self.datasets["train"]
         return train if self.n_train is None else Subset(train, range(self.n_train))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch.utils.data import Dataset, Subset
+import lightning as L
+from torch.utils.data import Subset
 
 from specsolve.data.fields import FieldDataset
 from specsolve.data.modules.hdf5_fields import FieldDataModule
@@ -45,24 +46,12 @@ class ReaderDataModule(FieldDataModule):
         seed: int,
         reader_options: dict[str, Any],
     ) -> None:
-        """What ``FieldDataModule.__init__`` does, with readers instead of native files (keeps its attributes,
-        so its loaders and normalisation statistics work unchanged)."""
-        import lightning as L
-
+        """What ``FieldDataModule.__init__`` does, with readers instead of native files (same attributes, so its
+        loaders and normalisation statistics work unchanged)."""
         L.LightningDataModule.__init__(self)
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        if stride < 1:
-            raise ConfigError(f"data.stride must be >= 1, got {stride}")
-        if num_workers < 0:
-            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.paths = {"train": train, "val": val or test, "test": test}
+        self._configure(train, inputs, outputs, test, val, batch_size, num_workers, stride, None, n_train)
+        self.cache, self.seed = cache, seed
         ranges = {"train": train_range, "val": test_range if val is None else None, "test": test_range}
-        self.inputs, self.outputs = list(inputs), list(outputs)
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.stride, self.eval_strides = stride, []
-        self.n_train, self.cache, self.seed = n_train, cache, seed
-        self.datasets: dict[str, Dataset] = {}
         for split, path in self.paths.items():
             if path is None:
                 continue
@@ -79,9 +68,4 @@ class ReaderDataModule(FieldDataModule):
                 subset.spatial_shape = dataset.spatial_shape  # type: ignore[attr-defined]
                 dataset = subset  # type: ignore[assignment]
             self.datasets[split] = dataset
-        train_set = self.datasets["train"]
-        if n_train is not None and not 1 <= n_train <= len(train_set):
-            raise ConfigError(f"data.n_train={n_train} but the training data have {len(train_set)} samples")
-        self.in_channels = train_set.info.n_channels(self.inputs)
-        self.out_channels = train_set.info.n_channels(self.outputs)
-        self.spatial_shape = train_set.spatial_shape
+        self._describe_train()
