@@ -258,3 +258,24 @@ def test_residual_loss_config_errors() -> None:
     with pytest.raises(ValueError, match="expects"):
         NSMResidualLoss(pde="reaction_diffusion")(torch.zeros(1, 1, 8))
     assert Domain.box(1).ndim == 1
+
+
+def test_residual_losses_take_any_registered_pde(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specsolve.pde import PDESpec
+    from specsolve.registry import Registry, register
+
+    u, s = periodic_poisson_pair()
+    expected = NSMResidualLoss(pde="poisson")(u + 0.01 * s, inputs=s)
+    with pytest.raises(ConfigError, match="unknown PDE 'poison'; did you mean 'poisson'"):
+        NSMResidualLoss(pde="poison")
+    base = get_pde("poisson")
+    monkeypatch.setattr("specsolve.registry.REGISTRY", Registry())
+
+    @register("pde", "my_poisson")
+    def my_poisson(dim: int = 2) -> PDESpec:
+        """A third party's PDE (here: the built-in Poisson under another name)."""
+        return base.with_(name="my_poisson")
+
+    register("loss", "nsm_residual")(NSMResidualLoss)  # the config path: the signature is the schema
+    loss = create("loss", "nsm_residual", pde="my_poisson")
+    assert loss.spec.name == "my_poisson" and torch.equal(loss(u + 0.01 * s, inputs=s), expected)

@@ -40,7 +40,7 @@ class NSMResidualLoss(nn.Module):
 
     Parameters
     ----------
-    pde : built-in PDE name (``specsolve.pde.list_pdes()``); ``dim``, ``nu``, ``rho``, ``length``, ``time``: its
+    pde : a registered PDE (built-ins and plugins: ``specsolve.pde.list_pdes()``); ``dim``, ``nu``, ``rho``, ``length``, ``time``: its
         parameters (``None``: the PDE's default). norm : ``sum`` (NSM) or ``l2``. dealias : padding factor of the
         pseudo-spectral products. ic_weight, bc_weight : penalty weights.
     """

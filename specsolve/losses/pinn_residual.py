@@ -25,7 +25,8 @@ class PINNResidualLoss(nn.Module):
 
     Parameters
     ----------
-    pde : built-in PDE name; ``dim``, ``nu``, ``rho``, ``length``, ``time``: its parameters (``None``: defaults).
+    pde : a registered PDE (built-ins and plugins); ``dim``, ``nu``, ``rho``, ``length``, ``time``: its parameters
+        (``None``: defaults).
     method : ``fd`` or ``spectral`` (Fourier on periodic axes, FD elsewhere). ic_weight, bc_weight : penalty weights.
     """
 

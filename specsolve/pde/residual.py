@@ -13,18 +13,8 @@ from specsolve.errors import ConfigError
 from specsolve.pde import PDESpec, get_pde, grid_derivative
 from specsolve.pde.library import pde_factory
 
-PDEName = Literal[
-    "poisson",
-    "reaction_diffusion",
-    "heat",
-    "advection",
-    "wave",
-    "burgers",
-    "navier_stokes",
-    "allen_cahn",
-    "laplace",
-    "darcy",
-]
+#: the ``pde`` key of the residual losses: any registered PDE (built-ins and plugins, ``specsolve.pde.list_pdes()``)
+PDEName = str
 
 
 def build_spec(pde: str, **params: float | int | None) -> PDESpec:
