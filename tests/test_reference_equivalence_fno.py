@@ -4,8 +4,8 @@ The mapping (``to_neuralop``) follows the conventions in ``docs``/the operators 
 ``modes=m`` is neuraloperator's total count ``n_modes=(2m, ..., 2m-2)`` (the rfft axis keeps ``n//2+1``); their
 weights are fft-shifted along every non-rfft axis (negative frequencies first), complex, ``fft_norm="forward"``
 (the same map as ours for the same kernel); their spectral-conv bias is our 1x1 ``W`` bias and their ``fno_skip``
-our ``W`` weight; we switch off their positional embedding and append our ``linspace(0, 1, n)`` grid to the input
-ourselves. Two reference quirks are bridged here, not in specsolve:
+our ``W`` weight; we switch off their positional embedding (``linspace(0, 1, n + 1)[:-1]``) and append the original
+FNO code's grid ``linspace(0, 1, n)`` (endpoint included, the paper convention) to the input ourselves. Two reference quirks are bridged here, not in specsolve:
 
 - without a channel MLP neuraloperator applies its non-linearity twice between blocks (``act(act(.))``); the
   ``once_per_block`` adapter lets every second call through unchanged (ReLU is idempotent and needs no adapter);
@@ -25,7 +25,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from specsolve.models.fno import FNO, grid_features
+from specsolve.models.fno import FNO
 
 neuralop = pytest.importorskip("neuralop")
 spectral_convolution = pytest.importorskip("neuralop.layers.spectral_convolution")
@@ -120,7 +120,11 @@ def to_neuralop(ours: FNO, ref, dtype: torch.dtype) -> None:
 
 
 def with_grid(x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([x, grid_features(tuple(x.shape[2:]), x.shape[0], x)], dim=1)
+    """``x`` with the original FNO code's coordinates appended: ``linspace(0, 1, n)`` per axis, endpoint included
+    (built here, not with our ``grid_features``, so that the grid convention is under test too)."""
+    axes = [torch.linspace(0, 1, n, dtype=x.dtype) for n in x.shape[2:]]
+    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+    return torch.cat([x, grid.expand(x.shape[0], *grid.shape)], dim=1)
 
 
 def reference_with_right_pad(ref, x: torch.Tensor, padding: int) -> torch.Tensor:

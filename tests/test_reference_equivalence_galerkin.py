@@ -10,8 +10,8 @@ compared in float64 and float32. Bridged here, not in specsolve:
 - its 2D spectral layer allocates the output spectrum with the default dtype: the float64 runs set the default
   dtype to float64 (``default_dtype``);
 - its 2D scalers take the intermediate grid sizes as configuration: we pass ours (``intermediate_size``); the
-  coordinates ``pos`` (coarse) and ``grid`` (fine) are inputs of the reference model, so we pass our
-  ``uniform_grid`` (they are not a tested convention here).
+  coordinates ``pos`` (coarse) and ``grid`` (fine) are inputs of the reference model; ``nodes`` builds them as the
+  reference's data pipeline does (``linspace(0, 1, n)``), independently of specsolve.
 
 Run: ``pip install -e .[reference]`` then ``pytest tests/test_reference_equivalence_galerkin.py``.
 """
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from specsolve.models.galerkin_transformer import GalerkinTransformer
-from specsolve.nn.galerkin import intermediate_size, uniform_grid
+from specsolve.nn.galerkin import intermediate_size
 
 pytest.importorskip("IPython")  # galerkin_transformer imports it (and pandas, psutil, ...) without declaring it
 gt_model = pytest.importorskip("galerkin_transformer.model")
@@ -134,15 +134,27 @@ def to_reference(ours: GalerkinTransformer, ref) -> None:
     ref.load_state_dict(mapped, strict=True)
 
 
+def nodes(sizes: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Node coordinates ``linspace(0, 1, n)`` per axis (endpoints included, as the reference's data pipeline),
+    ``(*sizes, len(sizes))``; written here rather than taken from specsolve so the convention is under test.
+
+    Channel ``k`` is the coordinate along axis ``k`` (``ij``), the specsolve convention. The reference's 2D
+    ``get_grid`` uses ``np.meshgrid(x, y)`` (``xy``: channel 0 varies along axis 1), so weights trained with the
+    reference pipeline need their two coordinate input columns swapped (a porting convention, not a model change).
+    """
+    axes = [torch.linspace(0, 1, n, dtype=like.dtype) for n in sizes]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1)
+
+
 def run_reference(ref, x: torch.Tensor, coarse: int | None) -> torch.Tensor:
     if x.dim() == 3:  # 1D: (B, 1, n)
         node = x.movedim(1, -1)
-        pos = uniform_grid(tuple(x.shape[2:]), node).unsqueeze(0).expand(x.shape[0], -1, -1)
+        pos = nodes(tuple(x.shape[2:]), node).unsqueeze(0).expand(x.shape[0], -1, -1)
         return ref(node, None, pos)["preds"].movedim(-1, 1)
     node = x.movedim(1, -1)
     batch = x.shape[0]
-    pos = uniform_grid((coarse, coarse), node).reshape(1, -1, 2).expand(batch, -1, -1)
-    grid = uniform_grid(tuple(x.shape[2:]), node).unsqueeze(0).expand(batch, -1, -1, -1)
+    pos = nodes((coarse, coarse), node).reshape(1, -1, 2).expand(batch, -1, -1)
+    grid = nodes(tuple(x.shape[2:]), node).unsqueeze(0).expand(batch, -1, -1, -1)
     return ref(node, None, pos, grid)["preds"].movedim(-1, 1)
 
 
