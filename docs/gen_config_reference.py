@@ -32,6 +32,8 @@ SECTIONS = {
     "generator": "`generator: {name: ..., ...}` in a dataset recipe (`specsolve generate`)",
     "optimizer": "`optimizer: {name: ..., ...}`",
     "scheduler": "`scheduler: {name: ..., ...}`",
+    "pde": "the `pde` key of the residual losses (with their `dim`, `nu`, ... keys) and `specsolve.pde.get_pde`",
+    "problem": "the `problem` key of the GP solvers (`solver: {name: gp_hm, problem: ...}`)",
 }
 
 
