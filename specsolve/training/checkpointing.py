@@ -19,8 +19,10 @@ date and which Lightning saves with the fit loop.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,6 @@ class LastCheckpoint(Checkpoint):
         self.every_n_train_steps = every_n_train_steps
         self.handle_signals = handle_signals
         self.received: str | None = None  # name of the stop signal received, if any
-        self._previous: dict[int, Any] = {}
 
     # -- signals ------------------------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -55,26 +56,44 @@ class LastCheckpoint(Checkpoint):
             raise KeyboardInterrupt  # a second Ctrl-C: stop now
         self.received = signal.Signals(signum).name
 
-    def _install(self) -> None:
-        # replaces Lightning's own SIGTERM handler for the time of the fit (it would stop inside validation)
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """Catch SIGTERM / SIGINT for the block (the fit), restoring the previous handlers afterwards."""
         if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            yield
             return
-        for signum in STOP_SIGNALS:
-            self._previous[signum] = signal.signal(signum, self._on_signal)
-
-    def _restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous = {}
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self._install()
+        """Restore the loader's place; take SIGTERM back from Lightning, which installed its own handler meanwhile
+        (chaining ours): it would stop inside validation, and exit with status 0."""
+        self._restore_loader(trainer)
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return
+        connector = getattr(trainer, "_signal_connector", None)
+        if getattr(connector, "received_sigterm", False):
+            self.received = self.received or "SIGTERM"
+            connector.received_sigterm = False
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
 
-    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        self._restore()
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        states = (checkpoint.get("loops") or {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
+        self._loader_state = states[0] if states else None
 
-    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        self._restore()
+    def _restore_loader(self, trainer: Any) -> None:
+        """Put the training loader at its saved place. Lightning 2.6 restores a stateful loader only if the loader
+        is built after the loops are restored; ``configure_optimizers`` asks for ``estimated_stepping_batches``,
+        which builds it before, so the state is applied here, before the first batch is drawn."""
+        state, self._loader_state = getattr(self, "_loader_state", None), None
+        loader = trainer.train_dataloader
+        if state is not None and hasattr(loader, "load_state_dict") and not getattr(loader, "restored", False):
+            loader.load_state_dict(state)
 
     def _stop_requested(self, trainer: Any) -> bool:
         requested = self.received is not None

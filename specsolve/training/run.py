@@ -167,7 +167,8 @@ def train(
         enable_model_summary=show_progress,
         **options,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None, weights_only=True)
+    with last_checkpoint.signals():  # SIGTERM / SIGINT: checkpoint at the next safe point, then Preempted
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
     best = checkpoint.best_model_path or None
     figure = draw_training_curves(log_options, run_dir) if trainer.is_global_zero else None

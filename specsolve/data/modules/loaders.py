@@ -44,11 +44,13 @@ class ResumableDataLoader(DataLoader):
     """
 
     batches_done: int = 0
+    restored: bool = False  # load_state_dict was called (once per loader)
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches_done": int(self.batches_done)}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        self.restored = True
         epoch, done = int(state.get("epoch", 0)), int(state.get("batches_done", 0))
         if done >= len(self):  # saved at the end of an epoch: the next one starts from its first batch
             epoch, done = epoch + 1, 0
