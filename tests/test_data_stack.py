@@ -199,3 +199,25 @@ def test_a_third_party_format_plugs_in(tmp_path: Path) -> None:
     finally:
         READERS.pop("toy_text", None)
         REGISTRY._components["reader"].pop("toy_text", None)
+
+
+def test_shards_of_a_split_read_as_one_and_must_agree(tmp_path: Path) -> None:
+    u0 = trajectories(tmp_path / "train-0.h5", n=2)
+    u1 = trajectories(tmp_path / "train-1.h5", n=3)
+    windows = WindowDataModule(train=str(tmp_path / "train-*.h5"), n_in=2, n_out=1, n_train=4)
+    pairs = All2AllDataModule(train=str(tmp_path / "train-*.h5"), inputs=["u"], time_indices=[0, 2])
+    assert len(windows.datasets["train"]) == 5 * 3 and len(windows.train_dataloader().dataset) == 4 * 3
+    torch.testing.assert_close(windows.datasets["train"][2 * 3][1], torch.from_numpy(u1[0, 2].reshape(2, 8)))
+    torch.testing.assert_close(pairs.datasets["train"][2 * 3 + 1][1], torch.from_numpy(u1[0, 2]))
+    assert np.array_equal(u0, u1[:2])  # the same generator: the shards differ only in their sample count
+    trajectories(tmp_path / "train-2.h5", n=1, nt=6)
+    for make in (
+        lambda: WindowDataModule(train=str(tmp_path / "train-*.h5"), n_in=2, n_out=1),
+        lambda: All2AllDataModule(train=str(tmp_path / "train-*.h5"), inputs=["u"]),
+    ):
+        with pytest.raises(
+            DataError, match=r"shard .*train-2\.h5 differs from .*train-0\.h5 in grid, channels or times"
+        ):
+            make()
+    with pytest.raises(DataError, match="no data files match"):
+        WindowDataModule(train=str(tmp_path / "none-*.h5"))

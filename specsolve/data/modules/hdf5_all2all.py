@@ -8,7 +8,6 @@ a trajectory with snapshots ``u(t_0), ..., u(t_K)`` gives the ``(K+1)(K+2)/2`` s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
@@ -16,7 +15,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, merge_shards, shard_paths
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -230,37 +229,15 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
             max_lead=max_lead,
             time_scale=time_scale,
         )
-        self.datasets: dict[str, Dataset] = {}
-        self._parts: dict[str, list[All2AllDataset]] = {}
-        for split, path in self.paths.items():
-            if path is not None:
-                self._parts[split] = self._open(path, options)
-                self.datasets[split] = merge_shards(self._parts[split])
+        self._open_splits(
+            lambda path: All2AllDataset(path, self.inputs, self.outputs, **options, stride=stride, cache=cache),
+            lambda part: (part.spatial_shape, part.info.channels, part.lead_times),
+        )
         train_set = self.datasets["train"]
-        n_traj = sum(p.n_trajectories for p in self._parts["train"])
-        if n_train is not None and not 1 <= n_train <= n_traj:
-            raise ConfigError(f"data.n_train={n_train} but the training files hold {n_traj} trajectories")
         self.in_channels = train_set.info.n_channels(self.inputs)
         self.out_channels = train_set.info.n_channels(self.outputs)
         self.spatial_shape = train_set.spatial_shape
         self.pairs_per_trajectory = len(self._parts["train"][0].pairs)
-
-    def _open(self, pattern: str, options: dict[str, Any]) -> list[All2AllDataset]:
-        parts = [
-            All2AllDataset(p, self.inputs, self.outputs, **options, stride=self.stride, cache=self.cache)
-            for p in shard_paths(pattern)
-        ]
-        first = parts[0]
-        for part in parts[1:]:
-            if (part.spatial_shape, part.info.channels, part.lead_times) != (
-                first.spatial_shape,
-                first.info.channels,
-                first.lead_times,
-            ):
-                raise DataError(
-                    f"shard {part.info.path} differs from {first.info.path} in grid, channels or time coordinates"
-                )
-        return parts
 
     def normalization_statistics(self) -> dict:
         return pair_statistics(self._train_counts())

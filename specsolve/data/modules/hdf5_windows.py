@@ -14,7 +14,7 @@ for ``s = 0, window_stride, 2 window_stride, ...`` while the window fits. Two la
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, merge_shards, shard_paths
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -229,15 +229,10 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
             stride=stride,
             cache=cache,
         )
-        self.datasets: dict[str, Dataset] = {}
-        self._parts: dict[str, list[WindowDataset]] = {}
-        for split, path in self.paths.items():
-            if path is not None:
-                self._parts[split] = self._open(path, options)
-                self.datasets[split] = merge_shards(self._parts[split])
-        n_traj = sum(p.n_trajectories for p in self._parts["train"])
-        if n_train is not None and not 1 <= n_train <= n_traj:
-            raise ConfigError(f"data.n_train={n_train} but the training files hold {n_traj} trajectories")
+        self._open_splits(
+            lambda path: WindowDataset(path, self.inputs, self.outputs, **options),
+            lambda part: (part.spatial_shape, part.info.channels, len(part.frames)),
+        )
         info = self._parts["train"][0].info
         self.physical_in_channels = info.n_channels(self.inputs)
         self.physical_out_channels = info.n_channels(self.outputs)
@@ -246,18 +241,6 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.out_channels = self.physical_out_channels * (n_out if folded else 1)
         self.spatial_shape = self._parts["train"][0].spatial_shape
         self.windows_per_trajectory = self._parts["train"][0].windows_per_trajectory
-
-    def _open(self, pattern: str, options: dict[str, Any]) -> list[WindowDataset]:
-        parts = [WindowDataset(p, self.inputs, self.outputs, **options) for p in shard_paths(pattern)]
-        first = parts[0]
-        for part in parts[1:]:
-            if (part.spatial_shape, part.info.channels, len(part.frames)) != (
-                first.spatial_shape,
-                first.info.channels,
-                len(first.frames),
-            ):
-                raise DataError(f"shard {part.info.path} differs from {first.info.path} in grid, channels or times")
-        return parts
 
     def normalization_statistics(self) -> dict[str, torch.Tensor]:
         """Per physical channel (``C``); for ``channels`` repeated ``n_in`` / ``n_out`` times (time-major order)."""

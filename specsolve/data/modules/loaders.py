@@ -4,12 +4,13 @@ splits stored as several trajectory files (shards)."""
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from typing import Any
 
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from specsolve.data.sampling import EpochSeededSampler
-from specsolve.errors import DataError
+from specsolve.errors import ConfigError, DataError
 
 
 def shard_paths(pattern: str) -> list[str]:
@@ -101,7 +102,27 @@ class TrajectoryShards:
     each with ``n_trajectories``, ``info`` and ``spatial_shape``) and an optional ``n_train`` trajectory budget."""
 
     _parts: dict[str, list[Any]]
+    datasets: dict[str, Dataset]
+    paths: dict[str, str | None]
     n_train: int | None
+
+    def _open_splits(self, open_part: Callable[[str], Any], key: Callable[[Any], Any]) -> None:
+        """``self._parts`` and ``self.datasets`` for every split in ``self.paths``: ``open_part(file)`` per shard;
+        the shards of a split must agree in ``key(part)`` (grid, channels, times); ``n_train`` is checked."""
+        self.datasets, self._parts = {}, {}
+        for split, pattern in self.paths.items():
+            if pattern is None:
+                continue
+            parts = [open_part(p) for p in shard_paths(pattern)]
+            for part in parts[1:]:
+                if key(part) != key(parts[0]):
+                    raise DataError(
+                        f"shard {part.info.path} differs from {parts[0].info.path} in grid, channels or times"
+                    )
+            self._parts[split], self.datasets[split] = parts, merge_shards(parts)
+        n_traj = sum(p.n_trajectories for p in self._parts["train"])
+        if self.n_train is not None and not 1 <= self.n_train <= n_traj:
+            raise ConfigError(f"data.n_train={self.n_train} but the training files hold {n_traj} trajectories")
 
     def _train_counts(self) -> list[tuple[Any, int]]:
         """(part, number of its trajectories used) for the training split, honouring ``n_train``."""
