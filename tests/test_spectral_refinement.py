@@ -131,3 +131,17 @@ def test_pseudo_spectral_operator_is_the_navier_stokes_pde_spec() -> None:
     g = VorticityResidual(nu, 1e-3).spatial_operator(w)
     assert g.abs().max() > 1e-2
     torch.testing.assert_close(r, g, rtol=1e-9, atol=1e-11)
+
+
+def test_the_residual_is_built_from_the_navier_stokes_pde_spec() -> None:
+    from specsolve.pde import get_pde
+
+    w = torch.randn(1, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    for forcing, length in (("fno", 1.0), ("none", 2.0)):
+        direct = VorticityResidual(0.02, 0.1, forcing=forcing, length=length)
+        spec = get_pde("navier_stokes", nu=0.02, forcing=forcing, length=length)
+        from_spec = VorticityResidual.from_spec(spec, 0.1)
+        assert (from_spec.viscosity, from_spec.forcing, from_spec.length) == (0.02, forcing, length)
+        assert torch.equal(from_spec(w), direct(w)) and direct.spec.params == spec.params
+    with pytest.raises(ConfigError, match="needs the 'navier_stokes' PDE"):
+        VorticityResidual.from_spec(get_pde("heat"), 0.1)

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
 from specsolve.losses.sobolev import sobolev_norm_squared
+from specsolve.pde import PDESpec, get_pde
 from specsolve.pde.vorticity import advection_hat, fno_forcing, velocity_multipliers, vorticity_symbols
 
 Scheme = Literal["crank_nicolson", "central"]
@@ -62,6 +63,19 @@ class VorticityResidual(nn.Module):
             raise ConfigError("need dt > 0, viscosity >= 0 and length > 0")
         self.viscosity, self.dt, self.forcing, self.scheme = viscosity, dt, forcing, scheme
         self.length, self.dealias = length, dealias
+        #: the PDE this is the residual of (the registered ``navier_stokes``)
+        self.spec = get_pde("navier_stokes", nu=viscosity, forcing=forcing, length=length)
+
+    @classmethod
+    def from_spec(
+        cls, spec: PDESpec, dt: float, scheme: Scheme = "crank_nicolson", dealias: bool = True
+    ) -> VorticityResidual:
+        """The residual of a ``navier_stokes`` specification (``get_pde("navier_stokes", nu=..., forcing=...,
+        length=...)``): viscosity, forcing and box length are read from it."""
+        if spec.name != "navier_stokes":
+            raise ConfigError(f"the vorticity residual needs the 'navier_stokes' PDE, got '{spec.name}'")
+        forcing = "fno" if spec.source is not None else "none"
+        return cls(spec.params["nu"], dt, forcing, scheme, spec.params["length"], dealias)
 
     def _operators(self, n: int, dtype: torch.dtype, device: torch.device) -> dict[str, Tensor]:
         real = torch.float64 if dtype == torch.float64 else torch.float32
