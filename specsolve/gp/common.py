@@ -1,13 +1,14 @@
-"""Shared helpers of the GP solvers: dtype parsing, grid checks, error metrics."""
+"""Shared helpers of the GP solvers: dtype parsing, grid checks, error metrics, the Adam loop."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
 
-from specsolve.errors import ConfigError
+from specsolve.errors import ConfigError, SpecsolveError
 from specsolve.pde.problems import Problem
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -80,3 +81,38 @@ class PointPosteriorMixin:
         out = error_metrics(mean, exact)
         out["mean_std"] = float(std.mean())
         return out
+
+
+def adam_loop(
+    optimizer: torch.optim.Optimizer,
+    objective: Callable[[], Tensor],
+    steps: range,
+    label: str,
+    progress: Callable[[int, float], None] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    lr_at: Callable[[int], float] | None = None,
+    after_step: Callable[[int], None] | None = None,
+) -> float:
+    """Minimise ``objective()`` with ``optimizer`` over the global step numbers ``steps`` (1-based); returns the last
+    value. Per step: the learning rate ``lr_at(step - 1)`` (if given), one gradient step, ``scheduler.step()``, a
+    finiteness check (:class:`SpecsolveError` naming ``label``, e.g. ``"gp_hm: the objective"``), then
+    ``progress(step, value)`` and ``after_step(step)``."""
+    value = float("nan")
+    for step in steps:
+        if lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step - 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss = objective()
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise SpecsolveError(f"{label} became {value} at step {step}")
+        if progress is not None:
+            progress(step, value)
+        if after_step is not None:
+            after_step(step)
+    return value

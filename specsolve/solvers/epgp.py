@@ -25,8 +25,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.gp.common import PointPosteriorMixin, parse_dtype
+from specsolve.errors import ConfigError
+from specsolve.gp.common import PointPosteriorMixin, adam_loop, parse_dtype
 from specsolve.gp.ehrenpreis import (
     feature_nlml,
     feature_posterior,
@@ -139,17 +139,7 @@ class EPGP(PointPosteriorMixin, nn.Module):
         """Fit ``(log s, log A, log noise)`` by Adam on the NLML; ``progress(step, nlml)`` after every step."""
         t0 = time.perf_counter()
         opt = torch.optim.Adam(self.parameters(), lr=self.lr)
-        val = float("nan")
-        for step in range(1, self.steps + 1):
-            opt.zero_grad(set_to_none=True)
-            loss = self.nlml()
-            loss.backward()
-            opt.step()
-            val = float(loss.detach())
-            if not math.isfinite(val):
-                raise SpecsolveError(f"epgp: the marginal likelihood became {val} at step {step}")
-            if progress is not None:
-                progress(step, val)
+        adam_loop(opt, self.nlml, range(1, self.steps + 1), "epgp: the marginal likelihood", progress)
         with torch.no_grad():
             final = float(self.nlml())
         return {

@@ -39,7 +39,6 @@ checkpoints; ``eval_every`` records checkpoints so both can be logged).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -48,7 +47,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.gp.common import error_metrics, grid_coords, parse_dtype
+from specsolve.gp.common import adam_loop, error_metrics, grid_coords, parse_dtype
 from specsolve.gp.kernels import SpectralMixture1d, UniformGridKernel
 from specsolve.gp.kron import kron_mv, kron_solve, mode_product, spd_solve_axis
 from specsolve.pde.problems import Problem, get_problem
@@ -339,26 +338,21 @@ class GPHM(nn.Module):
             return self.lr * (self.lr_final / self.lr) ** (min(k - decay_start, n_decay) / n_decay)
 
         main_steps = max(1, round(self.change_point * self.steps)) if self.extra_gp else self.steps
-        opt = torch.optim.Adam(self.main_parameters(), lr=lr_at(0))
-        t0 = time.perf_counter()
-        loss_val = float("nan")
-        for step in range(1, self.steps + 1):
-            if self.extra_gp and step == main_steps + 1:
-                self.start_extra_gp()
-                opt = torch.optim.Adam(self.extra_parameters(), lr=lr_at(step - 1))
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step - 1)
-            opt.zero_grad(set_to_none=True)
-            loss = self.loss()
-            loss.backward()
-            opt.step()
-            loss_val = float(loss.detach())
-            if not math.isfinite(loss_val):
-                raise SpecsolveError(f"gp_hm: the objective became {loss_val} at step {step}")
-            if progress is not None:
-                progress(step, loss_val)
+
+        def checkpoint(step: int) -> None:
             if self.eval_every and step % self.eval_every == 0:
                 self.history.append((step, self.evaluate()["rel_l2"]))
+
+        t0 = time.perf_counter()
+        label = "gp_hm: the objective"
+        opt = torch.optim.Adam(self.main_parameters(), lr=lr_at(0))
+        first = range(1, min(main_steps, self.steps) + 1)
+        loss_val = adam_loop(opt, self.loss, first, label, progress, lr_at=lr_at, after_step=checkpoint)
+        if self.extra_gp and main_steps < self.steps:
+            self.start_extra_gp()
+            opt = torch.optim.Adam(self.extra_parameters(), lr=lr_at(main_steps))
+            rest = range(main_steps + 1, self.steps + 1)
+            loss_val = adam_loop(opt, self.loss, rest, label, progress, lr_at=lr_at, after_step=checkpoint)
         stats = {
             "steps": self.steps,
             "final_loss": loss_val,

@@ -20,8 +20,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.gp.common import PointPosteriorMixin, parse_dtype
+from specsolve.errors import ConfigError
+from specsolve.gp.common import PointPosteriorMixin, adam_loop, parse_dtype
 from specsolve.gp.ehrenpreis import (
     feature_nlml,
     feature_posterior,
@@ -130,19 +130,7 @@ class SEPGP(PointPosteriorMixin, nn.Module):
             if self.restart_period > 0
             else None
         )
-        val = float("nan")
-        for step in range(1, self.steps + 1):
-            opt.zero_grad(set_to_none=True)
-            loss = self.nlml()
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            val = float(loss.detach())
-            if not math.isfinite(val):
-                raise SpecsolveError(f"sepgp: the marginal likelihood became {val} at step {step}")
-            if progress is not None:
-                progress(step, val)
+        adam_loop(opt, self.nlml, range(1, self.steps + 1), "sepgp: the marginal likelihood", progress, sched)
         with torch.no_grad():
             final = float(self.nlml())
         return {
