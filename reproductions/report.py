@@ -54,7 +54,7 @@ def run(main: Callable[[], object], name: str | None, argv: list[str] | None = N
     known, rest = pre.parse_known_args(argv)
     module = getattr(sys.modules["__main__"], "__spec__", None)
     command = ["python", "-m", module.name] if module is not None else ["python", sys.argv[0]]
-    sys.argv = [sys.argv[0], *rest]
+    saved_argv, sys.argv = sys.argv, [sys.argv[0], *rest]
     if "-h" in rest or "--help" in rest:
         try:
             main()
@@ -67,7 +67,7 @@ def run(main: Callable[[], object], name: str | None, argv: list[str] | None = N
     try:
         status = main()
     finally:
-        sys.stdout = tee.stream
+        sys.stdout, sys.argv = tee.stream, saved_argv
     if status not in (None, 0):
         raise SystemExit(status)
     if known.out != "-":
