@@ -188,6 +188,40 @@ def test_shift_mask_separates_regions_and_zeroes_attention():
     torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
 
 
+def test_scot_masks_shifted_windows_as_poseidon_with_an_additive_minus_100():
+    """Poseidon (SwinV2) adds -100 to the logits of separated pairs instead of removing them: at a large logit
+    scale the masked pairs keep a weight, which a pretrained checkpoint's outputs depend on."""
+    n, w, s = 8, 4, 2
+    mask = shifted_window_mask(n, n, w, s)
+    torch.manual_seed(0)
+    attn = WindowAttention(8, 2, mask_value=-100.0).double()
+    x = window_partition(torch.randn(1, n, n, 8, dtype=torch.float64), w)
+    with torch.no_grad():
+        attn.logit_scale.fill_(math.log(100.0))
+        exact = WindowAttention(8, 2).double()
+        exact.load_state_dict(attn.state_dict())
+        free = attn.attention_weights(x, w)  # no mask
+        logits = torch.log(free) + (-100.0) * mask[:, None].double()  # softmax is shift-invariant per row
+        weights = attn.attention_weights(x, w, mask)
+        torch.testing.assert_close(weights, torch.softmax(logits, -1))
+        assert weights[mask[:, None].expand(-1, 2, -1, -1)].min() > 0  # small, but not removed
+        assert exact.attention_weights(x, w, mask)[mask[:, None].expand(-1, 2, -1, -1)].max() == 0
+    model = tiny()
+    blocks = [b for level in [*model.encoder, *model.decoder] for b in level]
+    assert blocks and all(b.attention.mask_value == -100.0 for b in blocks)
+
+
+def test_decoder_runs_its_blocks_in_poseidons_order_and_drop_path_schedule():
+    model = tiny(depths=(2, 3, 1), drop_path=0.2)
+    assert [b.shifted for b in model.encoder[0]] == [False, True]
+    assert [b.shifted for b in model.decoder[0]] == [True, False]  # even depth: the first decoder block shifts
+    assert [b.shifted for b in model.decoder[1]] == [False, True, False]
+    rates = torch.linspace(0, 0.2, 12).tolist()  # 2 * sum(depths): encoder blocks, then decoder in run order
+    enc = [b.drop_path.p for level in model.encoder for b in level]
+    dec = [b.drop_path.p for i in (2, 1, 0) for b in model.decoder[i]]
+    assert enc == rates[:6] and dec == rates[6:]
+
+
 @pytest.mark.parametrize("shifted", [False, True])
 def test_block_couples_only_tokens_of_the_same_shifted_window_and_region(shifted):
     """Black box: perturbing token q changes exactly the outputs of tokens p in q's (shifted) window that are
