@@ -90,41 +90,27 @@ def _dotlist(overrides: Overrides) -> list[str]:
 
 def _load(config: ConfigSource, overrides: Overrides, defaults: bool, keys: Sequence[str] | None) -> DictConfig:
     """A YAML path or a mapping, plus overrides, merged (over the run defaults when ``defaults``) and checked."""
-    from omegaconf import DictConfig, OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    from specsolve.config.loading import TOP_LEVEL_KEYS, load_config
 
-    from specsolve.config.loading import (
-        DEFAULTS,
-        TOP_LEVEL_KEYS,
-        check_top_level,
-        load_config,
-        parse_overrides,
-        to_container,
-    )
-    from specsolve.errors import ConfigError
-
-    keys = TOP_LEVEL_KEYS if keys is None else keys
-    dotlist = _dotlist(overrides)
-    if isinstance(config, (str, os.PathLike)):
-        return load_config(config, dotlist, defaults=defaults, keys=keys)
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"a config is a YAML path or a mapping, got {type(config).__name__}")
-    parts = [OmegaConf.create(DEFAULTS)] if defaults else []
-    try:
-        cfg = OmegaConf.merge(*parts, OmegaConf.create(to_container(config)), parse_overrides(dotlist))
-        OmegaConf.resolve(cfg)
-    except (OmegaConfBaseException, TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid config or override: {str(exc).splitlines()[0]}") from exc
-    assert isinstance(cfg, DictConfig)
-    check_top_level(cfg, keys)
-    return cfg
+    return load_config(config, _dotlist(overrides), defaults=defaults, keys=TOP_LEVEL_KEYS if keys is None else keys)
 
 
-def _write_json(result: dict[str, Any], path: PathLike | None) -> None:
-    if path is not None:
+def _save(
+    result: dict[str, Any],
+    json_out: PathLike | None,
+    plot: PathLike | None,
+    draw: Callable[[dict[str, Any], PathLike], Path | list[Path]],
+) -> dict[str, Any]:
+    """Write ``result`` as JSON to ``json_out`` and, with ``plot``, its figures ``draw(result, plot)``, listed in
+    ``result["figures"]`` (which the JSON file does not hold)."""
+    if json_out is not None:
         from specsolve.inference.evaluate import write_json
 
-        write_json(result, path)
+        write_json(result, json_out)
+    if plot is not None:
+        figures = draw(result, plot)
+        result["figures"] = [str(f) for f in (figures if isinstance(figures, list) else [figures])]
+    return result
 
 
 def _metric_names(metrics: str | Sequence[str]) -> list[str]:
@@ -278,22 +264,20 @@ def evaluate(
     ``<stem>_spectrum.png`` and, for data with a time axis, the space-time strip of the first plotted sample to
     ``<stem>_time.png``; their paths are ``result["figures"]``.
     """
+    from specsolve.inference import plots
     from specsolve.inference.evaluate import evaluate as _evaluate
 
-    result = _evaluate(pred, data, _metric_names(metrics), list(variables) if variables is not None else None)
-    _write_json(result, json_out)
-    if plot is not None:
-        from specsolve.inference import plots
-
-        plot = Path(plot)
-        chosen = _comma_list(samples, int, "samples")
-        figures = [plots.plot_samples(pred, data, plot, chosen)]
-        figures.append(plots.plot_spectrum(pred, data, plot.with_name(f"{plot.stem}_spectrum.png")))
+    def draw(result: dict[str, Any], out: PathLike) -> list[Path]:
+        out, chosen = Path(out), _comma_list(samples, int, "samples")
+        figures = [plots.plot_samples(pred, data, out, chosen)]
+        figures.append(plots.plot_spectrum(pred, data, out.with_name(f"{out.stem}_spectrum.png")))
         if plots.has_time_axis(pred):
             first = chosen[0] if chosen else 0
-            figures.append(plots.plot_time_strip(pred, data, plot.with_name(f"{plot.stem}_time.png"), first))
-        result["figures"] = [str(f) for f in figures]
-    return result
+            figures.append(plots.plot_time_strip(pred, data, out.with_name(f"{out.stem}_time.png"), first))
+        return figures
+
+    result = _evaluate(pred, data, _metric_names(metrics), list(variables) if variables is not None else None)
+    return _save(result, json_out, plot, draw)
 
 
 def evaluate_resolutions(
@@ -314,6 +298,7 @@ def evaluate_resolutions(
     {metric: value}}]}``; ``json_out`` writes it as JSON, ``plot`` the error-against-resolution curve (PNG), listed
     in ``result["figures"]``.
     """
+    from specsolve.inference.plots import plot_resolution
     from specsolve.inference.resolution import evaluate_resolutions as _evaluate_resolutions
 
     files = [data] if isinstance(data, (str, os.PathLike)) else list(data)
@@ -326,12 +311,7 @@ def evaluate_resolutions(
             advance(1)
 
     result = _evaluate_resolutions(checkpoint, files, steps, _metric_names(metrics), device=device, progress=report)
-    _write_json(result, json_out)
-    if plot is not None:
-        from specsolve.inference.plots import plot_resolution
-
-        result["figures"] = [str(plot_resolution(result, plot))]
-    return result
+    return _save(result, json_out, plot, plot_resolution)
 
 
 def rollout(
@@ -352,18 +332,14 @@ def rollout(
     Returns ``{"time", "per_step", "per_sample", "mean", "n_samples", "n_in", "n_out", "steps"}`` (context frames
     excluded); ``json_out`` writes it as JSON, ``plot`` the error against rollout step (PNG), in ``result["figures"]``.
     """
+    from specsolve.inference.plots import plot_rollout
     from specsolve.inference.rollout import rollout as _rollout
     from specsolve.training.checkpoint import load_module
 
     module, _ = load_module(checkpoint)
     chosen = _comma_list(samples, int, "samples")
     result = _rollout(module, data, steps=steps, samples=chosen, stride=stride, device=device)
-    _write_json(result, json_out)
-    if plot is not None:
-        from specsolve.inference.plots import plot_rollout
-
-        result["figures"] = [str(plot_rollout(result, plot))]
-    return result
+    return _save(result, json_out, plot, plot_rollout)
 
 
 # -- data ----------------------------------------------------------------------------------------------

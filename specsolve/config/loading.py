@@ -19,7 +19,8 @@ YAML is parsed by OmegaConf (PyYAML's safe loader underneath).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,20 +86,25 @@ def parse_overrides(overrides: Sequence[str]) -> DictConfig:
 
 
 def load_config(
-    path: str | Path | None,
+    path: str | os.PathLike[str] | Mapping[str, Any] | None,
     overrides: Sequence[str] = (),
     defaults: bool = True,
     keys: Sequence[str] = TOP_LEVEL_KEYS,
 ) -> DictConfig:
-    """Load ``path`` (or nothing), apply dotlist ``overrides``, merge over :data:`DEFAULTS`, check version/keys.
+    """Load ``path`` (a YAML file, a mapping of the same structure, or nothing), apply dotlist ``overrides``,
+    merge over :data:`DEFAULTS`, check version/keys.
 
     Interpolations (``${data.batch_size}``) are resolved here; a resolver failure is a :class:`ConfigError`.
     """
+    if path is not None and not isinstance(path, (str, os.PathLike, Mapping)):
+        raise ConfigError(f"a config is a YAML path or a mapping, got {type(path).__name__}")
     parts = [OmegaConf.create(DEFAULTS)] if defaults else []
-    if path is not None:
-        parts.append(_parse_yaml_file(Path(path)))
-    parts.append(parse_overrides(overrides))
     try:
+        if isinstance(path, Mapping):  # copied: the caller's mapping is never modified
+            parts.append(OmegaConf.create(to_container(path)))
+        elif path is not None:
+            parts.append(_parse_yaml_file(Path(path)))
+        parts.append(parse_overrides(overrides))
         # lists (loss) are replaced, not merged element-wise, which is what OmegaConf.merge does
         cfg = OmegaConf.merge(*parts)
         OmegaConf.resolve(cfg)
