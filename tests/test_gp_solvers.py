@@ -373,3 +373,16 @@ def test_a_plugin_problem_from_the_entry_point_group_runs_in_the_gp_solvers(monk
     assert s.n_points == [16] and s.problem.pde == "laplace"
     assert torch.allclose(s.source, -9 * torch.sin(3 * s.coords[0]), atol=1e-10)  # manufactured from the new exact
     assert torch.allclose(s.bvals, torch.sin(3 * s.coords[0][[0, -1]]), atol=1e-14)
+
+
+def test_adam_loop_stops_on_a_non_finite_objective() -> None:
+    from specsolve.errors import SpecsolveError
+    from specsolve.gp.common import adam_loop
+
+    p = torch.nn.Parameter(torch.tensor(1.0, dtype=f64))
+    opt = torch.optim.Adam([p], lr=0.1)
+    seen: list[int] = []
+    objective = lambda: (p - 2) ** 2 * (math.nan if len(seen) == 2 else 1.0)  # noqa: E731
+    with pytest.raises(SpecsolveError, match="sepgp: the marginal likelihood became nan at step 3"):
+        adam_loop(opt, objective, range(1, 10), "sepgp: the marginal likelihood", lambda s, v: seen.append(s))
+    assert seen == [1, 2]  # progress is reported for the finite steps only
