@@ -92,9 +92,19 @@ def test_coverage_counts_points_inside_the_interval() -> None:
         sum(abs(v) <= norm.ppf(0.75) for v in z.tolist()) / 10
     )
     # ensemble: members 0, 1, ..., 10 -> the 90 % interval is [0.5, 9.5] (linear interpolation)
-    samples = torch.arange(11, dtype=F64).reshape(1, 11, 1, 1).expand(1, 11, 1, 6).contiguous()
-    y = torch.tensor([0.4, 0.5, 5.0, 9.5, 9.6, -3.0], dtype=F64).reshape(1, 1, 6)
-    assert create("metric", "coverage").per_sample(None, y, samples=samples).item() == pytest.approx(3 / 6)
+    samples = torch.arange(11, dtype=F64).reshape(1, 11, 1, 1)
+    y = torch.tensor([0.4, 0.5, 0.52, 5.0, 9.5, 9.6, -3.0], dtype=F64).reshape(1, 1, 7)
+    assert create("metric", "coverage").per_sample(None, y, samples=samples.expand(1, 11, 1, 7)).item() == (
+        pytest.approx(4 / 7)
+    )
+    # random ensembles against numpy's (linear) quantiles
+    rng = np.random.default_rng(4)
+    members = rng.standard_normal((3, 9, 1, 40))
+    truth = 1.3 * rng.standard_normal((3, 1, 40))
+    lo, hi = np.quantile(members, 0.05, axis=1), np.quantile(members, 0.95, axis=1)
+    expected = ((truth >= lo) & (truth <= hi)).reshape(3, -1).mean(1)
+    got = create("metric", "coverage").per_sample(None, torch.from_numpy(truth), samples=torch.from_numpy(members))
+    assert got.tolist() == pytest.approx(expected.tolist(), abs=1e-15)
 
 
 def test_calibration_error_small_when_calibrated_large_when_overconfident() -> None:
@@ -110,6 +120,18 @@ def test_calibration_error_small_when_calibrated_large_when_overconfident() -> N
     expected = np.mean(np.abs(2 * norm.cdf(norm.ppf((1 + levels) / 2) / 4) - 1 - levels))
     assert over == pytest.approx(expected, abs=0.01)
     assert over > 0.3
+    # a peaked, heavy-tailed error (half the points at 0.4 sigma, half at 2 sigma): coverage is too high at low
+    # levels and too low at high ones; the oracle counts the points inside each interval
+    z = np.concatenate([0.4 * rng_normal(6000, 8), 2.0 * rng_normal(6000, 9)])
+    y = torch.from_numpy(z).reshape(1, 1, -1)
+    zero, one = torch.zeros_like(y), torch.ones_like(y)
+    gaps = [np.mean(np.abs(z) <= norm.ppf((1 + a) / 2)) - a for a in levels]
+    assert min(gaps) < -0.05 and max(gaps) > 0.05
+    assert cal.per_sample(zero, y, std=one).item() == pytest.approx(np.mean(np.abs(gaps)), rel=1e-12)
+
+
+def rng_normal(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(n)
 
 
 def test_uncertainty_metric_input_errors() -> None:
