@@ -205,6 +205,7 @@ def test_declared_groups_are_documented_groups() -> None:
         "specsolve.schedulers",
         "specsolve.pdes",
         "specsolve.problems",
+        "specsolve.readers",
     }
     declared = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]["entry-points"]
     assert set(declared) == {"specsolve.models", "specsolve.losses"} and set(declared) <= documented
