@@ -91,7 +91,7 @@ def ours_from(config: dict, **switches) -> GalerkinTransformer:
     )
     if dim == 2:
         kwargs.update(coarse_size=config["coarse_size"], zero_boundary=config["boundary_condition"] == "dirichlet")
-    return GalerkinTransformer(config["node_feats"], config["n_targets"], **kwargs, **switches)
+    return GalerkinTransformer(config["node_feats"], config["n_targets"], **{**kwargs, **switches})
 
 
 def reference_model(config: dict, fine: int, coarse: int | None):
@@ -236,3 +236,41 @@ def test_reference_attention_dropout_draws_the_references_masks(case, dtype, def
     off.to(dtype).eval()
     with torch.no_grad():
         assert torch.equal(off(x), off(x))  # and off by default
+
+
+class GaussianDecoder:
+    """A stand-in for the reference's ``UnitGaussianNormalizer``: ``inverse_transform(y) = y * std + mean``."""
+
+    def __init__(self, mean: float, std: float) -> None:
+        self.mean, self.std = mean, std
+
+    def inverse_transform(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.std + self.mean
+
+    def to(self, *args, **kwargs):
+        return self
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["fp64", "fp32"])
+def test_physical_zero_boundary_matches_the_reference_with_its_normaliser(dtype, default_dtype, no_reference_dropout):
+    """``zero_boundary="physical"`` + the training module's de-normalisation = the reference with an in-model
+    normaliser followed by its Dirichlet padding; the default (``True``) zeroes the normalised output instead."""
+    from specsolve.training.module import OperatorModule
+
+    mean, std = 0.7, 2.5
+    case = CASES[4]
+    ours, ref, x = build(case, dtype, zero_boundary="physical")
+    ref.normalizer = GaussianDecoder(mean, std)
+    # the module is built with a throw-away model, then given ours
+    model_config = {"name": "fno", "in_channels": 1, "out_channels": 1, "modes": [2, 2], "width": 4}
+    config = {"model": model_config, "loss": [{"name": "rel_l2"}]}
+    stats = {"y_mean": torch.tensor([mean]), "y_std": torch.tensor([std])}
+    module = OperatorModule(config, 1, 1, stats).to(dtype).eval()
+    module.model = ours
+    with torch.no_grad():
+        expected = run_reference(ref, x, case[3])
+        got = module(x)
+        assert rel_diff(got, expected) <= TOL[dtype]
+        assert got[..., 0, :].abs().max() == 0 and got[..., :, -1].abs().max() == 0
+        ours.zero_boundary = True  # the normalised ring is zero, the physical one is y_mean
+        assert torch.allclose(module(x)[..., 0, :], torch.full_like(got[..., 0, :], mean))

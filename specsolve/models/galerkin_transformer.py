@@ -54,7 +54,13 @@ class GalerkinTransformer(nn.Module):
     ``freq_dim`` (1D) or ``4 freq_dim`` (2D). Dropouts (training mode only): ``dropout`` on the attention
     matrix and both residual branches, ``ffn_dropout`` (None -> ``dropout``) inside the FFN,
     ``decoder_dropout`` before each FFT, ``downsampler_dropout`` / ``upsampler_dropout`` in the 2D CNN scalers.
-    2D only: ``coarse_size`` (attention grid), ``downsampler_activation``, ``zero_boundary``.
+    2D only: ``coarse_size`` (attention grid), ``downsampler_activation``, ``zero_boundary`` (homogeneous
+    Dirichlet data): ``True`` zeroes the outermost ring of the model's own output, which under the training
+    module's target normalisation (``pred = y_std * model(x) + y_mean``) is the *normalised* prediction;
+    ``"physical"`` zeroes the ring of the de-normalised prediction instead, as the reference code does (its
+    normaliser's ``inverse_transform`` runs inside the model, before the Dirichlet padding): the bare
+    ``forward`` then leaves the ring alone and :meth:`constrain_output`, which the training module applies after
+    de-normalising, zeroes it.
 
     Reference-code compatibility switches (galerkin-transformer 0.2.1, the code behind the published numbers;
     off by default, see :class:`~specsolve.nn.galerkin.SimpleAttention`): ``reference_attention_dropout`` applies
@@ -87,7 +93,7 @@ class GalerkinTransformer(nn.Module):
         downsampler_activation: Literal["relu", "silu"] = "relu",
         downsampler_dropout: float = 0.0,
         upsampler_dropout: float = 0.0,
-        zero_boundary: bool = False,
+        zero_boundary: bool | Literal["physical"] = False,
         reference_attention_dropout: bool = False,
         reference_fourier_scaling: bool = False,
     ) -> None:
@@ -112,6 +118,8 @@ class GalerkinTransformer(nn.Module):
             raise ConfigError(f"{name}: dropout probabilities must lie in [0, 1)")
         if norm_eps <= 0 or diagonal_weight < 0 or (xavier_gain is not None and xavier_gain <= 0):
             raise ConfigError(f"{name}: norm_eps and xavier_gain must be positive, diagonal_weight non-negative")
+        if zero_boundary not in (False, True, "physical"):
+            raise ConfigError(f"{name}: zero_boundary must be true, false or 'physical', got {zero_boundary!r}")
         if zero_boundary and dim == 1:
             raise ConfigError(f"{name}: zero_boundary is only implemented for dim=2")
 
@@ -192,6 +200,13 @@ class GalerkinTransformer(nn.Module):
             z = tokens.transpose(1, 2).reshape(batch, self.n_hidden, *coarse)
             z = self.upsampler(z, spatial)  # (B, d, H, W)
             out = self.regressor(z.movedim(1, -1))  # (B, H, W, out)
-            if self.zero_boundary:
+            if self.zero_boundary is True:
                 out = torch.nn.functional.pad(out[:, 1:-1, 1:-1], (0, 0, 1, 1, 1, 1))
         return out.movedim(-1, 1)
+
+    def constrain_output(self, y: Tensor) -> Tensor:
+        """Applied by the training module to the de-normalised prediction ``(B, out, H, W)``: with
+        ``zero_boundary="physical"`` the outermost ring is set to zero; otherwise ``y`` unchanged."""
+        if self.zero_boundary != "physical":
+            return y
+        return torch.nn.functional.pad(y[..., 1:-1, 1:-1], (1, 1, 1, 1))

@@ -10,7 +10,8 @@ from torch import Tensor, nn
 
 from specsolve.config.loading import component_spec
 from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.registry import create
+from specsolve.registry import create, get
+from specsolve.training.optim.param_groups import optimizer_params
 
 
 class DivergenceError(SpecsolveError):
@@ -86,7 +87,10 @@ class OperatorModule(L.LightningModule):
         """``t``: lead times ``(B,)`` of three-element batches ``(x, y, t)``, passed on as ``model(x, t)``."""
         xn = (x - self._shape(self.x_mean, x)) / self._shape(self.x_std, x)
         out = self.model(xn) if t is None else self.model(xn, t)
-        return out * self._shape(self.y_std, out) + self._shape(self.y_mean, out)
+        y = out * self._shape(self.y_std, out) + self._shape(self.y_mean, out)
+        # a model may constrain its prediction in physical units (e.g. a Dirichlet boundary after de-normalising)
+        constrain = getattr(self.model, "constrain_output", None)
+        return y if constrain is None else constrain(y)
 
     def compute_loss(self, pred: Tensor, y: Tensor, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         parts = {name: loss(pred, y, inputs=x) for name, loss in zip(self.loss_names, self.losses)}
@@ -118,7 +122,8 @@ class OperatorModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         name, params = component_spec(self.config["optimizer"], "optimizer")
-        optimizer = create("optimizer", name, **params)(self.parameters())
+        params, parameters = optimizer_params(self, params, get("optimizer", name))  # optimizer.param_groups
+        optimizer = create("optimizer", name, **params)(parameters)
         sname, sparams = component_spec(self.config["scheduler"], "scheduler")
         scheduler_factory = create("scheduler", sname, **sparams)
         max_epochs = int(self.trainer.max_epochs or 1) if self.trainer else 1
