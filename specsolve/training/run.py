@@ -21,6 +21,7 @@ from specsolve.training.checkpoint_io import AtomicCheckpointIO
 from specsolve.training.checkpointing import LastCheckpoint
 from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options
 from specsolve.training.module import OperatorModule, build_losses
+from specsolve.training.optim.param_groups import check_param_groups
 
 TRAINER_DEFAULTS: dict[str, Any] = {"accelerator": "auto", "devices": "auto", "log_every_n_steps": 10}
 FORBIDDEN_TRAINER_KEYS = (
@@ -77,6 +78,8 @@ def validate_components(cfg: DictConfig) -> None:
     validate_params(get("model", name), {**placeholders, **params}, where=f"model '{name}'")
     for section in ("optimizer", "scheduler"):
         name, params = component_spec(cfg[section], section)
+        if section == "optimizer":
+            check_param_groups(params.pop("param_groups", None), get(section, name))
         validate_params(get(section, name), params, where=f"{section} '{name}'")
     build_losses(to_container(cfg.loss))
     trainer_options(cfg)
