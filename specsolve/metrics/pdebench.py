@@ -37,7 +37,6 @@ float64.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -198,7 +197,7 @@ class PDEBenchFRMSE(PDEBenchMetric):
     band = "low"
 
     def __init__(
-        self, spatial_dims: int | None = None, low: int = 4, high: int = 12, lengths: Sequence[float] | None = None
+        self, spatial_dims: int | None = None, low: int = 4, high: int = 12, lengths: list[float] | None = None
     ) -> None:
         super().__init__(spatial_dims)
         if not 0 < low < high:
