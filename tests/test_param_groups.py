@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from specsolve.config.loading import load_config
 from specsolve.errors import ConfigError
-from specsolve.models.scot import EMBEDDING_RECOVERY, TIME_CONDITIONING, ScOT
+from specsolve.models.scot import EMBEDDING_RECOVERY, POSEIDON_PARAM_GROUPS, TIME_CONDITIONING, ScOT
 from specsolve.registry import get
 from specsolve.training.optim.param_groups import build_param_groups, check_param_groups
 
@@ -36,8 +36,18 @@ def test_groups_split_every_parameter_once_first_match_wins():
     assert "embedding.projection.weight" in names and "recovery.mixup.weight" in names
     assert "encoder.0.0.norm_mlp.weight.weight" in names and "skip_blocks.0.0.norm.bias.bias" in names
     assert "encoder.0.0.attention.query.weight" not in names and "encoder.0.0.mlp.0.weight" not in names
+    groups = build_param_groups(
+        model.named_parameters(), check_param_groups(POSEIDON_PARAM_GROUPS, adamw := get("optimizer", "adamw"))
+    )
+    by_name = {
+        n: i for i, g in enumerate(groups) for n, p in model.named_parameters() if any(p is q for q in g["params"])
+    }
+    assert by_name["embedding.norm.weight.weight"] == by_name["recovery.mixup.weight"] == 1  # lr 5e-4, decayed
+    assert by_name["encoder.0.0.norm_mlp.bias.bias"] == 2 and groups[2]["weight_decay"] == 0.0  # time conditioning
+    assert by_name["encoder.0.0.mlp.0.bias"] == 3 and by_name["encoder.0.0.mlp.0.weight"] == 0  # no decay / body
+    assert by_name["encoder.0.0.attention.logit_scale"] == 0 and "lr" not in groups[3]
     two = [{"params": ["embedding.*"], "lr": 1.0}, {"params": ["embedding.*", "recovery.*"], "lr": 2.0}]
-    groups = build_param_groups(model.named_parameters(), check_param_groups(two, get("optimizer", "adamw")))
+    groups = build_param_groups(model.named_parameters(), check_param_groups(two, adamw))
     assert [len(g["params"]) for g in groups[1:]] == [6, 3]  # embedding (conv + norm) in the first group only
 
 

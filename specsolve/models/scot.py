@@ -395,9 +395,18 @@ def scot_l(
 
 # --- fine-tuning -------------------------------------------------------------------------------------
 
-# Parameter-name patterns of the groups Poseidon fine-tunes with a larger learning rate.
-EMBEDDING_RECOVERY = ["embedding.projection.*", "recovery.*"]
+# Parameter-name patterns of the groups Poseidon fine-tunes with a larger learning rate (scOT/trainer.py: every
+# parameter of the embedding (its norm included) and recovery; the conditional norms' Linear(1, dim)).
+EMBEDDING_RECOVERY = ["embedding.*", "recovery.*"]
 TIME_CONDITIONING = ["*norm*.weight.*", "*norm*.bias.*"]
+# Poseidon's fine-tuning optimizer groups as ``optimizer.param_groups`` (first match wins; the body, lr 5e-5 and the
+# run's weight decay, is the default group): embedding / recovery at 5e-4 with weight decay, the time-conditioning
+# norms at 5e-4 without, biases and other norm parameters without weight decay.
+POSEIDON_PARAM_GROUPS = [
+    {"params": EMBEDDING_RECOVERY, "lr": 5e-4},
+    {"params": TIME_CONDITIONING, "lr": 5e-4, "weight_decay": 0.0},
+    {"params": ["*.bias", "*norm*"], "weight_decay": 0.0},
+]
 
 
 def load_weights(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
