@@ -1,5 +1,6 @@
 """Figures (matplotlib, PNG): samples (truth / prediction / error, plus the posterior std of GP outputs), time
-strips, energy spectra, error against resolution, error against rollout step, and training curves."""
+strips, energy spectra, error against resolution, error against rollout step, the calibration of a posterior std or
+ensemble (interval coverage and PIT), and training curves."""
 
 from __future__ import annotations
 
@@ -274,7 +275,6 @@ def plot_coverage(
     calibrated, U-shaped when over-confident). One line per variable that carries an uncertainty."""
     import torch
 
-    from specsolve.data.readers import open_hdf5
     from specsolve.inference.evaluate import uncertainty_variable
     from specsolve.metrics.uncertainty import coverage_curve
 
