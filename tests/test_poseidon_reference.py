@@ -190,3 +190,12 @@ def test_finetune_checkpoint_accepts_a_poseidon_directory(tmp_path):
     for name in frozen:
         assert torch.equal(after[name], poseidon[name]), name
     assert not torch.equal(after["recovery.mixup.weight"], poseidon["recovery.mixup.weight"])
+
+    import specsolve  # a specsolve checkpoint: load_pretrained gives its module (model + normalisation)
+
+    module = specsolve.load_pretrained(result["last"], dtype="float64")
+    assert not module.training and module.model.embedding.projection.weight.dtype == torch.float64
+    torch.testing.assert_close(module.model.recovery.mixup.weight, after["recovery.mixup.weight"].double())
+    with torch.no_grad():
+        out = module(torch.zeros(1, 2, 32, 32, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
+    assert out.shape == (1, 2, 32, 32) and torch.isfinite(out).all()
