@@ -145,3 +145,22 @@ def test_the_residual_is_built_from_the_navier_stokes_pde_spec() -> None:
         assert torch.equal(from_spec(w), direct(w)) and direct.spec.params == spec.params
     with pytest.raises(ConfigError, match="needs the 'navier_stokes' PDE"):
         VorticityResidual.from_spec(get_pde("heat"), 0.1)
+
+
+def test_vorticity_residual_is_a_registered_loss() -> None:
+    """The loss is the refinement objective: the H^-1 residual norm of the input's last frame + the prediction."""
+    from specsolve.registry import create
+
+    n, nu, dt = 16, 0.05, 0.05
+    times = dt * torch.arange(6, dtype=torch.float64)
+    w = decaying(n, nu, times)[:, :, None]  # (1, T, 1, n, n), an exact solution
+    loss = create("loss", "vorticity_residual", viscosity=nu, dt=dt, forcing="none")
+    residual = VorticityResidual(nu, dt, forcing="none")
+    wrong = w.clone()
+    wrong[:, -1] += 0.1 * torch.randn_like(wrong[:, -1])
+    expected = residual_norm(residual(wrong[:, 1:, 0]), dt).mean()  # frames 1..5: last input frame + prediction
+    assert torch.equal(loss(wrong[:, 2:], inputs=wrong[:, :2]), expected)
+    assert loss(w[:, 2:], inputs=w[:, :2]) < 1e-2 * expected  # exact frames: O(dt^2) residual only
+    assert torch.equal(loss(wrong[:, 1:]), expected)  # without inputs: the prediction's frames alone
+    with pytest.raises(ValueError, match=r"expects \(B, T, 1, n, n\)"):
+        loss(w[:, :, 0])
