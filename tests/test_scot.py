@@ -211,6 +211,17 @@ def test_scot_masks_shifted_windows_as_poseidon_with_an_additive_minus_100():
     assert blocks and all(b.attention.mask_value == -100.0 for b in blocks)
 
 
+def test_norm_init_poseidon_by_default_or_identity():
+    cond = lambda m: [x for x in m.modules() if isinstance(x, ConditionalLayerNorm)]  # noqa: E731
+    poseidon, identity = cond(tiny()), cond(tiny(norm_init="identity"))
+    assert all(n.weight.bias.abs().max() == 0 and n.bias.bias.abs().max() == 0 for n in poseidon)  # gamma(0) = 0
+    assert all(torch.equal(n.weight.bias, torch.ones_like(n.weight.bias)) for n in identity)  # plain LN at t = 0
+    slopes = torch.cat([n.weight.weight.flatten() for n in poseidon])
+    assert 0.015 < slopes.std().item() < 0.025
+    with pytest.raises(ConfigError, match="norm_init"):
+        tiny(norm_init="ones")
+
+
 def test_decoder_runs_its_blocks_in_poseidons_order_and_drop_path_schedule():
     model = tiny(depths=(2, 3, 1), drop_path=0.2)
     assert [b.shifted for b in model.encoder[0]] == [False, True]
