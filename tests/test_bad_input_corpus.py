@@ -198,10 +198,41 @@ JSONISH = st.recursive(
 def test_random_configs_only_raise_our_errors(params: dict) -> None:
     for name in ("fno", "gfno", "galerkin_transformer"):
         factory = specsolve.get("model", name)
+        reasons = known_invalid(factory, params)
         try:
             validate_params(factory, params, where=name)
         except SpecsolveError:
-            pass
+            continue
+        assert not reasons, f"{name} accepted {params!r} although {reasons}"
+
+
+def known_invalid(factory, params: dict) -> list[str]:
+    """Reasons, found without the validator, why ``params`` cannot be valid for ``factory``: an unknown key, a
+    missing required key, or a value of the wrong kind for a parameter annotated plainly ``int`` or ``bool``."""
+    import inspect
+    import typing
+
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    signature = inspect.signature(target).parameters
+    named = {n: p for n, p in signature.items() if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    hints = typing.get_type_hints(target)
+    reasons = [f"'{k}' is not a parameter" for k in params if k not in named]
+    reasons += [f"'{n}' is required" for n, p in named.items() if p.default is p.empty and n not in params]
+    for key, value in params.items():
+        if hints.get(key) is int and (isinstance(value, bool) or not isinstance(value, int)):
+            reasons.append(f"'{key}' must be an int, got {value!r}")
+        if hints.get(key) is bool and not isinstance(value, bool):
+            reasons.append(f"'{key}' must be a bool, got {value!r}")
+    return reasons
+
+
+def test_known_invalid_oracle_sees_the_obvious_cases() -> None:
+    fno = specsolve.get("model", "fno")
+    valid = {"in_channels": 1, "out_channels": 1, "modes": [2, 2]}
+    assert known_invalid(fno, valid) == []
+    assert known_invalid(fno, {**valid, "widht": 8})
+    assert known_invalid(fno, {**valid, "width": "8"})
+    assert known_invalid(fno, {"modes": [2, 2]})  # channels missing
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,11 +244,33 @@ def test_random_configs_only_raise_our_errors(params: dict) -> None:
     )
 )
 def test_random_fno_configs_build_or_fail_cleanly(params: dict) -> None:
+    spec = {"modes": [2, 2], **params}
+    reasons = fno_known_invalid(spec)
     try:
-        model = specsolve.create("model", "fno", in_channels=1, out_channels=1, **{"modes": [2, 2], **params})
+        model = specsolve.create("model", "fno", in_channels=1, out_channels=1, **spec)
     except SpecsolveError:
         return
     try:
         model(torch.zeros(1, 1, 8, 8))
     except SpecsolveError:
-        pass
+        return
+    assert not reasons, f"fno accepted {spec!r} on an 8x8 grid although {reasons}"
+
+
+def fno_known_invalid(spec: dict) -> list[str]:
+    """Why an FNO spec cannot run on a 2-D (1, 1, 8, 8) input, judged from the spec alone."""
+    reasons = []
+    modes = spec["modes"]
+    if not isinstance(modes, list):
+        reasons.append("modes is not a list")
+    elif len(modes) != 2:
+        reasons.append(f"{len(modes)} mode counts for a 2-D grid")
+    elif any(m < 1 for m in modes):
+        reasons.append("a mode count below 1")
+    for key in ("width", "layers", "padding"):
+        value = spec.get(key, 1)
+        if not isinstance(value, int):
+            reasons.append(f"{key} is not an int")
+        elif value < (0 if key == "padding" else 1):
+            reasons.append(f"{key}={value}")
+    return reasons
