@@ -20,6 +20,7 @@ from specsolve.nn.spacetime import (
     PointwiseFFN,
     SpaceTimeSpectralConv,
     helmholtz_project,
+    irfftn_at_times,
     space_time_encoding,
 )
 from specsolve.registry import register
@@ -66,6 +67,20 @@ class STFNO(nn.Module):
     activation : ``"relu"`` (reference default) or ``"gelu"`` (the reference's training script).
     divergence_free : Helmholtz-project the (2-component) output.
     max_steps : time horizon of the encoding ``t = linspace(0, 1, max_steps + 1)[1 : T_in + 1]`` (T_in <= it).
+    resolution_consistent_bias : define the output layer's spectral bias per grid point
+        (``bias_norm="forward"`` of :class:`~specsolve.nn.spacetime.SpaceTimeSpectralConv`), so the source term
+        it adds has the same real-space amplitude on every grid and for every output length. Off (the
+        reference): its amplitude is ``delta b / (X Y T_out)``, so a bias fitted on one grid (spectral
+        fine-tuning) is ``(N'/N)`` times too weak on a grid of ``N'`` points. Changes the parameterisation: a
+        state dict trained with one setting is not the same model under the other.
+    temporal_resampling : what a ``forward(x, out_steps=T')`` other than the configured ``out_steps`` does.
+        ``"reference"`` (default, the reference code): the output operator's inverse FFT in time gets length
+        ``T' + 1 + (L + 1)`` instead of ``T + 1 + (L + 1)``, which is not a finer sampling of the same trajectory:
+        amplitudes scale by ``(T + L + 2) / (T' + L + 2)`` and the instants move. ``"horizon"``: true temporal
+        resampling, the trained horizon of ``out_steps`` steps sampled at ``T'`` equally spaced instants
+        (step ``j`` at ``j T / T'`` training steps after the last input frame), amplitudes kept; the output
+        spectrum is that of the configured length, evaluated at those instants. ``"strict"``: any other
+        ``T'`` is an error.
     """
 
     def __init__(
@@ -82,6 +97,8 @@ class STFNO(nn.Module):
         activation: Literal["relu", "gelu"] = "relu",
         divergence_free: bool = False,
         max_steps: int = 100,
+        resolution_consistent_bias: bool = False,
+        temporal_resampling: Literal["reference", "horizon", "strict"] = "reference",
     ) -> None:
         super().__init__()
         if in_channels < 1 or in_channels != out_channels:
@@ -102,6 +119,10 @@ class STFNO(nn.Module):
                 raise ConfigError(f"st_fno: {name} must be >= {low}, got {value}")
         if activation not in _ACTIVATIONS:
             raise ConfigError(f"st_fno: activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if temporal_resampling not in ("reference", "horizon", "strict"):
+            raise ConfigError(
+                f"st_fno: temporal_resampling must be 'reference', 'horizon' or 'strict', got {temporal_resampling!r}"
+            )
         if divergence_free and out_channels != 2:
             raise ConfigError(f"st_fno: divergence_free needs out_channels=2 (velocity), got {out_channels}")
 
@@ -110,6 +131,7 @@ class STFNO(nn.Module):
         self.latent_steps, self.out_steps = latent_steps, out_steps
         self.beta, self.max_steps = beta, max_steps
         self.divergence_free = divergence_free
+        self.temporal_resampling = temporal_resampling
         act = _ACTIVATIONS[activation]
         self.activation = act()
 
@@ -128,7 +150,14 @@ class STFNO(nn.Module):
         # reduction and output operator
         self.reduction = nn.Conv3d(width, out_channels, kernel_size=1)
         self.output_conv = SpaceTimeSpectralConv(
-            out_channels, out_channels, modes, modes, modes_t, bias=True, delta=0.1
+            out_channels,
+            out_channels,
+            modes,
+            modes,
+            modes_t,
+            bias=True,
+            delta=0.1,
+            bias_norm="forward" if resolution_consistent_bias else "backward",
         )
 
     def lifting(self, v: Tensor) -> Tensor:
@@ -143,6 +172,13 @@ class STFNO(nn.Module):
     def output_operator(self, v: Tensor, last: Tensor, out_steps: int) -> Tensor:
         """Latent ``(B, C, X, Y, L)`` and last input frame ``(B, C, X, Y, 1)`` -> ``(B, C, X, Y, out_steps)``."""
         v = torch.cat([last.to(v.dtype), v], dim=-1)
+        if self.temporal_resampling == "horizon" and out_steps != self.out_steps:
+            trained = self.out_steps
+            out_hat, _, n_out = self.output_conv.spectrum(v, out_steps=trained + 1, temporal_padding=True)
+            # index n_out - trained - 1 is the prepended last frame; step j of T' lands j * trained / T' later
+            j = torch.arange(1, out_steps + 1, dtype=out_hat.real.dtype, device=v.device)
+            times = (n_out - trained - 1) + j * (trained / out_steps)
+            return last + irfftn_at_times(out_hat, n_out, times).to(last.dtype)
         v = self.output_conv(v, out_steps=out_steps + 1, temporal_padding=True)
         return last + v[..., -out_steps:]
 
@@ -164,6 +200,11 @@ class STFNO(nn.Module):
         out_steps = self.out_steps if out_steps is None else int(out_steps)
         if out_steps < 1:
             raise ValueError(f"st_fno: out_steps must be >= 1, got {out_steps}")
+        if self.temporal_resampling == "strict" and out_steps != self.out_steps:
+            raise ConfigError(
+                f"st_fno: out_steps={out_steps} differs from the trained out_steps={self.out_steps} and "
+                "temporal_resampling is 'strict' (use 'horizon' for a resampled trajectory over the same horizon)"
+            )
         last = x[:, -1:].permute(0, 2, 3, 4, 1)  # (B, C, X, Y, 1)
         out = self.output_operator(latent, last, out_steps).permute(0, 4, 1, 2, 3)  # (B, out_steps, C, X, Y)
         if self.divergence_free:
@@ -193,7 +234,7 @@ def enlarge_output_layer(model: STFNO, modes: int, modes_t: int) -> STFNO:
         )
     ref = old.weight[0]
     new = SpaceTimeSpectralConv(
-        old.in_channels, old.out_channels, modes, modes, modes_t, bias=True, delta=old.delta
+        old.in_channels, old.out_channels, modes, modes, modes_t, bias=True, delta=old.delta, bias_norm=old.bias_norm
     ).to(device=ref.device, dtype=ref.dtype)
     mx, my, mt = old.modes_x, old.modes_y, old.modes_t
     with torch.no_grad():

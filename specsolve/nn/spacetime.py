@@ -83,7 +83,10 @@ class SpaceTimeSpectralConv(nn.Module):
     for the negative frequencies), initialised ``gain * U[0, 1)`` with ``gain = 0.5 / (I O)``. Every other mode
     is zero (the real part taken by the inverse FFT mirrors ``-m`` to ``+m``, so outputs live on ``|k| <= m``).
     With ``bias=True`` a complex spectral bias ``(O, m, m, m_t, 2)`` per group, zero-initialised and
-    scaled by ``delta``, is added on the kept modes (the paper's source term).
+    scaled by ``delta``, is added on the kept modes (the paper's source term). ``bias_norm="backward"`` (the
+    reference) adds it to the unnormalised spectrum, so its real-space amplitude is ``delta b / (X Y T_out)`` and
+    falls with the grid size; ``bias_norm="forward"`` multiplies it by ``X Y T_out`` first, so that a given ``b``
+    is the same source term (real-space amplitude ``delta b``) on every grid and for every output length.
 
     ``out_steps`` resamples time by the inverse FFT length (``None``: keep ``T_in``). ``temporal_padding`` left
     pads time with ``T_in`` zeros before the FFT, inverts to ``out_steps + T_in`` steps and returns the last
@@ -99,8 +102,12 @@ class SpaceTimeSpectralConv(nn.Module):
         modes_t: int,
         bias: bool = False,
         delta: float = 0.1,
+        bias_norm: str = "backward",
     ) -> None:
         super().__init__()
+        if bias_norm not in ("backward", "forward"):
+            raise ValueError(f"bias_norm must be 'backward' or 'forward', got {bias_norm!r}")
+        self.bias_norm = bias_norm
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.modes_x, self.modes_y, self.modes_t = modes_x, modes_y, modes_t
@@ -118,9 +125,20 @@ class SpaceTimeSpectralConv(nn.Module):
         return (
             f"{self.in_channels}, {self.out_channels}, modes=({self.modes_x}, {self.modes_y}, {self.modes_t}), "
             f"bias={self.bias is not None}, delta={self.delta}"
+            + (f", bias_norm={self.bias_norm}" if self.bias_norm != "backward" else "")
         )
 
     def forward(self, v: Tensor, out_steps: int | None = None, temporal_padding: bool = False) -> Tensor:
+        out_hat, pad, n_out = self.spectrum(v, out_steps, temporal_padding)
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            out = torch.fft.irfftn(out_hat, s=(*out_hat.shape[-3:-1], n_out), dim=(-3, -2, -1), norm="backward")
+        return out[..., pad:] if pad else out
+
+    def spectrum(
+        self, v: Tensor, out_steps: int | None = None, temporal_padding: bool = False
+    ) -> tuple[Tensor, int, int]:
+        """``(out_hat, pad, n_out)``: the output spectrum ``(B, O, X, Y, n_out // 2 + 1)`` of :meth:`forward` before
+        its inverse FFT, the temporal padding and the inverse FFT length ``n_out = out_steps + pad``."""
         if v.ndim != 5 or v.shape[1] != self.in_channels:
             raise ValueError(f"space-time spectral conv expects (B, {self.in_channels}, X, Y, T), got {tuple(v.shape)}")
         with torch.autocast(device_type=v.device.type, enabled=False):
@@ -143,10 +161,35 @@ class SpaceTimeSpectralConv(nn.Module):
                     block = torch.einsum("bixyt,ioxyt->boxyt", v_hat[:, :, sx, sy, :kt], w)
                     if self.bias is not None:
                         b = torch.view_as_complex(self.bias[group].to(real))[:, wx, wy, :kt]
+                        if self.bias_norm == "forward":
+                            b = b * (nx * ny * n_out)
                         block = block + self.delta * b
                     out_hat[:, :, sx, sy, :kt] = block
-            out = torch.fft.irfftn(out_hat, s=(nx, ny, n_out), dim=(-3, -2, -1), norm="backward")
-        return out[..., pad:] if pad else out
+        return out_hat, pad, n_out
+
+
+def irfftn_at_times(out_hat: Tensor, n: int, times: Tensor) -> Tensor:
+    """``irfftn(out_hat, s=(X, Y, n))`` over ``(x, y, t)``, evaluated at real-valued time indices ``times`` ``(T',)``.
+
+    The trigonometric interpolant of the period-``n`` signal: after the inverse FFT in x, y, the time part is
+    ``(1/n) sum_k w_k Re(z_k exp(2 pi i k t / n))`` with ``w_0 = 1``, ``w_k = 2`` and ``w = 1`` for the Nyquist mode of
+    an even ``n`` (whose imaginary part, like the zero mode's, is dropped, as ``irfft`` does). At integer ``t`` this
+    is exactly ``irfftn``'s sample ``t``. ``out_hat``: ``(..., X, Y, n // 2 + 1)`` complex; returns ``(..., X, Y, T')``.
+    """
+    z = torch.fft.ifftn(out_hat, dim=(-3, -2), norm="backward")
+    modes = out_hat.shape[-1]
+    k = torch.arange(modes, dtype=times.dtype, device=times.device)
+    weight = torch.full((modes,), 2.0, dtype=times.dtype, device=times.device)
+    weight[0] = 1.0
+    imag_weight = weight.clone()
+    imag_weight[0] = 0.0
+    if n % 2 == 0 and modes == n // 2 + 1:
+        weight[-1] = 1.0
+        imag_weight[-1] = 0.0
+    angle = (2 * math.pi / n) * torch.outer(k, times)  # (K, T')
+    cos = weight[:, None] * torch.cos(angle)
+    sin = imag_weight[:, None] * torch.sin(angle)
+    return (z.real @ cos - z.imag @ sin) / n
 
 
 class PointwiseFFN(nn.Module):
