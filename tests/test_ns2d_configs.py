@@ -84,7 +84,7 @@ def test_gfno_configs_are_equivariant_through_the_wrapper_and_fno_is_not() -> No
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("ns2d_operators", ROOT / "scripts" / "ns2d_operators.py")
+    spec = importlib.util.spec_from_file_location("ns2d_operators", ROOT / "reproductions" / "ns2d_operators.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
