@@ -154,3 +154,26 @@ def test_horizon_resampling_keeps_the_trajectory() -> None:
     assert ((legacy[:, 1::2] - trained).norm() / trained.norm()).item() > 1e-2
     with pytest.raises(ConfigError, match="temporal_resampling"):
         st_model(temporal_resampling="strict")(x, out_steps=7)
+
+
+@pytest.mark.parametrize(("convention", "power"), [("paper", -1.0), ("torch_cfd", -0.5)])
+def test_spectral_refine_norm_convention(convention: str, power: float) -> None:
+    """The refinement objective is ``(dt sum_n sum_k w_k |c_k|^2)^{1/2}`` with ``w_k = (alpha + |2 pi k|^2)^power``:
+    the true H^-1 by default, the reference code's H^-1/2 with ``norm_convention="torch_cfd"``."""
+    from specsolve.training.spectral_refinement import VorticityResidual, spectral_refine
+
+    n, alpha = 16, 10**-1.5
+    window = st_input(n)
+    model = st_model()
+    residual = VorticityResidual(1e-3, 0.1)
+    refined, info = spectral_refine(model, window, residual, steps=0, norm_convention=convention)
+    with torch.no_grad():
+        pred = refined(window)[:, :, 0]
+        r = residual(torch.cat([window[:, -1:, 0], pred], dim=1))
+    k = torch.fft.fftfreq(n, 1 / n, dtype=torch.float64)
+    xi2 = (2 * math.pi) ** 2 * (k[:, None] ** 2 + k[None, :] ** 2)
+    c = torch.fft.fft2(r) / n**2
+    expected = (0.1 * ((alpha + xi2) ** power * c.abs() ** 2).sum(dim=(-2, -1)).sum(dim=1)).sqrt().mean()
+    assert info["after"] == pytest.approx(expected.item(), rel=1e-10)
+    with pytest.raises(ConfigError, match="norm_convention"):
+        spectral_refine(model, window, residual, steps=0, norm_convention="h1")

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
+from specsolve.losses.sobolev import Convention, effective_order
 from specsolve.losses.vorticity_residual import Scheme, VorticityResidual, residual_norm
 
 __all__ = ["Scheme", "VorticityResidual", "residual_norm", "spectral_refine"]
@@ -39,6 +40,7 @@ def spectral_refine(
     lr_bias: float = 0.2,
     alpha: float = 10**-1.5,
     copy_model: bool = True,
+    norm_convention: Convention = "paper",
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Fine-tune the output layer of an ``st_fno`` on the ``H^{-1}`` residual of its prediction for ``window``.
 
@@ -47,6 +49,12 @@ def spectral_refine(
     frozen encoder runs once. Adam with the reference's learning rates (weights 1e-4, spectral bias 0.2) for
     ``steps`` iterations. Returns the refined model (a copy unless ``copy_model=False``) and
     ``{"loss": [per step], "before": ..., "after": ...}`` (the mean residual norm over the batch).
+
+    ``norm_convention``: ``"paper"`` (default) minimises the true ``H^{-1}_alpha`` norm; ``"torch_cfd"`` the
+    reference code's (``SobolevLoss(norm_order=-1)``), whose weight ``(alpha + |xi|^2)^{-1/2}`` makes it an
+    ``H^{-1/2}`` norm (see :func:`specsolve.losses.sobolev.effective_order`); use it to compare residual values with
+    the reference's. The time derivative stays the Crank-Nicolson one of the predicted frames (the reference's
+    solver-step derivative is not reproduced).
     """
     from specsolve.models.st_fno import STFNO, enlarge_output_layer
 
@@ -54,6 +62,9 @@ def spectral_refine(
         raise ConfigError(f"spectral refinement needs an 'st_fno' model, got {type(model).__name__}")
     if window.dim() != 5 or window.shape[2] != 1:
         raise ConfigError(f"spectral refinement needs a vorticity window (B, T_in, 1, n, n), got {tuple(window.shape)}")
+    if norm_convention not in ("paper", "torch_cfd"):
+        raise ConfigError(f"norm_convention must be 'paper' or 'torch_cfd', got {norm_convention!r}")
+    order = effective_order(-1.0, norm_convention)  # the true H^-1 (paper) or the reference's H^-1/2 (torch_cfd)
     model = copy.deepcopy(model) if copy_model else model
     n = window.shape[-1]
     enlarge_output_layer(model, modes or n // 2, modes_t or model.output_conv.modes_t)
@@ -68,7 +79,7 @@ def spectral_refine(
     def loss() -> Tensor:
         pred = model.decode(latent, window, out_steps)[:, :, 0]
         trajectory = torch.cat([window[:, -1:, 0], pred], dim=1)
-        return residual_norm(residual(trajectory), residual.dt, alpha, residual.length).mean()
+        return residual_norm(residual(trajectory), residual.dt, alpha, residual.length, s=order).mean()
 
     history = []
     for _ in range(steps):
