@@ -14,7 +14,8 @@ depend on the sampler's order (1-process ``RandomSampler`` and DDP's ``Distribut
 permutations). The validation metric is checked against a direct evaluation on all 8 test samples, which
 differs from the value on rank 0's half: the torchmetrics state is reduced across ranks.
 
-FSDP is not tested: Lightning 2.6 refuses ``strategy='fsdp'`` without a CUDA accelerator.
+FSDP is not trained here: Lightning 2.6 refuses ``strategy='fsdp'`` without a CUDA accelerator, and specsolve says so
+in one line before reading any data (tested below).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def test_ddp_matches_single_process_and_checkpoints_cross(tmp_path: Path, darcy_
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("run directory:") == 1, proc.stdout  # rank 1 (same stdout) prints no summary
     single_cfg = write_config(tmp_path / "single.yaml", darcy_tiny, single_dir, 8, 3)
     train(load_config(single_cfg), resume=True, progress=False)
 
@@ -118,3 +120,23 @@ def test_ddp_matches_single_process_and_checkpoints_cross(tmp_path: Path, darcy_
     assert ddp_val == pytest.approx(per_sample.mean().item(), rel=1e-4)
     assert abs(per_sample[0::2].mean().item() - ddp_val) > 1e-4 * ddp_val
     assert OmegaConf.load(ddp_dir / "config.yaml").data.batch_size == 4
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given without CUDA")
+def test_fsdp_without_cuda_is_one_line(tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFixture) -> None:
+    from specsolve.cli.main import main
+
+    config = write_config(tmp_path / "fsdp.yaml", darcy_tiny, tmp_path / "run", 8, 1)
+    assert main(["train", str(config), "trainer.strategy=fsdp", "trainer.accelerator=auto"]) == 2
+    err = capsys.readouterr().err
+    assert "trainer.strategy=fsdp needs CUDA GPUs" in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_fsdp_on_cpu_accelerator_is_one_line(tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFixture) -> None:
+    from specsolve.cli.main import main
+
+    config = write_config(tmp_path / "fsdp.yaml", darcy_tiny, tmp_path / "run", 8, 1)
+    assert main(["train", str(config), "trainer.strategy=fsdp", "trainer.accelerator=cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "needs CUDA GPUs (accelerator=cpu" in err and len(err.splitlines()) == 1, err

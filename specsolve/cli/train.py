@@ -31,6 +31,8 @@ def train(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(api.resolve_config(args.config, args.overrides)), end="")
         return 0
     result = api.train(args.config, args.overrides, resume=args.resume)
+    if not result.get("is_global_zero", True):  # DDP: the other ranks return too; rank 0 reports
+        return 0
     console = render.console()
     console.print(f"run directory: {result['run_dir']}")
     console.print(f"best checkpoint: {result['best']}")

@@ -59,7 +59,21 @@ def trainer_options(cfg: DictConfig) -> dict[str, Any]:
     for key in FORBIDDEN_TRAINER_KEYS:
         if key in options:
             raise ConfigError(f"trainer.{key} is managed by specsolve and cannot be set in a config")
-    return validate_params(L.Trainer, options, where="trainer")
+    options = validate_params(L.Trainer, options, where="trainer")
+    check_strategy(options)
+    return options
+
+
+def check_strategy(options: dict[str, Any]) -> None:
+    """FSDP needs CUDA devices: say so in one line instead of Lightning's ValueError at Trainer construction."""
+    strategy = options.get("strategy")
+    if isinstance(strategy, str) and strategy.lower().startswith("fsdp"):
+        accelerator = str(options.get("accelerator", "auto")).lower()
+        if accelerator not in ("auto", "gpu", "cuda") or not torch.cuda.is_available():
+            raise ConfigError(
+                f"trainer.strategy={strategy} needs CUDA GPUs (accelerator={accelerator}, CUDA available: "
+                f"{torch.cuda.is_available()}); on CPU use strategy=ddp"
+            )
 
 
 def validate_components(cfg: DictConfig) -> None:
@@ -176,6 +190,7 @@ def train(
     best = checkpoint.best_model_path or None
     figure = draw_training_curves(log_options, run_dir) if trainer.is_global_zero else None
     result = {"run_dir": str(run_dir), "best": best, "last": str(last), "metrics": metrics}
+    result["is_global_zero"] = trainer.is_global_zero  # under DDP every rank returns; only rank 0 reports
     if figure is not None:
         result["training_curves"] = str(figure)
     return result
