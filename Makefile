@@ -31,6 +31,16 @@ test-fast: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# the suite at the lowest versions pyproject.toml allows for the core dependencies (each `>=X` read as `==X`), in a
+# separate venv; the versions the suite last ran with are pinned in constraints.txt (pip install -c constraints.txt)
+MIN_VENV ?= build/venv-min
+test-min:
+	$(PYTHON) -m venv $(MIN_VENV)
+	$(PYTHON) -c "import re, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(re.sub(r'>=([^,]+).*', r'==\1', d) for d in deps))" > $(MIN_VENV)/constraints-min.txt
+	$(MIN_VENV)/bin/python -m pip install -q -c $(MIN_VENV)/constraints-min.txt -e ".[test]"
+	$(MIN_VENV)/bin/python -m pip list 2>/dev/null | grep -i -E "^(torch|lightning|h5py|h5netcdf|xarray|omegaconf|numpy|scipy|rich|matplotlib) "
+	$(MIN_VENV)/bin/python -m pytest -q $(TESTS)
+
 # the CUDA checks in tests/gpu/ (skipped where no GPU is visible)
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -m gpu
