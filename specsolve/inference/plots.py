@@ -19,8 +19,11 @@ from specsolve.pde.operators import wavenumbers
 from specsolve.training.curves import plot_training_curves, read_metrics_csv
 
 __all__ = [
+    "axis_label",
+    "coordinate_values",
     "energy_spectrum",
     "has_time_axis",
+    "image_extent",
     "plot_coverage",
     "plot_resolution",
     "plot_rollout",
@@ -51,6 +54,37 @@ def _last_frame(a: np.ndarray, n_space: int) -> np.ndarray:
     return a
 
 
+def axis_label(f, name: str) -> str:
+    """``long_name [units]`` of a coordinate or variable from its attributes (``name`` without a long name;
+    dimensionless ``units = "1"`` is not shown)."""
+    attrs = f[name].attrs if name in f else {}
+    label = str(attrs.get("long_name", "") or name)
+    units = str(attrs.get("units", "") or "")
+    return f"{label} [{units}]" if units and units != "1" else label
+
+
+def coordinate_values(f, dim: str, n: int) -> np.ndarray:
+    """The ``n`` values of coordinate ``dim`` (the grid index where the file has no such coordinate)."""
+    if dim in f and f[dim].shape == (n,):
+        return np.asarray(f[dim][()], dtype=np.float64)
+    return np.arange(n, dtype=np.float64)
+
+
+def image_extent(x: np.ndarray, y: np.ndarray) -> list[float]:
+    """``imshow`` extent placing pixel centres on the coordinate values (half a cell beyond the first and last)."""
+
+    def edges(c: np.ndarray) -> tuple[float, float]:
+        half = 0.5 * (c[-1] - c[0]) / (len(c) - 1) if len(c) > 1 else 0.5
+        return float(c[0] - half), float(c[-1] + half)
+
+    return [*edges(x), *edges(y)]
+
+
+def _label_image_axes(ax, f, space: list[str]) -> None:
+    ax.set_xlabel(axis_label(f, space[0]))
+    ax.set_ylabel(axis_label(f, space[1]))
+
+
 def plot_samples(
     pred_path: str | Path, data_path: str | Path, out: str | Path, samples: list[int] | None = None
 ) -> Path:
@@ -68,6 +102,9 @@ def plot_samples(
         if not samples:
             raise DataError(f"{pred_path}: none of the requested samples exist ({pred[name].shape[0]} samples)")
         space = [d for d in dims if d in SPATIAL_DIMS]
+        shape = pred[name].shape[-len(space) :]
+        coords = [coordinate_values(pred, d, n) for d, n in zip(space, shape)]
+        value_label = axis_label(pred, name)
         ncols = 4 if std_name and len(space) > 1 else 3
         fig, axes = plt.subplots(len(samples), ncols, figsize=(3.7 * ncols, 3.2 * len(samples)), squeeze=False)
         for row, s in enumerate(samples):
@@ -77,34 +114,43 @@ def plot_samples(
             err = np.abs(p - r)
             rel = np.linalg.norm(p - r) / max(np.linalg.norm(r), 1e-30)
             if len(space) == 1:
-                axes[row, 0].plot(r, label="truth")
-                axes[row, 0].plot(p, "--", label="prediction")
+                x = coords[0]
+                axes[row, 0].plot(x, r, label="truth")
+                axes[row, 0].plot(x, p, "--", label="prediction")
                 if sd is not None:
-                    axes[row, 0].fill_between(np.arange(len(p)), p - 2 * sd, p + 2 * sd, alpha=0.3, label="±2σ")
+                    axes[row, 0].fill_between(x, p - 2 * sd, p + 2 * sd, alpha=0.3, label="±2σ")
                 axes[row, 0].set_title(f"{name}, sample {s}")
+                axes[row, 0].set_ylabel(value_label)
                 axes[row, 0].legend()
-                axes[row, 1].plot(p - r, label="prediction - truth")
+                axes[row, 1].plot(x, p - r, label="prediction - truth")
                 if sd is not None:
-                    axes[row, 1].plot(2 * sd, ":", label="2σ")
+                    axes[row, 1].plot(x, 2 * sd, ":", label="2σ")
                     axes[row, 1].legend()
                 axes[row, 1].set_title(f"error, relative L2 {rel:.3g}")
+                for ax in axes[row, :2]:
+                    ax.set_xlabel(axis_label(pred, space[0]))
                 axes[row, 2].axis("off")
                 continue
+            where = ""
             if len(space) == 3:
                 p, r, err = (a[..., a.shape[-1] // 2] for a in (p, r, err))
                 sd = None if sd is None else sd[..., sd.shape[-1] // 2]
+                where = f", {space[2]} = {coords[2][len(coords[2]) // 2]:.3g}"
+            extent = image_extent(coords[0], coords[1])
             vmin, vmax = r.min(), r.max()
             for ax, img, title in ((axes[row, 0], r, "truth"), (axes[row, 1], p, "prediction")):
-                im = ax.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
-                ax.set_title(f"{title} ({name}, sample {s})")
-                fig.colorbar(im, ax=ax, shrink=0.8)
-            im = axes[row, 2].imshow(err.T, origin="lower", cmap="magma")
+                im = ax.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis", extent=extent)
+                ax.set_title(f"{title} ({name}, sample {s}{where})")
+                fig.colorbar(im, ax=ax, shrink=0.8, label=value_label)
+            im = axes[row, 2].imshow(err.T, origin="lower", cmap="magma", extent=extent)
             fig.colorbar(im, ax=axes[row, 2], shrink=0.8)
             axes[row, 2].set_title(f"|error|, relative L2 {rel:.3g}")
             if sd is not None:
-                im = axes[row, 3].imshow(sd.T, origin="lower", cmap="magma")
+                im = axes[row, 3].imshow(sd.T, origin="lower", cmap="magma", extent=extent)
                 fig.colorbar(im, ax=axes[row, 3], shrink=0.8)
                 axes[row, 3].set_title("posterior std")
+            for ax in axes[row, :ncols]:
+                _label_image_axes(ax, pred, space)
         return save_figure(fig, out)
 
 
@@ -129,12 +175,16 @@ def plot_time_strip(
         p = np.moveaxis(np.asarray(pred[name][sample], dtype=np.float64), t_axis, 0)
         r = np.moveaxis(np.asarray(ref[name][(sample, *_reference_key(pred, ref, dims))], dtype=np.float64), t_axis, 0)
         times = np.asarray(pred["time"]) if "time" in pred else np.arange(p.shape[0])
+        shape = pred[name].shape[-len(space) :]
+        coords = [coordinate_values(pred, d, n) for d, n in zip(space, shape)]
+        labels = [axis_label(pred, d) for d in space]
+        time_label = axis_label(pred, "time")
     # (T, ..., *space) -> (T, *space): keep the last entry of any channel axes
     p = np.stack([_last_frame(f, len(space)) for f in p])
     r = np.stack([_last_frame(f, len(space)) for f in r])
     if len(space) == 1:
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), squeeze=False)
-        extent = [0, p.shape[1], float(times[0]), float(times[-1])]
+        extent = image_extent(coords[0], np.asarray(times, dtype=np.float64))
         vmin, vmax = r.min(), r.max()
         for ax, img, title in (
             (axes[0, 0], r, "truth"),
@@ -143,8 +193,8 @@ def plot_time_strip(
         ):
             kw = {"vmin": vmin, "vmax": vmax, "cmap": "viridis"} if title != "|error|" else {"cmap": "magma"}
             im = ax.imshow(img, origin="lower", aspect="auto", extent=extent, **kw)
-            ax.set_xlabel(space[0])
-            ax.set_ylabel("time")
+            ax.set_xlabel(labels[0])
+            ax.set_ylabel(time_label)
             ax.set_title(f"{title} ({name}, sample {sample})")
             fig.colorbar(im, ax=ax, shrink=0.8)
         return save_figure(fig, out)
@@ -152,19 +202,23 @@ def plot_time_strip(
     fig, axes = plt.subplots(3, len(chosen), figsize=(2.6 * len(chosen), 7.5), squeeze=False)
     vmin, vmax = r[chosen].min(), r[chosen].max()
     emax = np.abs(p[chosen] - r[chosen]).max()
+    extent = image_extent(coords[0], coords[1])
     for col, i in enumerate(chosen):
         pi, ri = p[i], r[i]
         if len(space) == 3:
             pi, ri = pi[..., pi.shape[-1] // 2], ri[..., ri.shape[-1] // 2]
-        axes[0, col].imshow(ri.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
-        axes[1, col].imshow(pi.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis")
-        axes[2, col].imshow(np.abs(pi - ri).T, origin="lower", vmin=0, vmax=emax, cmap="magma")
+        axes[0, col].imshow(ri.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis", extent=extent)
+        axes[1, col].imshow(pi.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis", extent=extent)
+        axes[2, col].imshow(np.abs(pi - ri).T, origin="lower", vmin=0, vmax=emax, cmap="magma", extent=extent)
         axes[0, col].set_title(f"t = {float(times[i]):.3g}")
-        for row in range(3):
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
+        axes[2, col].set_xlabel(labels[0])
+        for row in range(3):  # coordinate ticks on the outer panels only
+            if row < 2:
+                axes[row, col].set_xticklabels([])
+            if col > 0:
+                axes[row, col].set_yticklabels([])
     for row, label in enumerate(("truth", "prediction", "|error|")):
-        axes[row, 0].set_ylabel(label)
+        axes[row, 0].set_ylabel(f"{label}\n{labels[1]}")
     fig.suptitle(f"{name}, sample {sample}")
     return save_figure(fig, out)
 
