@@ -48,8 +48,10 @@ def solver_axes(domain: Domain) -> tuple[str, ...]:
 class Problem:
     """A benchmark problem: ``spec`` (operator, box, exact solution, manufactured source) and the solvers' defaults.
 
-    GP-HM defaults (``n_points``, ``freq_scale``, ``boundary_weight``) are the paper's values; ``observe`` says which
-    data the EPGP solvers condition on. Coordinates and multi-indices are in :attr:`axes` order (time last).
+    GP-HM defaults (``n_points``, ``freq_scale``, ``boundary_weight``) are the paper's values; ``paper_steps`` is the
+    paper code's epoch count and ``paper_change_point`` its extra-GP change point (``None``: no extra GP), both used by
+    GP-HM's ``protocol="paper"``; ``observe`` says which data the EPGP solvers condition on. Coordinates and
+    multi-indices are in :attr:`axes` order (time last).
     """
 
     name: str
@@ -62,6 +64,8 @@ class Problem:
     observe: ObserveKind = "none"
     obs_times: tuple[float, ...] = field(default_factory=tuple)
     n_obs: int = 0
+    paper_steps: int = 100_000
+    paper_change_point: float | None = None
 
     def __post_init__(self) -> None:
         if self.spec.exact_solution is None:
@@ -237,6 +241,16 @@ def _laplace_2d_exact(x: Tensor, y: Tensor) -> Tensor:
     return torch.exp(x) * torch.cos(y) + 0.2 * torch.sin(2 * x) * torch.cosh(2 * y)
 
 
+def _mix_sin_1d(x: Tensor) -> Tensor:
+    """GP-HM's ``poisson_1d-mix_sin`` as its code defines it (its README writes ``0.05 cos(100x)`` instead)."""
+    return torch.sin(x) + 0.1 * torch.sin(20 * x) + 0.05 * torch.sin(100 * x)
+
+
+def _mix_sincos(s: Tensor) -> Tensor:
+    """The 1-D factor of GP-HM's ``allencahn_2d-mix-sincos``: ``sin s + 0.1 sin 20s + cos 100s``."""
+    return torch.sin(s) + 0.1 * torch.sin(20 * s) + torch.cos(100 * s)
+
+
 def _with_exact(spec: PDESpec, exact: Callable[..., Tensor], manufactured: bool) -> PDESpec:
     """``spec`` with exact solution ``exact(*coords)`` (solver order); ``manufactured``: and the source ``F[exact]``."""
     fn = in_spec_order(spec.domain, exact)
@@ -303,6 +317,17 @@ def _problems() -> list[Problem]:
             "u_xx = f, u = sin(500x) - 2(x - 0.5)^2, x in [0, 1]",
             n_points=400,
             freq_scale=100.0,
+            paper_steps=1_000_000,
+            paper_change_point=0.01,
+        ),
+        Problem(
+            "poisson_1d_mix_sin",
+            _poisson(1, {"x": (0.0, 1.0)}, _mix_sin_1d),
+            "u_xx = f, u = sin(x) + 0.1 sin(20x) + 0.05 sin(100x), x in [0, 1] (the paper code's sine variant)",
+            n_points=900,
+            freq_scale=30.0,
+            paper_steps=1_000_000,
+            paper_change_point=0.5,
         ),
         Problem(
             "poisson_1d_sin10",
@@ -319,12 +344,49 @@ def _problems() -> list[Problem]:
             freq_scale=20.0,
         ),
         Problem(
+            "allen_cahn_1d_sin6cos100",
+            _with_exact(
+                _on_box(get_pde("allen_cahn", dim=1), _X),
+                lambda x: torch.sin(6 * x) * torch.cos(100 * x),
+                manufactured=True,
+            ),
+            "u_xx + u(u^2 - 1) = f, u = sin(6x) cos(100x), x in [0, 2pi]",
+            n_points=400,
+            freq_scale=20.0,
+        ),
+        Problem(
             "poisson_2d_sin100",
             _poisson(2, {**_X, "y": (0.0, _TWO_PI)}, lambda x, y: torch.sin(100 * x) * torch.sin(100 * y)),
             "u_xx + u_yy = f, u = sin(100x) sin(100y), [0, 2pi]^2",
             n_points=400,
             freq_scale=20.0,
             test_points=(300, 300),
+        ),
+        Problem(
+            "poisson_2d_sin6cos20",
+            _poisson(
+                2,
+                {**_X, "y": (0.0, _TWO_PI)},
+                lambda x, y: torch.sin(6 * x) * torch.cos(20 * x) + torch.sin(6 * y) * torch.cos(20 * y),
+            ),
+            "u_xx + u_yy = f, u = sin(6x) cos(20x) + sin(6y) cos(20y), [0, 2pi]^2",
+            n_points=200,
+            freq_scale=20.0,
+            test_points=(300, 300),
+            paper_steps=1_000_000,
+        ),
+        Problem(
+            "allen_cahn_2d_mix_sincos",
+            _with_exact(
+                _on_box(get_pde("allen_cahn", dim=2), {"x": (0.0, 1.0), "y": (0.0, 1.0)}),
+                lambda x, y: _mix_sincos(x) * _mix_sincos(y),
+                manufactured=True,
+            ),
+            "u_xx + u_yy + u(u^2 - 1) = f, u = g(x) g(y), g = sin(s) + 0.1 sin(20s) + cos(100s), [0, 1]^2",
+            n_points=400,
+            freq_scale=30.0,
+            test_points=(300, 300),
+            paper_steps=3_000_000,
         ),
         Problem(
             "advection_2d",
@@ -334,6 +396,7 @@ def _problems() -> list[Problem]:
             freq_scale=40.0,
             boundary_weight=500.0,
             test_points=(300, 300),
+            paper_steps=1_000_000,
         ),
         Problem(
             "heat_1d",

@@ -35,11 +35,28 @@ Adam on the raw values of a smooth Matern GP is badly conditioned (the prior's `
 
 The reported error is that of the final iterate on the test grid (the paper's code reports the minimum over
 checkpoints; ``eval_every`` records checkpoints so both can be logged).
+
+Protocols. ``protocol="default"`` is the behaviour above (``steps`` 20000 unless given, optional learning-rate tail).
+``protocol="paper"`` is the paper code's: a constant learning rate (``lr_final`` must be unset), ``steps`` defaulting
+to the paper's epoch count for the problem (:attr:`Problem.paper_steps`), the extra GP with the paper's change point
+where the paper uses it, and the test error logged at the paper's checkpoints, after steps ``1, 1 + s/20, 1 + 2s/20,
+...`` (the code evaluates at iterations ``i % (s/20) == 0`` after the update of iteration ``i``); ``fit`` then
+returns every checkpoint and their minimum (the number the paper's code reports: selected on the test set), and
+``evaluate`` adds ``rel_l2_min_checkpoint`` and ``rel_l2_last_checkpoint``.
+
+Derivatives. Any multi-index the PDE needs is formed: ``d^alpha U = prod_j (K_j^{(alpha_j)} K_j^{-1}) x_j U`` (mode
+products along every axis with ``alpha_j > 0``; mixed terms such as ``u_xy`` included). The order per axis is
+bounded by the kernel (``gp.kernels.MAX_ORDER``: 4 for ``student_t``, any for ``gaussian``); a higher term is a
+:class:`ConfigError` naming it.
+
+Jitter. If a factor ``K_j + jitter I`` is not numerically positive definite, the jitter is raised tenfold (up to
+1e4 x); the first raise emits a ``RuntimeWarning`` and ``fit`` reports the largest jitter used (``jitter_used``).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -48,7 +65,7 @@ from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, SpecsolveError
 from specsolve.gp.common import adam_loop, error_metrics, grid_coords, parse_dtype
-from specsolve.gp.kernels import SpectralMixture1d, UniformGridKernel
+from specsolve.gp.kernels import MAX_ORDER, SpectralMixture1d, UniformGridKernel
 from specsolve.gp.kron import kron_mv, kron_solve, mode_product, spd_solve_axis
 from specsolve.pde.problems import Problem, get_problem
 from specsolve.registry import register
@@ -57,15 +74,21 @@ from specsolve.registry import register
 _GPHM_PDES = ("laplace", "allen_cahn", "advection")
 
 
-def _add_jitter_cholesky(k: Tensor, jitter: float, eye: Tensor) -> tuple[Tensor, Tensor]:
-    """``(K + j I, chol)`` with the lower Cholesky factor (computed without autograd); the jitter ``j`` is raised
+def _add_jitter_cholesky(k: Tensor, jitter: float, eye: Tensor) -> tuple[Tensor, Tensor, float]:
+    """``(K + j I, chol, j)`` with the lower Cholesky factor (computed without autograd); the jitter ``j`` is raised
     tenfold (up to 4 times) if the factorisation fails."""
     for attempt in range(5):
-        kj = k + (jitter * 10**attempt) * eye
+        used = jitter * 10**attempt
+        kj = k + used * eye
         chol, info = torch.linalg.cholesky_ex(kj.detach())
         if int(info) == 0:
-            return kj, chol
+            return kj, chol, used
     raise SpecsolveError("gp_hm: kernel matrix is not positive definite even with 1e4 x jitter")
+
+
+def term_name(axes: tuple[str, ...], alpha: tuple[int, ...]) -> str:
+    """``u_xxy``-style name of the derivative with multi-index ``alpha`` over ``axes``."""
+    return "u_" + "".join(a * m for a, m in zip(axes, alpha))
 
 
 @register("solver", "gp_hm")
@@ -79,7 +102,7 @@ class GPHM(nn.Module):
     n_points : collocation points per axis (an int, or one per axis); default: the paper's value for the problem.
     n_components : mixture components ``Q`` per axis.
     kernel : ``student_t`` (Matern-5/2 x cos, GP-HM-StM) or ``gaussian`` (SE x cos, GP-HM-GM).
-    lr, steps : Adam learning rate and number of steps.
+    lr, steps : Adam learning rate and number of steps (default: 20000, or the paper's with ``protocol="paper"``).
     lr_final, decay_fraction : if ``lr_final`` is set, the learning rate stays at ``lr`` and then decays
         exponentially to ``lr_final`` over the last ``decay_fraction`` of the steps, which damps Adam's late
         oscillations so that the final iterate is a converged one (the paper keeps it constant: ``None``).
@@ -92,6 +115,8 @@ class GPHM(nn.Module):
         (``0 < change_point < 1``; the paper's code uses 0.01 for ``sin(500x) - 2(x - 0.5)^2`` and 0.5 for its
         mixed-sine case).
     extra_param : ``values`` (the paper's parametrisation of the extra GP) or ``whitened`` (see the module docstring).
+    protocol : ``default`` or ``paper`` (see the module docstring: constant rate, the paper's step count and extra
+        GP, the test error at the paper's checkpoints).
     seed : kept for a uniform solver interface; GP-HM's initialisation is deterministic.
     dtype, device : placement (the method needs float64).
     """
@@ -103,7 +128,7 @@ class GPHM(nn.Module):
         n_components: int = 30,
         kernel: Literal["student_t", "gaussian"] = "student_t",
         lr: float = 0.01,
-        steps: int = 20000,
+        steps: int | None = None,
         lr_final: float | None = None,
         decay_fraction: float = 0.2,
         freq_scale: float | None = None,
@@ -111,9 +136,10 @@ class GPHM(nn.Module):
         jitter: float = 1e-6,
         logdet: bool = True,
         eval_every: int = 0,
-        extra_gp: bool = False,
-        change_point: float = 0.5,
+        extra_gp: bool | None = None,
+        change_point: float | None = None,
         extra_param: Literal["values", "whitened"] = "values",
+        protocol: Literal["default", "paper"] = "default",
         seed: int = 0,
         dtype: Literal["float64", "float32"] = "float64",
         device: str = "cpu",
@@ -125,10 +151,22 @@ class GPHM(nn.Module):
                 f"gp_hm solves boundary-value problems ({', '.join(_GPHM_PDES)}); '{problem}' has PDE type "
                 f"'{self.problem.pde}': use the epgp/sepgp solvers"
             )
-        if any(sum(m > 0 for m in alpha) > 1 for alpha in self.problem.derivative_orders()):
-            raise ConfigError(f"gp_hm: problem '{problem}' needs mixed derivatives, which GP-HM does not form")
         if kernel not in ("student_t", "gaussian"):
             raise ConfigError(f"gp_hm: kernel must be 'student_t' or 'gaussian', got '{kernel}'")
+        if protocol not in ("default", "paper"):
+            raise ConfigError(f"gp_hm: protocol must be 'default' or 'paper', got '{protocol}'")
+        self.protocol = protocol
+        paper = protocol == "paper"
+        if paper and lr_final is not None:
+            raise ConfigError("gp_hm: protocol 'paper' keeps the learning rate constant; remove lr_final")
+        if paper and eval_every:
+            raise ConfigError("gp_hm: protocol 'paper' fixes the checkpoints (every steps/20); remove eval_every")
+        if steps is None:
+            steps = self.problem.paper_steps if paper else 20000
+        if extra_gp is None:
+            extra_gp = paper and self.problem.paper_change_point is not None
+        if change_point is None:
+            change_point = self.problem.paper_change_point if paper and self.problem.paper_change_point else 0.5
         if n_components < 1 or steps < 0 or lr <= 0 or jitter < 0:
             raise ConfigError("gp_hm: n_components >= 1, steps >= 0, lr > 0 and jitter >= 0 are required")
         d = self.problem.dim
@@ -161,6 +199,18 @@ class GPHM(nn.Module):
         self.eyes = [torch.eye(n, dtype=self.dtype, device=self.device_) for n in ns]
         orders = self.problem.derivative_orders()
         self.axis_order = [max([a[j] for a in orders] + [0]) for j in range(d)]
+        kinds = [kernel] + (["student_t"] if extra_gp else [])  # the extra GP is Matern-5/2 (student_t, Q = 1)
+        for kind in kinds:
+            top = MAX_ORDER[kind]
+            for alpha in orders:
+                if top is not None and max(alpha) > top:
+                    raise ConfigError(
+                        f"gp_hm: the term {term_name(self.problem.axes, alpha)} of problem '{problem}' needs a "
+                        f"derivative of order {max(alpha)} along one axis; the {kind} kernel gives at most {top}"
+                        + (" (use kernel: gaussian)" if kind == kernel else " (the extra GP is Matern-5/2)")
+                    )
+        self.jitter_used = jitter
+        self._jitter_warned = False
 
         self.kernels = nn.ModuleList(SpectralMixture1d(n_components, kernel, fs, self.dtype) for _ in range(d)).to(
             self.device_
@@ -203,7 +253,17 @@ class GPHM(nn.Module):
         ks, chols, mats = [], [], []
         for gk, kern, order, eye in zip(self.grid_kernels, kernels, self.axis_order, self.eyes):
             m = gk.matrices(kern, order)
-            kj, chol = _add_jitter_cholesky(m[0], self.jitter, eye)
+            kj, chol, used = _add_jitter_cholesky(m[0], self.jitter, eye)
+            if used > self.jitter_used:
+                self.jitter_used = used
+                if not self._jitter_warned:
+                    self._jitter_warned = True
+                    warnings.warn(
+                        f"gp_hm: a kernel matrix needed jitter {used:.1e} (configured {self.jitter:.1e}) to be "
+                        "positive definite; fit() reports the largest used as jitter_used",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
             ks.append(kj)
             chols.append(chol)
             mats.append(m)
@@ -217,8 +277,12 @@ class GPHM(nn.Module):
         kinv = [s[0] for s in solved]  # K_j^{-1} x_j U
         derivs = {}
         for alpha in self.problem.derivative_orders():
-            j = next(i for i, m in enumerate(alpha) if m > 0)
-            derivs[alpha] = mode_product(mats[j][alpha[j]], kinv[j], j)
+            axes = [i for i, m in enumerate(alpha) if m > 0]
+            j = axes[0]
+            out = mode_product(mats[j][alpha[j]], kinv[j], j)
+            for j in axes[1:]:  # mixed terms: (K_j^{(m)} K_j^{-1}) x_j along every further axis (they commute)
+                out = mode_product(mats[j][alpha[j]], spd_solve_axis(ks[j], out, j, chols[j])[0], j)
+            derivs[alpha] = out
         if d == 1:
             quad = (U * kinv[0]).sum()
         elif d == 2:
@@ -267,10 +331,12 @@ class GPHM(nn.Module):
         values = kron_mv(chols, self.V)  # V = (L_1 kron ... kron L_d) z
         derivs = {}
         for alpha in self.problem.derivative_orders():
-            j = next(i for i, m in enumerate(alpha) if m > 0)
-            moved = torch.movedim(values, j, 0)
-            kinv = torch.cholesky_solve(moved.reshape(moved.shape[0], -1), chols[j]).reshape(moved.shape)
-            derivs[alpha] = mode_product(mats[j][alpha[j]], torch.movedim(kinv, 0, j), j)
+            out = values
+            for j in (i for i, m in enumerate(alpha) if m > 0):  # every axis of a mixed term, in turn
+                moved = torch.movedim(out, j, 0)
+                kinv = torch.cholesky_solve(moved.reshape(moved.shape[0], -1), chols[j]).reshape(moved.shape)
+                out = mode_product(mats[j][alpha[j]], torch.movedim(kinv, 0, j), j)
+            derivs[alpha] = out
         prior = 0.5 * self.V.pow(2).sum()
         if self.logdet:
             n_total = self.V.numel()
@@ -339,8 +405,13 @@ class GPHM(nn.Module):
 
         main_steps = max(1, round(self.change_point * self.steps)) if self.extra_gp else self.steps
 
+        every = self.paper_interval()
+
         def checkpoint(step: int) -> None:
-            if self.eval_every and step % self.eval_every == 0:
+            if self.protocol == "paper":
+                if (step - 1) % every == 0:  # the paper's code: iteration i % (steps/20) == 0, after its update
+                    self.history.append((step, self.evaluate()["rel_l2"]))
+            elif self.eval_every and step % self.eval_every == 0:
                 self.history.append((step, self.evaluate()["rel_l2"]))
 
         t0 = time.perf_counter()
@@ -365,7 +436,17 @@ class GPHM(nn.Module):
             stats["log_tau_equation_extra"] = float(self.log_tau_e_extra.detach())
         if self.history:
             stats["rel_l2_min_checkpoint"] = min(e for _, e in self.history)
+        if self.protocol == "paper":
+            stats["protocol"] = "paper"
+            stats["checkpoints"] = [[k, e] for k, e in self.history]
+            if self.history:
+                stats["rel_l2_last_checkpoint"] = self.history[-1][1]
+        stats["jitter_used"] = self.jitter_used
         return stats
+
+    def paper_interval(self) -> int:
+        """Steps between the paper protocol's checkpoints: ``max(1, steps // 20)``."""
+        return max(1, self.steps // 20)
 
     # ---- prediction ------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -396,4 +477,8 @@ class GPHM(nn.Module):
         grid = self.problem.test_grid()
         mean, _ = self.predict(grid)
         exact = self.problem.exact_on_grid([grid[a] for a in self.problem.axes])
-        return error_metrics(mean, exact)
+        out = error_metrics(mean, exact)
+        if self.protocol == "paper" and self.history:
+            out["rel_l2_min_checkpoint"] = min(e for _, e in self.history)
+            out["rel_l2_last_checkpoint"] = self.history[-1][1]
+        return out
