@@ -91,7 +91,13 @@ def test_failed_text_write_keeps_previous_file(tmp_path: Path, monkeypatch, code
     target = tmp_path / "metrics.json"
     write_text_atomic(target, '{"rel_l2": 0.1}')
     before = sha256(target)
-    monkeypatch.setattr(Path, "write_text", fail_write(code))
+
+    def torn_write_text(self, data, *args, **kwargs) -> None:  # half the text reaches the disk, then it fails
+        with open(self, "w") as f:
+            f.write(data[: len(data) // 2])
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(Path, "write_text", torn_write_text)
     with pytest.raises(DataError) as info:
         write_text_atomic(target, '{"rel_l2": 0.2}')
     message = str(info.value)
@@ -142,3 +148,32 @@ def test_failed_checkpoint_write_keeps_previous_checkpoint(
     after = {p.name: sha256(p) for p in sorted((run / "checkpoints").iterdir())}
     assert after == before  # same files (no .partial), same bytes
     assert torch.load(last, weights_only=True)["epoch"] == 0
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES])
+def test_failed_native_write_keeps_previous_file(tmp_path: Path, monkeypatch, code: int) -> None:
+    """A generated / predicted file (NativeWriter) that hits a full disk while writing data: one line naming the
+    file, the previous version unchanged, no partial file left."""
+    import h5py
+    import numpy as np
+
+    from specsolve.data.native import NativeWriter, VariableSpec
+
+    target = tmp_path / "pred.h5"
+    coords = {"sample": np.arange(2), "x": np.linspace(0, 1, 4)}
+    variables = {"u": VariableSpec(("sample", "x"))}
+    with NativeWriter(target, coords=coords, variables=variables) as w:
+        w.write("u", 0, np.ones((2, 4), dtype=np.float32))
+    before = sha256(target)
+
+    def full_disk(self, key, value) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(h5py.Dataset, "__setitem__", full_disk)
+    with pytest.raises(DataError) as info:
+        with NativeWriter(target, coords=coords, variables=variables, overwrite=True) as w:
+            w.write("u", 0, np.zeros((2, 4), dtype=np.float32))
+    message = str(info.value)
+    assert f"cannot write {target}: {os.strerror(code)}" in message and len(message.splitlines()) == 1
+    assert sha256(target) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["pred.h5"]
