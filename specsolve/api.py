@@ -436,7 +436,8 @@ def data_export_well(
 # -- plugins -------------------------------------------------------------------------------------------
 def plugins_list(kind: str | None = None) -> list[dict[str, Any]]:
     """Every registered component (of ``kind``), as ``specsolve plugins list``: ``[{"kind", "name",
-    "distribution", "loaded", "summary"}]``; a plugin not loaded yet has ``loaded=False`` and an empty summary."""
+    "distribution", "loaded", "summary"}]``; the summary is the docstring's first sentence as plain text; a plugin
+    not loaded yet has ``loaded=False`` and an empty summary."""
     from specsolve.registry import list_components
 
     return [
@@ -453,11 +454,12 @@ def plugins_list(kind: str | None = None) -> list[dict[str, Any]]:
 
 def plugins_info(name: str, kind: str | None = None) -> list[dict[str, Any]]:
     """Every component called ``name`` (of ``kind``), loaded, as ``specsolve plugins info NAME``: ``[{"kind",
-    "name", "distribution", "object": "module.qualname", "doc", "parameters": [{"name", "type", "default"}]}]``.
+    "name", "distribution", "object": "module.qualname", "doc", "text", "parameters": [{"name", "type",
+    "default"}]}]`` (``text``: the docstring as plain text, reStructuredText markup removed).
     An unknown name is a :class:`~specsolve.errors.RegistryError` listing close matches."""
     import inspect
 
-    from specsolve.registry import REGISTRY, get
+    from specsolve.registry import REGISTRY, get, plain_text
     from specsolve.registry.signature import describe_parameters
 
     matches = [c for c in REGISTRY.find(name) if kind in (None, c.kind)]
@@ -473,6 +475,7 @@ def plugins_info(name: str, kind: str | None = None) -> list[dict[str, Any]]:
                 "distribution": c.distribution,
                 "object": f"{obj.__module__}.{obj.__qualname__}",
                 "doc": inspect.getdoc(obj) or "",
+                "text": plain_text(inspect.getdoc(obj) or ""),
                 "parameters": [{"name": p, "type": t, "default": d} for p, t, d in describe_parameters(obj)],
             }
         )

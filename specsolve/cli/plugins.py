@@ -28,7 +28,10 @@ def list_(args: argparse.Namespace) -> int:
         [c["kind"], c["name"], c["distribution"], c["summary"] if c["loaded"] else NOT_LOADED]
         for c in api.plugins_list(args.kind)
     ]
-    render.console().print(render.table("specsolve components", ["kind", "name", "distribution", "summary"], rows))
+    columns = ["kind", "name", "distribution", "summary"]
+    if all(row[2] == "specsolve" for row in rows):  # built-ins only: the column says nothing
+        columns, rows = columns[:2] + columns[3:], [row[:2] + row[3:] for row in rows]
+    render.console().print(render.table("specsolve components", columns, rows, one_line="summary"))
     return 0
 
 
@@ -36,7 +39,9 @@ def info(args: argparse.Namespace) -> int:
     console = render.console()
     for c in api.plugins_info(args.name, args.kind):
         console.print(f"[bold]{c['kind']} '{c['name']}'[/bold] from {c['distribution']} ({c['object']})")
-        console.print(c["doc"] or "(no docstring)")
+        console.print(
+            render.reflow(c.get("text", c["doc"])) or "(no docstring)", markup=False, highlight=False
+        )  # the whole docstring, plain
         rows = [[p["name"], p["type"], p["default"]] for p in c["parameters"]]
         console.print(render.table(None, ["parameter", "type", "default"], rows))
     return 0

@@ -19,16 +19,53 @@ def console():
     return Console()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]], left: int | None = None) -> Any:
-    """A rich table whose first ``left`` columns (default: all) are aligned left, the others (numbers) right."""
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    left: int | None = None,
+    one_line: str | None = None,
+) -> Any:
+    """A rich table whose first ``left`` columns (default: all) are aligned left, the others (numbers) right.
+    ``one_line``: the name of a column cut with an ellipsis to fit the console width instead of wrapped (the other
+    columns are then not wrapped either: one row per line)."""
+    from rich import box
     from rich.table import Table
 
-    out = Table(title=title)
+    out = Table(title=title, box=box.SIMPLE_HEAD if one_line else box.HEAVY_HEAD)
+    if one_line is not None:  # what is left of the console width once the other columns are laid out
+        widths = [max([len(column), *(len(str(row[i])) for row in rows)]) for i, column in enumerate(columns)]
+        cut = columns.index(one_line)
+        room = console().width - sum(w for i, w in enumerate(widths) if i != cut) - 3 * len(columns) - 1
     for i, column in enumerate(columns):
-        out.add_column(column, justify="left" if left is None or i < left else "right")
+        justify = "left" if left is None or i < left else "right"
+        if one_line is None:
+            out.add_column(column, justify=justify)
+        elif column == one_line:
+            out.add_column(column, justify=justify, no_wrap=True, overflow="ellipsis", max_width=max(room, 10))
+        else:
+            out.add_column(column, justify=justify, no_wrap=True)
     for row in rows:
-        out.add_row(*row)
+        out.add_row(*(escape(str(c)) for c in row) if one_line else row)
     return out
+
+
+def reflow(text: str) -> str:
+    """Docstring text for a terminal: the lines of each prose paragraph joined (the console wraps them at its
+    width); indented blocks and lists keep their lines."""
+    paragraphs = []
+    for paragraph in text.split("\n\n"):
+        lines = paragraph.splitlines()
+        prose = all(line and not line[0].isspace() and not line.lstrip().startswith(("- ", "* ")) for line in lines)
+        paragraphs.append(" ".join(lines) if prose else paragraph)
+    return "\n\n".join(paragraphs)
+
+
+def escape(text: str) -> str:
+    """``text`` shown literally by rich (square brackets are markup otherwise)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def number(value: Any) -> str:

@@ -17,6 +17,7 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -95,8 +96,31 @@ class Component:
 
     @property
     def summary(self) -> str:
+        """The first sentence of the docstring's first paragraph, as plain text (reStructuredText markup removed)."""
         doc = inspect.getdoc(self.obj) if self.obj is not None else None
-        return doc.splitlines()[0] if doc else ""
+        if not doc:
+            return ""
+        paragraph = " ".join(plain_text(doc).split("\n\n")[0].split())
+        sentence = re.match(r"(.+?[.!?])(\s+[A-Z]|$)", paragraph)  # no cut inside "e.g." or "3.5"
+        return sentence.group(1) if sentence else paragraph
+
+
+_ROLE = re.compile(r":[\w:.-]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")  # :class:`~a.B` -> B-ish, :func:`f <a.f>` -> f
+
+
+def plain_text(doc: str) -> str:
+    """``doc`` without reStructuredText markup: roles (``:class:`~pkg.Name``` -> ``Name``), double-backtick
+    literals, and ``*emphasis*`` / ``**strong**``; a trailing ``::`` becomes ``:``."""
+
+    def role(m: re.Match[str]) -> str:
+        target = m.group(1).strip()
+        return target.rsplit(".", 1)[-1] if m.group(0).split("`", 1)[1].startswith("~") else target
+
+    text = _ROLE.sub(role, doc)
+    text = re.sub(r"``(.+?)``", r"\1", text, flags=re.S)
+    text = re.sub(r"(?<![\w*])\*\*(\S(?:.*?\S)?)\*\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<![\w*])\*(\S(?:[^*]*?\S)?)\*(?![\w*])", r"\1", text)
+    return re.sub(r"::(\s*)$", r":\1", text, flags=re.M)
 
 
 class Registry:
