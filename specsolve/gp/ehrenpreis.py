@@ -22,6 +22,7 @@ uses Woodbury on the small ``m x m`` system (``m`` = number of features), see :f
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -217,3 +218,69 @@ def feature_posterior(
     dense = likelihood == "real_part" and 2 * phi.shape[1] > phi.shape[0]
     fn = dense_posterior if dense else woodbury_posterior
     return fn(phi, y, phi_star, log_var, log_noise, likelihood)
+
+
+# ---- systems: Maxwell's equations (Noetherian multipliers) ---------------------------------------------------------
+#: the six fields of Maxwell's equations, in this order
+MAXWELL_FIELDS = ("E_x", "E_y", "E_z", "B_x", "B_y", "B_z")
+
+
+def maxwell_multipliers(z: Tensor) -> Tensor:
+    """Noetherian multipliers of vacuum Maxwell (``c = 1``) at points ``z = (k_x, k_y, k_z, z_t)`` ``(m, 4)`` of the
+    characteristic variety ``k . k = z_t^2`` (the light cone, two sheets): ``(m, 6, 6)``, ``[j, field, op]``.
+
+    The system ``div E = 0, div B = 0, E_t = curl B, B_t = -curl E`` becomes ``A(z) v = 0`` under ``d -> z``
+    (``exp(<x, z>) v`` solves it iff it does). For a constant vector ``a``, ``E = z_t (k x a)``,
+    ``B = -k x (k x a)`` solves every equation identically except ``E_t = curl B``, which needs ``z_t^2 = k . k``;
+    the dual ``(E, B) -> (B, -E)`` gives three more. With ``a = e_1, e_2, e_3`` these six polynomial vectors span the
+    solutions ``ker A(z)`` at every non-zero point of the cone (dimension 2 there; the paper's six operators, up to
+    signs and ordering). Every ``D_op(z) exp(<x, z>)``, hence every prior sample and posterior mean of the GP built on
+    them, solves Maxwell's equations exactly.
+    """
+    k, zt = z[:, :3], z[:, 3:4]
+    cols = []
+    for i in range(3):
+        a = torch.zeros_like(k)
+        a[:, i] = 1
+        ka = torch.linalg.cross(k, a, dim=-1)
+        kka = torch.linalg.cross(k, ka, dim=-1)
+        cols.append(torch.cat([zt * ka, -kka], -1))  # electric type
+        cols.append(torch.cat([-kka, -zt * ka], -1))  # its dual
+    return torch.stack(cols, -1)
+
+
+def maxwell_points(omega: Tensor) -> Tensor:
+    """Light-cone points from real frequencies ``omega`` ``(r, 3)``: ``z = (i omega, +- i |omega|)``, ``(2r, 4)``
+    (Fourier modes ``exp(i (omega . x +- |omega| t))``; rows ``[0, r)`` the ``+`` sheet)."""
+    cdt = torch.complex128 if omega.dtype == torch.float64 else torch.complex64
+    iw = 1j * omega.to(cdt)
+    norm = torch.linalg.vector_norm(omega, dim=-1, keepdim=True).to(cdt)
+    return torch.cat([torch.cat([iw, 1j * norm], -1), torch.cat([iw, -1j * norm], -1)], 0)
+
+
+def maxwell_features(x: Tensor, z: Tensor) -> Tensor:
+    """Real features of the Maxwell EPGP at points ``x`` ``(s, 4)`` (``x, y, z, t``): ``(s, 6, 2 * 6 * m)``, the real
+    and imaginary parts of ``D_op(z_j) exp(<x, z_j>)`` (each a real solution, as ``A`` has real coefficients)."""
+    phase = torch.exp(x.to(z.dtype) @ z.T)  # (s, m)
+    d = maxwell_multipliers(z)  # (m, 6, 6)
+    f = phase[:, None, :, None] * d.permute(1, 0, 2)[None]  # (s, field, m, op)
+    f = f.reshape(x.shape[0], 6, -1)
+    return torch.cat([f.real, f.imag], -1)
+
+
+def maxwell_residual(fields: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """Maxwell's equations at points ``x`` ``(s, 4)`` for ``fields(x) -> (s, 6)`` by autograd: ``(s, 8)``, the
+    residuals ``div E, div B, E_t - curl B (3), B_t + curl E (3)``."""
+    x = x.detach().clone().requires_grad_(True)
+    u = fields(x)
+    jac = torch.stack(
+        [torch.autograd.grad(u[:, c].sum(), x, create_graph=False, retain_graph=True)[0] for c in range(6)], 1
+    )  # (s, field, axis)
+    e, b = jac[:, :3], jac[:, 3:]
+
+    def curl(g: Tensor) -> Tensor:  # g[:, component, axis]
+        return torch.stack([g[:, 2, 1] - g[:, 1, 2], g[:, 0, 2] - g[:, 2, 0], g[:, 1, 0] - g[:, 0, 1]], -1)
+
+    div_e = e[:, 0, 0] + e[:, 1, 1] + e[:, 2, 2]
+    div_b = b[:, 0, 0] + b[:, 1, 1] + b[:, 2, 2]
+    return torch.cat([div_e[:, None], div_b[:, None], e[:, :, 3] - curl(b), b[:, :, 3] + curl(e)], -1)
