@@ -1,6 +1,7 @@
-"""Exact resume for the trajectory DataModules: a window run and an all2all run stopped by SIGTERM in the middle of
-an epoch and resumed end with the weights of an uninterrupted run (same batches in the same order), and their
-training loaders are the epoch-seeded, resumable kind (``hdf5_all2all`` used a plain ``shuffle=True`` loader)."""
+"""Exact resume beyond the ``hdf5`` DataModule: a window run, an all2all run and a run on a foreign format (PDEBench
+files read in place) stopped by SIGTERM in the middle of an epoch and resumed end with the weights of an
+uninterrupted run (same batches in the same order), and their training loaders are the epoch-seeded, resumable kind
+(``hdf5_all2all`` used a plain ``shuffle=True`` loader)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,29 @@ def waves(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def pdebench(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PDEBench-layout 2D Darcy file (``nu`` -> ``tensor``), 24 samples on 8x8."""
+    from _format_builders import pdebench_darcy
+
+    path = tmp_path_factory.mktemp("pdebench_resume") / "darcy.h5"
+    pdebench_darcy(path, n=24, nx=8, ny=8)
+    return path
+
+
+def pdebench_config(data: Path, run_dir: Path) -> dict:
+    return {
+        "seed": 2,
+        "run_dir": str(run_dir),
+        "data": {"name": "pdebench", "train": str(data), "test": str(data), "inputs": ["nu"], "outputs": ["tensor"],
+                 "train_range": [0, 20], "test_range": [20, 24], "batch_size": 4, "seed": 11},
+        "model": {"name": "fno", "modes": [3, 3], "width": 8, "layers": 1},
+        "optimizer": {"name": "adam", "lr": 3e-3},
+        "trainer": {"max_epochs": EPOCHS, "deterministic": True, "accelerator": "cpu"},
+        "logging": {"figures": False},
+    }  # fmt: skip
+
+
 def window_config(data: Path, run_dir: Path) -> dict:
     return {
         "seed": 2,
@@ -99,7 +123,9 @@ class Batches(Callback):
         self.seen.append((trainer.global_step, round(float((x * torch.arange(x.numel())).sum()), 4)))
 
 
-@pytest.mark.parametrize("make_config, data_fixture", [(window_config, "heat"), (all2all_config, "waves")])
+@pytest.mark.parametrize(
+    "make_config, data_fixture", [(window_config, "heat"), (all2all_config, "waves"), (pdebench_config, "pdebench")]
+)
 def test_sigterm_mid_epoch_resume_matches_uninterrupted(tmp_path: Path, request, make_config, data_fixture) -> None:
     data = request.getfixturevalue(data_fixture)
     cfg = lambda run: OmegaConf.merge(load_config(None, []), make_config(data, tmp_path / run))  # noqa: E731
