@@ -8,8 +8,8 @@ Public API::
     specsolve.register("model", "my_model")(MyModel)
     specsolve.train("configs/demo_fno_darcy.yaml", {"trainer.max_epochs": 2})   # one function per CLI verb
 
-The verbs (``specsolve.api``): train, resolve_config, solve, predict, evaluate, evaluate_resolutions, rollout,
-generate, load_pretrained, data_inspect, data_convert (data_formats), data_export_well, plugins_list, plugins_info.
+The verbs (``specsolve.api``): train, resolve_config, solve, predict, export_model, evaluate, evaluate_resolutions,
+rollout, generate, load_pretrained, data_inspect, data_convert (data_formats), data_export_well, plugins_list, plugins_info.
 """
 
 # light: specsolve.api imports torch / Lightning inside its functions only
@@ -20,6 +20,7 @@ from specsolve.api import (
     data_inspect,
     evaluate,
     evaluate_resolutions,
+    export_model,
     generate,
     load_pretrained,
     plugins_info,
@@ -48,6 +49,7 @@ __all__ = [
     "data_inspect",
     "evaluate",
     "evaluate_resolutions",
+    "export_model",
     "generate",
     "get",
     "is_registered",

@@ -43,6 +43,7 @@ __all__ = [
     "data_inspect",
     "evaluate",
     "evaluate_resolutions",
+    "export_model",
     "generate",
     "load_pretrained",
     "plugins_info",
@@ -244,6 +245,30 @@ def predict(
         lead_times=times,
         input_time_index=input_time_index,
     )
+
+
+def export_model(
+    checkpoint: PathLike,
+    out: PathLike,
+    *,
+    format: Literal["pt2", "onnx"] = "pt2",
+    grid: str | Sequence[int] | None = None,
+    batch_size: int = 1,
+    overwrite: bool = False,
+    check: bool = True,
+) -> dict[str, Any]:
+    """Write the model of ``checkpoint`` as a program that runs without specsolve, as ``specsolve export``:
+    ``format="pt2"`` a ``torch.export`` archive (``torch.export.load(out).module()(x)``), ``"onnx"`` an ONNX
+    model (needs the ``export`` extra). The normalisation is inside: raw fields in, physical fields out.
+
+    The program is specialised to ``(batch_size, C_in, *grid)``; ``grid`` (e.g. ``"64,64"``) defaults to the
+    training data's strided grid when that file is readable. ``check`` runs the written file once against the
+    eager checkpoint; returns ``{"path", "format", "model", "input_shape", "output_shape", "max_abs_diff",
+    "metadata"}``. A model that cannot be exported is a one-line :class:`~specsolve.errors.ConfigError` saying why."""
+    from specsolve.inference.export import export_checkpoint
+
+    sizes = _comma_list(grid, int, "grid")
+    return export_checkpoint(checkpoint, out, format, sizes, batch_size, overwrite, check)
 
 
 def evaluate(

@@ -111,6 +111,7 @@ API_OF_VERB = {
     "train": "train",
     "solve": "solve",
     "predict": "predict",
+    "export": "export_model",
     "evaluate": "evaluate",  # and evaluate_resolutions with -c
     "rollout": "rollout",
     "generate": "generate",

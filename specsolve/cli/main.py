@@ -1,7 +1,8 @@
 """The ``specsolve`` command line: parse, call :mod:`specsolve.api`, render; one-line errors with exit code 2.
 
 Each verb lives in a module with an ``add_parser(subparsers)``: :mod:`~specsolve.cli.train` (train, solve),
-:mod:`~specsolve.cli.infer` (predict, evaluate, rollout), :mod:`~specsolve.cli.data` (generate, data ...),
+:mod:`~specsolve.cli.infer` (predict, evaluate, rollout), :mod:`~specsolve.cli.export`,
+:mod:`~specsolve.cli.data` (generate, data ...),
 :mod:`~specsolve.cli.plugins`; :mod:`~specsolve.cli.render` holds tables, progress bars and error wording.
 """
 
@@ -14,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from specsolve.cli import data, infer, plugins, render, train
+from specsolve.cli import data, export, infer, plugins, render, train
 from specsolve.errors import SpecsolveError
 
 EXIT_USER_ERROR = 2
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="specsolve", description="Learn and solve PDEs: neural operators, GP solvers, spectral losses."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for verbs in (train, infer, data, plugins):
+    for verbs in (train, infer, export, data, plugins):
         verbs.add_parser(sub)
     return parser
 

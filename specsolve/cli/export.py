@@ -1,0 +1,41 @@
+"""``specsolve export``: a checkpoint as a program that runs without specsolve, through :mod:`specsolve.api`."""
+
+from __future__ import annotations
+
+import argparse
+
+from specsolve import api
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a checkpoint's model (normalisation included) as a torch.export .pt2 program or an ONNX model",
+    )
+    p.add_argument("--checkpoint", "-c", required=True)
+    p.add_argument("--out", "-o", required=True)
+    p.add_argument("--format", default="pt2", help="pt2 (torch.export.load) or onnx (default: pt2)")
+    p.add_argument(
+        "--grid", help="comma-separated spatial shape to specialise to, e.g. 64,64 (default: the training grid)"
+    )
+    p.add_argument("--batch-size", type=int, default=1, help="batch size of the exported program (default 1)")
+    p.add_argument("--no-check", action="store_true", help="skip running the written file against the checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=export)
+
+
+def export(args: argparse.Namespace) -> int:
+    result = api.export_model(
+        args.checkpoint,
+        args.out,
+        format=args.format,
+        grid=args.grid,
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        check=not args.no_check,
+    )
+    shape = "x".join(str(n) for n in result["input_shape"])
+    diff = result["max_abs_diff"]
+    checked = "" if diff is None else f"; max |exported - eager| = {diff:.3g}"
+    print(f"{result['model']} exported as {result['format']} to {result['path']} (input {shape}{checked})")
+    return 0
