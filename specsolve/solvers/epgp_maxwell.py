@@ -158,6 +158,13 @@ class EPGPMaxwell(nn.Module):
             raise ConfigError("epgp_maxwell: call fit() before predicting")
         return (self._design(x) @ self._weights).reshape(x.shape[0], 6)
 
+    def test_grid(self) -> None:
+        """Not a ``specsolve solve`` solver: its output has six fields (see the module docstring)."""
+        raise ConfigError(
+            "epgp_maxwell has six output fields and is not run by 'specsolve solve'; use "
+            "python -m specsolve.solvers.epgp_maxwell CONFIG.yaml"
+        )
+
     def test_points(self) -> Tensor:
         return _grid_points((9, 9, 9, 5), self.dtype)
 
