@@ -19,7 +19,7 @@ from specsolve.registry import create, get
 from specsolve.registry.signature import signature_parameters, validate_params
 from specsolve.training.checkpoint_io import AtomicCheckpointIO
 from specsolve.training.checkpointing import LastCheckpoint
-from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options
+from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options, model_summary
 from specsolve.training.module import OperatorModule, build_losses
 from specsolve.training.optim.param_groups import check_param_groups
 
@@ -174,14 +174,14 @@ def train(
     if show_progress:
         from lightning.pytorch.callbacks import RichProgressBar
 
-        callbacks.append(RichProgressBar())
+        callbacks += [RichProgressBar(), model_summary()]  # the summary without its "Total FLOPs: 0" line
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
         plugins=[AtomicCheckpointIO()],
         logger=build_loggers(log_options, run_dir),
         callbacks=callbacks,
         enable_progress_bar=show_progress,
-        enable_model_summary=show_progress,
+        enable_model_summary=False,  # model_summary() above, with the progress bar
         **options,
     )
     with last_checkpoint.signals():  # SIGTERM / SIGINT: checkpoint at the next safe point, then Preempted
