@@ -140,3 +140,51 @@ def test_fsdp_on_cpu_accelerator_is_one_line(tmp_path: Path, darcy_tiny: Path, c
     assert main(["train", str(config), "trainer.strategy=fsdp", "trainer.accelerator=cpu"]) == 2
     err = capsys.readouterr().err
     assert "needs CUDA GPUs (accelerator=cpu" in err and len(err.splitlines()) == 1, err
+
+
+DDP_CHILD = """
+import os, signal, sys
+import torch
+from lightning.pytorch.callbacks import Callback
+import specsolve.training.run as run
+
+STOP_AT = int(os.environ.get("STOP_AT", "-1"))
+
+class StopRank0(Callback):  # SIGTERM to rank 0 only, as when the signal reaches one task of a job
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_rank == 0 and trainer.global_step == STOP_AT:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+plain = run.train
+run.train = lambda cfg, callbacks=None, **kw: plain(cfg, callbacks=[StopRank0(), *(callbacks or [])], **kw)
+from specsolve.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_ddp_sigterm_mid_epoch_resumes_like_uninterrupted(tmp_path: Path, darcy_tiny: Path) -> None:
+    """2 processes x batch 2 over 8 samples: 2 steps per epoch, 3 epochs; SIGTERM to rank 0 after step 3 (inside
+    epoch 1): both ranks stop there, and the resumed run ends with the weights of an uninterrupted DDP run."""
+    child = tmp_path / "child.py"
+    child.write_text(DDP_CHILD)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+    def launch(run_dir: Path, resume: bool, stop_at: int = -1) -> subprocess.CompletedProcess:
+        cfg = write_config(tmp_path / f"{run_dir.name}.yaml", darcy_tiny, run_dir, 2, 3, devices=2)
+        cmd = [sys.executable, str(child), "train", str(cfg)] + (["--resume"] if resume else [])
+        return subprocess.run(cmd, capture_output=True, text=True, env={**env, "STOP_AT": str(stop_at)},
+                              timeout=400, cwd=tmp_path)  # fmt: skip
+
+    ref = launch(tmp_path / "ref", resume=False)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    stopped = launch(tmp_path / "run", resume=False, stop_at=3)
+    assert stopped.returncode != 0 and "training stopped by SIGTERM" in stopped.stderr, stopped.stderr[-3000:]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["global_step"] == 3
+    resumed = launch(tmp_path / "run", resume=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    got, want = read_checkpoint(last), read_checkpoint(tmp_path / "ref" / "checkpoints" / "last.ckpt")
+    assert got["global_step"] == want["global_step"] == 6
+    for key, value in want["state_dict"].items():
+        torch.testing.assert_close(got["state_dict"][key], value, rtol=1e-5, atol=1e-7, msg=key)

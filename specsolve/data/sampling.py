@@ -13,20 +13,17 @@ class EpochSeededSampler(Sampler[int]):
 
     Lightning calls :meth:`set_epoch` at the start of every epoch (as for ``DistributedSampler``, which replaces
     this sampler under DDP and is seeded the same way), so the order never depends on the global RNG state.
-    ``start`` skips the first indices of the next iteration only (a run resumed in the middle of an epoch continues
-    that epoch's permutation where it stopped); it is reset to 0 once used.
     """
 
     def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch, self.start = n, seed, 0, 0
+        self.n, self.seed, self.epoch = n, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        start, self.start = self.start, 0
-        return iter(torch.randperm(self.n, generator=generator)[start:].tolist())
+        return iter(torch.randperm(self.n, generator=generator).tolist())
 
     def __len__(self) -> int:
         return self.n

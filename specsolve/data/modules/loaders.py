@@ -4,7 +4,8 @@ splits stored as several trajectory files (shards)."""
 from __future__ import annotations
 
 import glob
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
@@ -34,14 +35,30 @@ def merge_shards(parts: list[Any]) -> Dataset:
     return merged
 
 
+class _SkipFirst:
+    """Stands in for a batch sampler's sampler for one iteration, dropping its first ``n`` indices, then puts the
+    sampler back. The sampler itself (an :class:`EpochSeededSampler`, or the ``DistributedSampler`` Lightning
+    puts in its place under DDP: ``n`` then counts this rank's indices) keeps receiving ``set_epoch``."""
+
+    def __init__(self, batch_sampler: Any, n: int) -> None:
+        self.batch_sampler, self.sampler, self.n = batch_sampler, batch_sampler.sampler, n
+
+    def __iter__(self) -> Iterator[int]:
+        self.batch_sampler.sampler = self.sampler  # one iteration only
+        return itertools.islice(iter(self.sampler), self.n, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
 class ResumableDataLoader(DataLoader):
     """A ``DataLoader`` whose place in the epoch travels in checkpoints (Lightning's stateful-loader protocol:
     ``state_dict`` is saved with the fit loop, ``load_state_dict`` is called on resume before the first batch).
 
     ``batches_done`` is the number of batches of the current epoch the training loop has finished; the trainer
     side keeps it up to date (``specsolve.training.checkpointing.LastCheckpoint``), because only the loop knows
-    which of the prefetched batches were used. On resume the :class:`EpochSeededSampler` is put at that epoch and
-    skips the batches already trained on, so the resumed run sees the same batches as an uninterrupted one.
+    which of the prefetched batches were used. On resume the sampler is put at that epoch and the batches already
+    trained on are skipped, so the resumed run sees the same batches as an uninterrupted one.
     """
 
     batches_done: int = 0
@@ -56,10 +73,11 @@ class ResumableDataLoader(DataLoader):
         if done >= len(self):  # saved at the end of an epoch: the next one starts from its first batch
             epoch, done = epoch + 1, 0
         self.batches_done = done
-        sampler = self.sampler
-        if isinstance(sampler, EpochSeededSampler):
-            sampler.set_epoch(epoch)
-            sampler.start = done * int(self.batch_size or 1)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        batch_sampler = self.batch_sampler
+        if done and batch_sampler is not None and hasattr(batch_sampler, "sampler"):
+            batch_sampler.sampler = _SkipFirst(batch_sampler, done * int(batch_sampler.batch_size))
 
 
 class SplitLoaders:
