@@ -141,6 +141,23 @@ def test_sigterm_in_process_resumes_exactly(tmp_path: Path, reference, stop_afte
     assert_same_weights(tmp_path / "run", ref)
 
 
+def test_sigterm_during_the_sanity_check_is_one_line(tmp_path: Path, reference) -> None:
+    """Before training starts Lightning's own SIGTERM handler is active (it raises SystemExit, status 0)."""
+    from lightning.pytorch.callbacks import Callback
+
+    from specsolve.training.checkpointing import Preempted
+
+    class SigtermInSanityCheck(Callback):
+        def on_validation_batch_end(self, trainer, *args) -> None:
+            if trainer.sanity_checking:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    config, _ = reference
+    with pytest.raises(Preempted, match="before its first training step"):
+        train(load_config(config, [f"run_dir={tmp_path / 'run'}"]), progress=False, callbacks=[SigtermInSanityCheck()])
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_sigterm_mid_epoch_then_resume_matches(tmp_path: Path, reference) -> None:
     """Two fixed stops: inside epoch 0 (after ~2 steps) and, resumed, inside epoch 1."""
     config, ref = reference

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from specsolve.errors import SpecsolveError
 
@@ -65,6 +66,8 @@ class LastCheckpoint(Checkpoint):
         previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
         try:
             yield
+        except SIGTERMException as exc:  # Lightning's handler, active until training starts (sanity check)
+            raise Preempted("training stopped by SIGTERM before its first training step: nothing new to save") from exc
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
