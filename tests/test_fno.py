@@ -7,7 +7,8 @@ import torch
 from regression import assert_matches_stored
 
 import specsolve
-from specsolve.errors import DataError
+import specsolve.models.fno
+from specsolve.errors import ConfigError, DataError
 from specsolve.nn.spectral_conv import SpectralConv
 
 
@@ -110,3 +111,74 @@ def test_stored_output_regression() -> None:
     model, x = tiny_model(), tiny_input()
     case = {"state_dict": model.state_dict(), "input": x, "output": model(x)}
     assert_matches_stored("fno", case, rtol=1e-5, atol=1e-5, tolerances={"state_dict": (1e-5, 1e-8)})
+
+
+def test_paper_parameter_counts_with_batch_norm() -> None:
+    """The paper's NS table counts (references/operators.md §1.3): width 20, modes 8, 10 input frames, 4 BN layers."""
+    fno2d = specsolve.create(
+        "model", "fno", in_channels=10, out_channels=1, modes=[8, 8], width=20, batch_norm=True, activation="relu"
+    )
+    assert n_params(fno2d) == 414_517
+    fno3d = specsolve.create("model", "fno", in_channels=10, out_channels=1, modes=[8, 8, 8], width=20, batch_norm=True)
+    assert n_params(fno3d) == 6_558_537
+
+
+def reference_forward(model: torch.nn.Module, x: torch.Tensor, pad: list[int], norms: bool) -> torch.Tensor:
+    """The paper-era script's forward written out: grid, fc0, F.pad(pad), (K + W) -> BN -> act, crop, fc1-act-fc2."""
+    spatial = x.shape[2:]
+    h = torch.cat([x, specsolve.models.fno.grid_features(tuple(spatial), x.shape[0], x)], dim=1)
+    h = torch.nn.functional.linear(h.movedim(1, -1), model.lift.weight, model.lift.bias).movedim(-1, 1)
+    h = torch.nn.functional.pad(h, pad)
+    for i in range(len(model.spectral)):
+        lin = model.pointwise[i].linear
+        w = torch.nn.functional.linear(h.movedim(1, -1), lin.weight, lin.bias).movedim(-1, 1)
+        h = model.spectral[i](h) + w
+        if norms:
+            h = model.norms[i](h)
+        if i < len(model.spectral) - 1:
+            h = torch.relu(h)
+    h = h[(..., *[slice(0, n) for n in spatial])].movedim(1, -1)
+    h = torch.relu(torch.nn.functional.linear(h, model.project_hidden.weight, model.project_hidden.bias))
+    return torch.nn.functional.linear(h, model.project_out.weight, model.project_out.bias).movedim(-1, 1)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_after_each_fourier_sum(training: bool) -> None:
+    torch.manual_seed(0)
+    model = specsolve.create(
+        "model",
+        "fno",
+        in_channels=2,
+        out_channels=1,
+        modes=[3, 3],
+        width=6,
+        layers=3,
+        batch_norm=True,
+        activation="relu",
+    ).double()
+    for norm in model.norms:  # non-trivial affine and running statistics
+        torch.nn.init.normal_(norm.weight, 1.0, 0.3)
+        torch.nn.init.normal_(norm.bias, 0.0, 0.3)
+        norm.running_mean.normal_(0.0, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+    model.train(training)
+    x = torch.randn(3, 2, 10, 10, dtype=torch.float64)
+    expected = reference_forward(model, x, [0, 0, 0, 0], norms=True)
+    assert torch.allclose(model(x), expected, atol=1e-10)
+    assert not torch.allclose(reference_forward(model, x, [0, 0, 0, 0], norms=False), expected, atol=1e-3)
+
+
+def test_padding_along_chosen_axes_only() -> None:
+    """FNO-3D's final script pads time (the last axis) only: ``F.pad(x, [0, 6])``."""
+    torch.manual_seed(0)
+    kwargs = dict(in_channels=1, out_channels=1, modes=[2, 2, 2], width=4, layers=2, padding=3, activation="relu")
+    model = specsolve.create("model", "fno", padding_axes=[2], **kwargs).double()
+    x = torch.randn(2, 1, 6, 5, 7, dtype=torch.float64)
+    out = model(x)
+    assert torch.allclose(out, reference_forward(model, x, [0, 3], norms=False), atol=1e-12)
+    assert not torch.allclose(out, reference_forward(model, x, [0, 3, 0, 3, 0, 3], norms=False), atol=1e-6)
+    mid = specsolve.create("model", "fno", padding_axes=[0], **kwargs).double()
+    mid.load_state_dict(model.state_dict())
+    assert torch.allclose(mid(x), reference_forward(model, x, [0, 0, 0, 0, 0, 3], norms=False), atol=1e-12)
+    with pytest.raises(ConfigError, match="padding_axes"):
+        specsolve.create("model", "fno", padding_axes=[3], **kwargs)

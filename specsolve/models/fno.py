@@ -70,6 +70,11 @@ class FNO(nn.Module):
     per dimension (2m x m in 2D) and ``W`` a 1x1 convolution with bias, no activation after the last; project with
     ``Linear(width, projection_hidden) -> act -> Linear(projection_hidden, out)``. ``padding`` zero-pads each
     spatial axis on the right after lifting (for non-periodic data; 9 for Darcy) and crops before projecting.
+
+    Paper-era options, off by default: ``batch_norm`` puts a BatchNorm after each ``K v + W v`` sum, before the
+    activation (the torch-1.6 ``fourier_2d_time.py`` / ``fourier_3d.py`` scripts; the paper's NS parameter counts
+    414,517 and 6,558,537 include it); ``padding_axes`` lists the spatial axes (0-based) that ``padding`` applies to,
+    e.g. ``[2]`` for FNO-3D on ``(x, y, t)``, which pads time only (default: every axis).
     """
 
     def __init__(
@@ -83,6 +88,8 @@ class FNO(nn.Module):
         padding: int = 0,
         grid: bool = True,
         activation: Literal["gelu", "relu"] = "gelu",
+        batch_norm: bool = False,
+        padding_axes: list[int] | None = None,
     ) -> None:
         super().__init__()
         if not 1 <= len(modes) <= 3:
@@ -92,11 +99,23 @@ class FNO(nn.Module):
         self.ndim = len(modes)
         self.modes = list(modes)
         self.padding = padding
+        axes = list(range(self.ndim)) if padding_axes is None else list(padding_axes)
+        if not axes or len(set(axes)) != len(axes) or any(not 0 <= a < self.ndim for a in axes):
+            raise ConfigError(
+                f"fno: padding_axes must list distinct spatial axes in 0..{self.ndim - 1}, got {padding_axes}"
+            )
+        # F.pad's [left, right] pairs run from the last axis backwards
+        self._pad = [p for a in reversed(range(self.ndim)) for p in (0, padding if a in axes else 0)]
         self.grid = grid
         lift_in = in_channels + (self.ndim if grid else 0)
         self.lift = nn.Linear(lift_in, width)
         self.spectral = nn.ModuleList(SpectralConv(width, width, modes) for _ in range(layers))
         self.pointwise = nn.ModuleList(PointwiseLinear(width, width) for _ in range(layers))
+        if batch_norm:
+            norm = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)[self.ndim - 1]
+            self.norms = nn.ModuleList(norm(width) for _ in range(layers))
+        else:
+            self.norms = None
         self.act = ACTIVATIONS[activation]()
         self.project_hidden = nn.Linear(width, projection_hidden)
         self.project_out = nn.Linear(projection_hidden, out_channels)
@@ -112,13 +131,15 @@ class FNO(nn.Module):
             x = torch.cat([x, grid_features(spatial, x.shape[0], x)], dim=1)
         x = channel_linear(self.lift, x)
         if self.padding:
-            x = F.pad(x, [0, self.padding] * self.ndim)
+            x = F.pad(x, self._pad)
         for i, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
             x = pointwise.add_to(spectral(x), x)
+            if self.norms is not None:
+                x = self.norms[i](x)
             if i < len(self.spectral) - 1:
                 x = self.act(x)
         if self.padding:
-            x = x[(..., *[slice(0, n) for n in spatial])]
+            x = x[(..., *[slice(0, n) for n in spatial])]  # a no-op on the axes left unpadded
         if x.device.type != "cpu":
             return self.project(x)
         # on CPU, Q sample by sample: the (projection_hidden, *S) intermediates stay small enough to be reused by
