@@ -182,3 +182,43 @@ def test_padding_along_chosen_axes_only() -> None:
     assert torch.allclose(mid(x), reference_forward(model, x, [0, 0, 0, 0, 0, 3], norms=False), atol=1e-12)
     with pytest.raises(ConfigError, match="padding_axes"):
         specsolve.create("model", "fno", padding_axes=[3], **kwargs)
+
+
+def test_pointwise_normalizer_statistics_checkpoint_and_predict(darcy_tiny, tmp_path) -> None:
+    """``data.normalization: pointwise``: mean / unbiased std + 1e-5 over samples per grid point (the Darcy scripts'
+    UnitGaussianNormalizer), stored in the checkpoint, applied identically by a module rebuilt from it."""
+    from specsolve.training.checkpoint import load_module
+    from specsolve.training.module import OperatorModule
+
+    data = specsolve.create(
+        "dataset", "hdf5", train=str(darcy_tiny / "train.h5"), inputs=["a"], outputs=["u"], normalization="pointwise"
+    )
+    stats = data.normalization_statistics()
+    xs, ys = zip(*(data.datasets["train"][i] for i in range(len(data.datasets["train"]))))
+    for key, fields in (("x", torch.stack(xs).double()), ("y", torch.stack(ys).double())):
+        assert stats[f"{key}_mean"].shape == fields.shape[1:]
+        assert torch.allclose(stats[f"{key}_mean"].double(), fields.mean(0), rtol=1e-5, atol=1e-6)
+        assert torch.allclose(stats[f"{key}_std"].double(), fields.std(0) + 1e-5, rtol=1e-4, atol=1e-6)
+    config = {
+        "model": {"name": "fno", "in_channels": 1, "out_channels": 1, "modes": [3, 3], "width": 4, "layers": 1},
+        "loss": {"name": "rel_l2"},
+        "data": {"name": "hdf5", "normalization": "pointwise"},
+    }
+    torch.manual_seed(0)
+    module = OperatorModule(config, 1, 1, stats).eval()
+    x = torch.stack(xs[:3])
+    encoded = (x - stats["x_mean"]) / stats["x_std"]
+    expected = module.model(encoded) * stats["y_std"] + stats["y_mean"]
+    assert torch.allclose(module(x), expected, atol=1e-6)
+    path = tmp_path / "best.ckpt"
+    hp = {"config": config, "in_channels": 1, "out_channels": 1, "layout": {}}
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": hp}, path)
+    loaded, _ = load_module(path)
+    assert loaded.y_std.shape == stats["y_std"].shape
+    assert torch.allclose(loaded(x), expected, atol=1e-6)
+    with pytest.raises(DataError, match="training grid"):
+        loaded(x[..., :9, :9])
+    with pytest.raises(ConfigError, match="normalization"):
+        specsolve.create(
+            "dataset", "hdf5", train=str(darcy_tiny / "train.h5"), inputs=["a"], outputs=["u"], normalization="x"
+        )

@@ -209,3 +209,30 @@ def channel_statistics(dataset: Dataset, block: int = 64) -> dict[str, torch.Ten
         stats[f"{key}_mean"] = mean.float()
         stats[f"{key}_std"] = var.sqrt().float()
     return stats
+
+
+POINTWISE_EPS = 1e-5
+
+
+def pointwise_statistics(dataset: Dataset, block: int = 64) -> dict[str, torch.Tensor]:
+    """Per grid point mean and std over the sample axis only, ``(C, *S)`` each, as the FNO Darcy scripts'
+    ``UnitGaussianNormalizer``: unbiased std (``torch.std``) plus ``eps = 1e-5``, so points that never vary (a
+    Dirichlet boundary) encode to 0 and decode to the mean, as in the reference."""
+    sums: dict[str, torch.Tensor] = {}
+    squares: dict[str, torch.Tensor] = {}
+    count = 0
+    for start in range(0, len(dataset), block):
+        xs, ys = zip(*(dataset[i] for i in range(start, min(start + block, len(dataset)))))
+        for key, batch in (("x", torch.stack(xs)), ("y", torch.stack(ys))):
+            sums[key] = sums.get(key, 0) + batch.double().sum(0)
+            squares[key] = squares.get(key, 0) + (batch.double() ** 2).sum(0)
+        count += len(xs)
+    if count < 2:
+        raise DataError("data.normalization: pointwise needs at least 2 training samples")
+    stats = {}
+    for key in ("x", "y"):
+        mean = sums[key] / count
+        var = ((squares[key] - count * mean**2) / (count - 1)).clamp(min=0.0)
+        stats[f"{key}_mean"] = mean.float()
+        stats[f"{key}_std"] = (var.sqrt() + POINTWISE_EPS).float()
+    return stats

@@ -127,9 +127,9 @@ class NormalisedOperator(nn.Module):
             self.register_buffer(key, getattr(module, key).detach().clone())
 
     def _shape(self, stat: Tensor, like: Tensor) -> Tensor:
-        shape = [1] * like.dim()
-        shape[self.channel_axis] = -1
-        return stat.view(shape).to(like.dtype)
+        from specsolve.training.module import broadcast_stat
+
+        return broadcast_stat(stat, like, self.channel_axis)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.model((x - self._shape(self.x_mean, x)) / self._shape(self.x_std, x))

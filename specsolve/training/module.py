@@ -38,6 +38,23 @@ def build_losses(loss_cfg: Any) -> list[tuple[float, str, nn.Module]]:
     return losses
 
 
+def broadcast_stat(stat: Tensor, like: Tensor, channel_axis: int) -> Tensor:
+    """A normalisation statistic shaped to broadcast against ``like``: per channel ``(C,)`` sits on
+    ``channel_axis``; pointwise ``(C, *S)`` (``data.normalization: pointwise``) fills the axes from it on."""
+    if stat.dim() == 1:
+        shape = [1] * like.dim()
+        shape[channel_axis] = -1
+        return stat.view(shape).to(like.dtype)
+    if tuple(like.shape[channel_axis:]) != tuple(stat.shape):
+        from specsolve.errors import DataError
+
+        raise DataError(
+            f"pointwise normalisation statistics have shape {tuple(stat.shape)} (channels, grid of the training "
+            f"data) but the field has {tuple(like.shape[channel_axis:])}: predict on the training grid"
+        )
+    return stat.view(*[1] * channel_axis, *stat.shape).to(like.dtype)
+
+
 class OperatorModule(L.LightningModule):
     """Trains ``model`` on normalised fields: ``pred = denorm_y(model(norm_x(x)))``; losses compare ``pred`` with the
     raw target in physical units (as the FNO scripts decode before ``LpLoss``).
@@ -77,11 +94,17 @@ class OperatorModule(L.LightningModule):
         from specsolve.metrics.relative_l2 import RelativeL2
 
         self.val_rel_l2 = RelativeL2()
+        self._register_load_state_dict_pre_hook(self._resize_stats)
+
+    def _resize_stats(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+        """Pointwise statistics ``(C, *S)`` in a checkpoint replace the ``(C,)`` placeholders of a fresh module."""
+        for key in ("x_mean", "x_std", "y_mean", "y_std"):
+            stored = state_dict.get(prefix + key)
+            if stored is not None and stored.shape != getattr(self, key).shape:
+                setattr(self, key, torch.empty_like(stored))
 
     def _shape(self, stat: Tensor, like: Tensor) -> Tensor:
-        shape = [1] * like.dim()
-        shape[self.channel_axis] = -1
-        return stat.view(shape).to(like.dtype)
+        return broadcast_stat(stat, like, self.channel_axis)
 
     def forward(self, x: Tensor, t: Tensor | None = None) -> Tensor:
         """``t``: lead times ``(B,)`` of three-element batches ``(x, y, t)``, passed on as ``model(x, t)``."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import Dataset, Subset
 
-from specsolve.data.fields import FieldDataset, channel_statistics
+from specsolve.data.fields import FieldDataset, channel_statistics, pointwise_statistics
 from specsolve.data.modules.loaders import SplitLoaders, merge_shards, shard_paths
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -42,6 +42,8 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
     n_train : use only the first ``n_train`` training samples (None = all).
     cache : keep samples in RAM after the first read (for datasets that fit).
     seed : the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e`` (resumable runs).
+    normalization : ``channel`` (mean / std per channel over samples and grid) or ``pointwise`` (per grid point over
+        samples only, the FNO Darcy scripts' ``UnitGaussianNormalizer``; ties the model to the training grid).
     """
 
     def __init__(
@@ -58,8 +60,12 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         n_train: int | None = None,
         cache: bool = False,
         seed: int = 0,
+        normalization: str = "channel",
     ) -> None:
         super().__init__()
+        if normalization not in ("channel", "pointwise"):
+            raise ConfigError(f"data.normalization must be 'channel' or 'pointwise', got {normalization!r}")
+        self.normalization = normalization
         self._configure(train, inputs, outputs, test, val, batch_size, num_workers, stride, eval_strides, n_train)
         self.cache, self.seed = cache, seed
         for split, path in self.paths.items():
@@ -104,6 +110,8 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         self.spatial_shape = train_set.spatial_shape
 
     def normalization_statistics(self) -> dict:
+        if getattr(self, "normalization", "channel") == "pointwise":
+            return pointwise_statistics(self._train_subset())
         return channel_statistics(self._train_subset())
 
     def _train_subset(self) -> Dataset:
