@@ -9,19 +9,23 @@ from specsolve.cli.main import main
 from specsolve.registry import Component, plain_text
 
 
+def cells(line: str) -> list[str]:
+    return [c.strip() for c in line.split("│")[1:-1]]
+
+
 def test_plugins_list_is_plain_one_line_per_component_at_80_columns(monkeypatch, capsys) -> None:
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["plugins", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert not any("``" in line or ":class:`" in line for line in lines)
     assert max(len(line) for line in lines) <= 80
-    fno = [line for line in lines if line.split()[:2] == ["model", "fno"]]
-    assert len(fno) == 1 and fno[0].rstrip().endswith("…")  # cut with an ellipsis, not wrapped
+    fno = [line for line in lines if cells(line)[:2] == ["model", "fno"]]
+    assert len(fno) == 1 and cells(fno[0])[-1].endswith("…")  # cut with an ellipsis, not wrapped
     # the next line is the next component, not the rest of the FNO summary
-    assert lines[lines.index(fno[0]) + 1].split()[0] == "model"
+    assert cells(lines[lines.index(fno[0]) + 1])[:2] == ["model", "galerkin_transformer"]
     monkeypatch.setenv("COLUMNS", "250")
     assert main(["plugins", "list", "--kind", "model"]) == 0
-    wide = [line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["model", "fno"]]
+    wide = [line for line in capsys.readouterr().out.splitlines() if cells(line)[:2] == ["model", "fno"]]
     assert "Fourier Neural Operator for 1-, 2- and 3-D fields (B, in_channels, *S) -> (B, out_channels, *S)." in wide[0]
 
 

@@ -29,10 +29,9 @@ def table(
     """A rich table whose first ``left`` columns (default: all) are aligned left, the others (numbers) right.
     ``one_line``: the name of a column cut with an ellipsis to fit the console width instead of wrapped (the other
     columns are then not wrapped either: one row per line)."""
-    from rich import box
     from rich.table import Table
 
-    out = Table(title=title, box=box.SIMPLE_HEAD if one_line else box.HEAVY_HEAD)
+    out = Table(title=title)
     if one_line is not None:  # what is left of the console width once the other columns are laid out
         widths = [max([len(column), *(len(str(row[i])) for row in rows)]) for i, column in enumerate(columns)]
         cut = columns.index(one_line)
