@@ -43,6 +43,7 @@ TOP_LEVEL_KEYS = (
     "trainer",
     "logging",
     "finetune",
+    "objective",
     "solver",
     "pde",
     "output",

@@ -46,6 +46,9 @@ def rollout(
     if outputs != inputs:
         raise DataError(f"rollout feeds predictions back as inputs: outputs {outputs} must equal inputs {inputs}")
     n_in, n_out = int(data_cfg.get("n_in", 10)), int(data_cfg.get("n_out", 1))
+    objective = config.get("objective") or {}
+    if isinstance(objective, dict) and objective.get("name", "teacher_forcing") != "teacher_forcing":
+        n_out //= int(objective.get("steps", 1))  # unrolled / pushforward train a model of n_out / K frames a step
     layout = data_cfg.get("layout", "channels")
     dataset = WindowDataset(
         data,

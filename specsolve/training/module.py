@@ -94,6 +94,9 @@ class OperatorModule(L.LightningModule):
         from specsolve.metrics.relative_l2 import RelativeL2
 
         self.val_rel_l2 = RelativeL2()
+        from specsolve.training.objectives import objective_options
+
+        self.objective = objective_options(config)  # teacher forcing, unrolled or pushforward (training/objectives)
         self._register_load_state_dict_pre_hook(self._resize_stats)
 
     def _resize_stats(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
@@ -120,10 +123,23 @@ class OperatorModule(L.LightningModule):
         total = sum(w * v for w, v in zip(self.loss_weights, parts.values()))
         return total, parts
 
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def objective_step(self, batch: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``(pred, loss, parts)`` of a batch under ``config.objective``; recurrent objectives roll the model out."""
         x, y, *rest = batch  # (x, y) or (x, y, t)
-        pred = self(x, *rest)
-        loss, parts = self.compute_loss(pred, y, x)
+        if not self.objective.recurrent:
+            pred = self(x, *rest)
+            loss, parts = self.compute_loss(pred, y, x)
+            return pred, loss, parts
+        if rest:
+            raise ConfigError(f"objective.name={self.objective.name} needs (x, y) windows, not lead-time batches")
+        from specsolve.training.objectives import objective_loss
+
+        loss, pred = objective_loss(self.objective, self, lambda p, t, inp: self.compute_loss(p, t, inp)[0], x, y)
+        return pred, loss, {}
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        x = batch[0]
+        pred, loss, parts = self.objective_step(batch)
         if not torch.isfinite(loss):
             raise DivergenceError(
                 f"training diverged: loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}; "
@@ -136,9 +152,8 @@ class OperatorModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
-        x, y, *rest = batch  # (x, y) or (x, y, t)
-        pred = self(x, *rest)
-        loss, _ = self.compute_loss(pred, y, x)
+        x, y = batch[0], batch[1]
+        pred, loss, _ = self.objective_step(batch)  # recurrent objectives: the K-step rollout and its error
         self.val_rel_l2.update(pred, y)
         self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=x.shape[0], sync_dist=True)
         self.log("val/rel_l2", self.val_rel_l2, on_step=False, on_epoch=True, prog_bar=True, batch_size=x.shape[0])

@@ -140,7 +140,11 @@ def train(
         )
 
     datamodule = build_datamodule(cfg)
-    model_cfg = resolve_model_config(cfg, datamodule.in_channels, datamodule.out_channels)
+    from specsolve.training.objectives import objective_options, step_out_channels
+
+    objective = objective_options(cfg)  # unrolled / pushforward: the model maps a window to one of K steps
+    out_channels = step_out_channels(objective, datamodule)
+    model_cfg = resolve_model_config(cfg, datamodule.in_channels, out_channels)
     resolved = to_container(cfg)
     resolved["model"] = model_cfg
     resolved["run_dir"] = str(run_dir)
@@ -151,7 +155,9 @@ def train(
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     stats = None if resume else datamodule.normalization_statistics()
     layout = datamodule.datasets["train"].info.layout(datamodule.outputs)
-    module = OperatorModule(resolved, datamodule.in_channels, datamodule.out_channels, stats, layout)
+    if stats is not None and out_channels != datamodule.out_channels:  # per-step target statistics
+        stats = {**stats, **{k: stats[k][:out_channels] for k in ("y_mean", "y_std")}}
+    module = OperatorModule(resolved, datamodule.in_channels, out_channels, stats, layout)
     if cfg.get("finetune"):  # pretrained weights (not on resume: the run's own checkpoint wins) and frozen groups
         from specsolve.training.finetune import apply_finetune
 
