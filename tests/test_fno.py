@@ -216,6 +216,9 @@ def test_pointwise_normalizer_statistics_checkpoint_and_predict(darcy_tiny, tmp_
     loaded, _ = load_module(path)
     assert loaded.y_std.shape == stats["y_std"].shape
     assert torch.allclose(loaded(x), expected, atol=1e-6)
+    from specsolve.inference.export import NormalisedOperator
+
+    assert torch.allclose(NormalisedOperator(loaded)(x), expected, atol=1e-6)  # the exported map
     with pytest.raises(DataError, match="training grid"):
         loaded(x[..., :9, :9])
     with pytest.raises(ConfigError, match="normalization"):
