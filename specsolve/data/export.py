@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -187,7 +185,9 @@ def to_the_well(
         ndim = len(spatial)
         n = reader.n_samples
         name = dataset_name or str(
-            reader.attrs.get("dataset_name") or reader.attrs.get("pde") or reader.attrs.get("generator")
+            reader.attrs.get("dataset_name")
+            or reader.attrs.get("pde")
+            or reader.attrs.get("generator")
             or Path(reader.path).stem
         )
         structural = {"n_spatial_dims", "n_trajectories"}
@@ -351,8 +351,11 @@ def to_fno_mat(
         if time is not None and any(reader.variables[n].has_time for n in names):
             t_sel = slice(1, None) if drop_t0 and len(time) > 1 and abs(time[0]) < 1e-12 else slice(None)
             time = time[t_sel]
-        extra = {k: np.array([[v]], dtype=np.float64) for k, v in _numeric_attrs(reader, set(names) | {"t"}).items()
-                 if MATLAB_NAME.fullmatch(k)}
+        extra = {
+            k: np.array([[v]], dtype=np.float64)
+            for k, v in _numeric_attrs(reader, set(names) | {"t"}).items()
+            if MATLAB_NAME.fullmatch(k)
+        }
 
         def fno_shape(name: str) -> tuple[int, ...]:
             var = reader.variables[name]

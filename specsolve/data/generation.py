@@ -14,9 +14,10 @@ ranges written to ``<split>-0000i-of-0000N.h5``) produces exactly the samples of
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -126,6 +127,8 @@ def run_recipe(
         path = out_dir / f"{split}{suffix}.h5"
         progress = progress_factory(f"{split}{suffix}", len(indices)) if progress_factory else None
         written.append(
-            generate_split(generator, path, indices, seed, batch_size, {**provenance, "split": split}, progress, overwrite)
+            generate_split(
+                generator, path, indices, seed, batch_size, {**provenance, "split": split}, progress, overwrite
+            )
         )
     return written

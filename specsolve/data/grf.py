@@ -29,9 +29,7 @@ def neumann_grf_2d(rng: np.random.Generator, n: int, alpha: float = 2.0, tau: fl
     return scipy.fft.idctn(modes, type=1) * (2 * (n - 1)) ** 2 / 4.0
 
 
-def periodic_grf_1d(
-    rng: np.random.Generator, n: int, sigma: float, tau: float, gamma: float
-) -> np.ndarray:
+def periodic_grf_1d(rng: np.random.Generator, n: int, sigma: float, tau: float, gamma: float) -> np.ndarray:
     """A sample of N(0, σ²(-Δ + τ²)^-γ) on the periodic grid ``j/n`` of [0, 1), zero mean (FNO's ``GRF1.m``).
 
     ``u(x) = Σ_{k≥1} √2 σ ((2πk)² + τ²)^(-γ/2) (ξ_k cos 2πkx + η_k sin 2πkx)``, truncated below the Nyquist mode.

@@ -45,12 +45,20 @@ class AdvectionGenerator:
             raise ConfigError("advection: need resolution >= 2 and diffusivity >= 0")
         self.times = uniform_frames("advection", final_time, n_frames, include_initial)
         self.shape = (resolution,) * dim
-        self.velocity, self.diffusivity, self.include_initial = tuple(float(c) for c in velocity), diffusivity, include_initial
+        self.velocity, self.diffusivity, self.include_initial = (
+            tuple(float(c) for c in velocity),
+            diffusivity,
+            include_initial,
+        )
         self.sigma, self.tau, self.gamma, self.store_dtype = sigma, tau, gamma, store_dtype
 
     def layout(self) -> Layout:
         return trajectory_layout(
-            self.shape, self.times, self.include_initial, self.store_dtype, "advected field u(t)",
+            self.shape,
+            self.times,
+            self.include_initial,
+            self.store_dtype,
+            "advected field u(t)",
             (self.sigma, self.tau, self.gamma),
             {
                 "pde": "advection",

@@ -46,7 +46,11 @@ class HeatGenerator:
 
     def layout(self) -> Layout:
         return trajectory_layout(
-            self.shape, self.times, self.include_initial, self.store_dtype, "temperature u(t)",
+            self.shape,
+            self.times,
+            self.include_initial,
+            self.store_dtype,
+            "temperature u(t)",
             (self.sigma, self.tau, self.gamma),
             {
                 "pde": "heat",
