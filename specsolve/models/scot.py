@@ -37,6 +37,7 @@ Not supported: absolute position embeddings, dropout, the mask token, ResNet ski
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -309,88 +310,39 @@ def _preset(size: str) -> dict:
     )
 
 
-@register("model", "scot_t")
-def scot_t(
-    in_channels: int,
-    out_channels: int,
-    time_conditioning: bool = True,
-    learn_residual: bool = False,
-    drop_path: float = 0.0,
-    image_size: int | None = 128,
-) -> ScOT:
-    """scOT-T (Poseidon-T): embed 48, depths (4, 4, 4, 4), about 20.8 M parameters at 4 in / 4 out."""
-    return ScOT(
-        in_channels,
-        out_channels,
-        **_preset("T"),
-        time_conditioning=time_conditioning,
-        learn_residual=learn_residual,
-        drop_path=drop_path,
-        image_size=image_size,
-    )
+def _preset_factory(size: str, doc: str) -> Callable[..., ScOT]:
+    """A registered factory for one size preset: ScOT's signature less the architecture keys the preset fixes."""
+
+    def factory(
+        in_channels: int,
+        out_channels: int,
+        time_conditioning: bool = True,
+        learn_residual: bool = False,
+        drop_path: float = 0.0,
+        image_size: int | None = 128,
+    ) -> ScOT:
+        return ScOT(
+            in_channels,
+            out_channels,
+            **_preset(size),
+            time_conditioning=time_conditioning,
+            learn_residual=learn_residual,
+            drop_path=drop_path,
+            image_size=image_size,
+        )
+
+    name = f"scot_{size.lower()}"
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = doc
+    return register("model", name)(factory)
 
 
-@register("model", "scot_s")
-def scot_s(
-    in_channels: int,
-    out_channels: int,
-    time_conditioning: bool = True,
-    learn_residual: bool = False,
-    drop_path: float = 0.0,
-    image_size: int | None = 128,
-) -> ScOT:
-    """scOT-S (in the Poseidon code only): embed 48, depths (8, 8, 8, 8)."""
-    return ScOT(
-        in_channels,
-        out_channels,
-        **_preset("S"),
-        time_conditioning=time_conditioning,
-        learn_residual=learn_residual,
-        drop_path=drop_path,
-        image_size=image_size,
-    )
-
-
-@register("model", "scot_b")
-def scot_b(
-    in_channels: int,
-    out_channels: int,
-    time_conditioning: bool = True,
-    learn_residual: bool = False,
-    drop_path: float = 0.0,
-    image_size: int | None = 128,
-) -> ScOT:
-    """scOT-B (Poseidon-B): embed 96, depths (8, 8, 8, 8), about 158 M parameters."""
-    return ScOT(
-        in_channels,
-        out_channels,
-        **_preset("B"),
-        time_conditioning=time_conditioning,
-        learn_residual=learn_residual,
-        drop_path=drop_path,
-        image_size=image_size,
-    )
-
-
-@register("model", "scot_l")
-def scot_l(
-    in_channels: int,
-    out_channels: int,
-    time_conditioning: bool = True,
-    learn_residual: bool = False,
-    drop_path: float = 0.0,
-    image_size: int | None = 128,
-) -> ScOT:
-    """scOT-L (Poseidon-L): embed 192, depths (8, 8, 8, 8), about 629 M parameters."""
-    return ScOT(
-        in_channels,
-        out_channels,
-        **_preset("L"),
-        time_conditioning=time_conditioning,
-        learn_residual=learn_residual,
-        drop_path=drop_path,
-        image_size=image_size,
-    )
+scot_t = _preset_factory(
+    "T", "scOT-T (Poseidon-T): embed 48, depths (4, 4, 4, 4), about 20.8 M parameters at 4 in / 4 out."
+)
+scot_s = _preset_factory("S", "scOT-S (in the Poseidon code only): embed 48, depths (8, 8, 8, 8).")
+scot_b = _preset_factory("B", "scOT-B (Poseidon-B): embed 96, depths (8, 8, 8, 8), about 158 M parameters.")
+scot_l = _preset_factory("L", "scOT-L (Poseidon-L): embed 192, depths (8, 8, 8, 8), about 629 M parameters.")
 
 
 # --- fine-tuning -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -146,12 +146,7 @@ def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.
                     acc[key][0] = acc[key][0] + weight * values.sum(1)
                     acc[key][1] = acc[key][1] + weight * (values**2).sum(1)
                     acc[key][2] += weight * points
-    stats = {}
-    for key, (total, squares, count) in acc.items():
-        mean = total / count
-        stats[f"{key}_mean"] = mean.float()
-        stats[f"{key}_std"] = (squares / count - mean**2).clamp(min=0.0).sqrt().float()
-    return stats
+    return channel_stats(acc)
 
 
 @register("dataset", "hdf5_all2all")

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
 from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -153,12 +153,7 @@ def window_statistics(parts: list[tuple[WindowDataset, int]]) -> dict[str, torch
                 acc[key][0] = acc[key][0] + (w * frames).transpose(0, 1).flatten(1).sum(1)
                 acc[key][1] = acc[key][1] + (w * frames**2).transpose(0, 1).flatten(1).sum(1)
                 acc[key][2] += float(weights.sum()) * points
-    stats = {}
-    for key, (total, squares, count) in acc.items():
-        mean = total / count
-        stats[f"{key}_mean"] = mean.float()
-        stats[f"{key}_std"] = (squares / count - mean**2).clamp(min=0.0).sqrt().float()
-    return stats
+    return channel_stats(acc)
 
 
 @register("dataset", "hdf5_windows")

@@ -8,6 +8,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from specsolve.data.sampling import EpochSeededSampler
@@ -152,3 +153,16 @@ class TrajectoryShards:
                 counts.append((part, n))
             left -= n
         return counts
+
+
+def channel_stats(acc: dict[str, list]) -> dict[str, Tensor]:
+    """``{key: [sum, sum of squares, count]}`` (per channel, float64) -> ``{key_mean, key_std}`` (float32).
+
+    ``std = sqrt(E[v^2] - E[v]^2)``, the population standard deviation, clamped at 0 against rounding.
+    """
+    stats = {}
+    for key, (total, squares, count) in acc.items():
+        mean = total / count
+        stats[f"{key}_mean"] = mean.float()
+        stats[f"{key}_std"] = (squares / count - mean**2).clamp(min=0.0).sqrt().float()
+    return stats
