@@ -1,4 +1,4 @@
-"""Child process of ``test_bad_data.test_mutated_files``: mutate copies of tiny valid files and read them.
+"""Child process of ``test_readers_bad_input.test_mutated_files``: mutate copies of tiny valid files and read them.
 
 Run as ``python _fuzz_child.py FOLDER SEED COUNT``. Prints one JSON line before each case (``case``, ``path``,
 ``source``) and one after it (``case``, ``result``: ``ok`` / ``error`` (a specsolve error) / ``escape: ...``).

@@ -2,7 +2,7 @@
 the temporal and spatial errors quoted in datasets/README.md and the CPU recipe against the FNO-faithful one.
 
 All three are long (minutes of CPU), so they are marked ``slow`` (``make test-slow``); the fast checks of the same
-solver (exact solutions, temporal orders, coarse-vs-fine solves) are in tests/test_ns_generator.py. The bounds are
+solver (exact solutions, temporal orders, coarse-vs-fine solves) are in tests/test_navier_stokes_generator.py. The bounds are
 the figures measured when the recipes were written (datasets/README.md), with head room for other BLAS / FFT
 builds.
 """
