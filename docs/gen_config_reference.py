@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
-import tempfile
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from specsolve.config.loading import DEFAULTS, TOP_LEVEL_KEYS
+from specsolve.io import write_text_atomic
 from specsolve.registry import KINDS, Component, list_components
 from specsolve.registry.signature import describe_parameters
 
@@ -111,10 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     text = render(args.include_plugins)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{args.out.name}.", dir=args.out.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    write_text_atomic(args.out, text)
     print(f"wrote {args.out} ({text.count(chr(10))} lines, {text.count('### ')} components)")
 
 

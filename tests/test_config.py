@@ -49,3 +49,17 @@ def test_yaml_cannot_construct_objects(tmp_path: Path) -> None:
     path.write_text("model: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+def test_config_reference_is_current():
+    """docs/config_reference.md is what docs/gen_config_reference.py renders from the registry (regenerate it with
+    ``python docs/gen_config_reference.py`` after changing a constructor signature)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_config_reference", root / "docs" / "gen_config_reference.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert (root / "docs" / "config_reference.md").read_text() == generator.render(include_plugins=False), (
+        "docs/config_reference.md is stale: run python docs/gen_config_reference.py"
+    )

@@ -20,37 +20,9 @@ class FnoMatDataModule(ReaderDataModule):
 
     format = "fno_mat"
 
-    def __init__(
-        self,
-        train: str,
-        inputs: list[str],
-        outputs: list[str],
-        test: str | None = None,
-        val: str | None = None,
-        batch_size: int = 20,
-        num_workers: int = 0,
-        stride: int = 1,
-        n_train: int | None = None,
-        cache: bool = False,
-        train_range: list[int] | None = None,
-        test_range: list[int] | None = None,
-        seed: int = 0,
+    @staticmethod
+    def reader_options(
         grid: Literal["vertex", "periodic"] = "vertex",
         max_eager_bytes: int = 2 * 1024**3,
     ) -> None:
-        self._setup(
-            train,
-            inputs,
-            outputs,
-            test,
-            val,
-            batch_size,
-            num_workers,
-            stride,
-            n_train,
-            cache,
-            train_range,
-            test_range,
-            seed,
-            {"grid": grid, "max_eager_bytes": max_eager_bytes},
-        )
+        """Options of the ``fno_mat`` reader: ``grid`` (the assumed grid) and ``max_eager_bytes`` (v5 size limit)."""

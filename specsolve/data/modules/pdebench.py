@@ -19,36 +19,8 @@ class PDEBenchDataModule(ReaderDataModule):
 
     format = "pdebench"
 
-    def __init__(
-        self,
-        train: str,
-        inputs: list[str],
-        outputs: list[str],
-        test: str | None = None,
-        val: str | None = None,
-        batch_size: int = 20,
-        num_workers: int = 0,
-        stride: int = 1,
-        n_train: int | None = None,
-        cache: bool = False,
-        train_range: list[int] | None = None,
-        test_range: list[int] | None = None,
-        seed: int = 0,
+    @staticmethod
+    def reader_options(
         channel_names: list[str] | None = None,
     ) -> None:
-        self._setup(
-            train,
-            inputs,
-            outputs,
-            test,
-            val,
-            batch_size,
-            num_workers,
-            stride,
-            n_train,
-            cache,
-            train_range,
-            test_range,
-            seed,
-            {"channel_names": channel_names},
-        )
+        """Option of the ``pdebench`` reader: ``channel_names`` of per-sample-group files."""

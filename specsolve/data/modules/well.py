@@ -17,36 +17,3 @@ class WellDataModule(ReaderDataModule):
     """
 
     format = "well"
-
-    def __init__(
-        self,
-        train: str,
-        inputs: list[str],
-        outputs: list[str],
-        test: str | None = None,
-        val: str | None = None,
-        batch_size: int = 20,
-        num_workers: int = 0,
-        stride: int = 1,
-        n_train: int | None = None,
-        cache: bool = False,
-        train_range: list[int] | None = None,
-        test_range: list[int] | None = None,
-        seed: int = 0,
-    ) -> None:
-        self._setup(
-            train,
-            inputs,
-            outputs,
-            test,
-            val,
-            batch_size,
-            num_workers,
-            stride,
-            n_train,
-            cache,
-            train_range,
-            test_range,
-            seed,
-            {},
-        )
