@@ -56,12 +56,22 @@ def tensor_grid_points(coords: list[Tensor]) -> Tensor:
 class PointPosteriorMixin:
     """Grid prediction and evaluation for solvers with ``predict_points(xs) -> (mean, std)`` at points ``(s, d)``.
 
-    Needs ``problem``, ``dtype`` and ``device_`` on the solver.
+    Needs ``problem``, ``dtype`` and ``device_`` on the solver (:meth:`place_observations` sets the last two).
     """
 
     problem: Problem
     dtype: torch.dtype
     device_: torch.device
+
+    def place_observations(self, n_obs: int | None, dtype: str, device: str) -> None:
+        """The placement (``dtype``, its complex ``cdtype``, ``device_``) and the observations of ``self.problem``
+        (``n_obs`` per axis / edge) as the buffers ``x_obs`` ``(s, d)`` and ``y_obs`` ``(s,)``."""
+        self.dtype = parse_dtype(dtype)
+        self.cdtype = torch.complex128 if self.dtype == torch.float64 else torch.complex64
+        self.device_ = torch.device(device)
+        x, y = self.problem.observations(n_obs)
+        self.register_buffer("x_obs", x.to(self.device_, self.dtype))  # type: ignore[attr-defined]
+        self.register_buffer("y_obs", y.to(self.device_, self.dtype))  # type: ignore[attr-defined]
 
     def predict(self, grid: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Posterior mean and standard deviation on a tensor grid ``{axis: 1-D coords}`` (shape ``(n_1, ..., n_d)``)."""

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
-from specsolve.gp.common import PointPosteriorMixin, adam_loop, parse_dtype
+from specsolve.gp.common import PointPosteriorMixin, adam_loop
 from specsolve.gp.ehrenpreis import (
     feature_nlml,
     feature_posterior,
@@ -78,6 +78,7 @@ class EPGP(PointPosteriorMixin, nn.Module):
         super().__init__()
         self.problem: Problem = get_problem(problem)
         self.p, self.sheets = variety_shape(self.problem)  # raises ConfigError for non-EPGP problems
+        self.place_observations(n_obs, dtype, device)
         if kernel == "closed_form" and self.problem.pde != "heat":
             raise ConfigError(
                 f"epgp: the closed-form kernel exists for the heat equation only; use kernel: monte_carlo "
@@ -88,14 +89,7 @@ class EPGP(PointPosteriorMixin, nn.Module):
         if n_features < 1 or steps < 0 or lr <= 0 or noise <= 0 or spectral_scale <= 0:
             raise ConfigError("epgp: n_features >= 1, steps >= 0 and lr, noise, spectral_scale > 0 are required")
         self.kernel, self.lr, self.steps = kernel, lr, steps
-        self.dtype = parse_dtype(dtype)
-        self.cdtype = torch.complex128 if self.dtype == torch.float64 else torch.complex64
-        self.device_ = torch.device(device)
         gen = torch.Generator().manual_seed(seed)
-
-        x, y = self.problem.observations(n_obs)
-        self.register_buffer("x_obs", x.to(self.device_, self.dtype))
-        self.register_buffer("y_obs", y.to(self.device_, self.dtype))
         self.log_scale = nn.Parameter(torch.tensor(math.log(spectral_scale), dtype=self.dtype, device=self.device_))
         self.log_amp = nn.Parameter(torch.zeros((), dtype=self.dtype, device=self.device_))
         self.log_noise = nn.Parameter(torch.tensor(math.log(noise), dtype=self.dtype, device=self.device_))

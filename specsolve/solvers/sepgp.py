@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
-from specsolve.gp.common import PointPosteriorMixin, adam_loop, parse_dtype
+from specsolve.gp.common import PointPosteriorMixin, adam_loop
 from specsolve.gp.ehrenpreis import (
     feature_nlml,
     feature_posterior,
@@ -74,6 +74,7 @@ class SEPGP(PointPosteriorMixin, nn.Module):
         super().__init__()
         self.problem: Problem = get_problem(problem)
         self.p, self.sheets = variety_shape(self.problem)  # raises ConfigError for non-EPGP problems
+        self.place_observations(n_obs, dtype, device)
         if frequencies not in ("imaginary", "complex"):
             raise ConfigError(f"sepgp: frequencies must be 'imaginary' or 'complex', got '{frequencies}'")
         if likelihood not in ("real_part", "complex"):
@@ -82,14 +83,7 @@ class SEPGP(PointPosteriorMixin, nn.Module):
             raise ConfigError("sepgp: n_points >= 1, steps >= 0, restart_period >= 0 and lr, lr_hyper, noise > 0")
         self.frequencies, self.likelihood = frequencies, likelihood
         self.lr, self.lr_hyper, self.steps, self.restart_period = lr, lr_hyper, steps, restart_period
-        self.dtype = parse_dtype(dtype)
-        self.cdtype = torch.complex128 if self.dtype == torch.float64 else torch.complex64
-        self.device_ = torch.device(device)
         gen = torch.Generator().manual_seed(seed)
-
-        x, y = self.problem.observations(n_obs)
-        self.register_buffer("x_obs", x.to(self.device_, self.dtype))
-        self.register_buffer("y_obs", y.to(self.device_, self.dtype))
         shape = (n_points, self.p)
         self.base_re = nn.Parameter(
             (init_scale * torch.randn(shape, generator=gen, dtype=torch.float64)).to(self.device_, self.dtype)
