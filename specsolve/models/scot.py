@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
-from specsolve.nn.state_dict import match_state_dict
+from specsolve.nn.state_dict import match_state_dict, model_tensors
 from specsolve.nn.swin import (
     ConditionalLayerNorm,
     ConvNeXtBlock,
@@ -368,18 +368,7 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, list[str]]:
     read with ``weights_only=True``. Returns ``{"loaded", "missing", "mismatched", "unexpected"}`` name lists;
     tensors whose shape differs keep their current values and are listed under ``mismatched``.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"checkpoint not found: {p}")
-    try:
-        raw = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
-    if not isinstance(state, dict):
-        raise DataError(f"{p} holds no state dict")
-    if any(k.startswith("model.") for k in state):
-        state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
+    state, _ = model_tensors(path)
     usable, report = match_state_dict(model, state)
     model.load_state_dict(usable, strict=False)
     return report

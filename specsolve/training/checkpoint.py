@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from specsolve.errors import DataError, SpecsolveError
+from specsolve.errors import DataError
+from specsolve.nn.state_dict import load_weights_only
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file with ``weights_only=True`` (a pickle carrying code is refused)."""
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"checkpoint not found: {p}")
-    if p.is_dir():
-        raise DataError(f"checkpoint path is a directory, not a file: {p}")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise SpecsolveError(
-            f"refusing to load {p}: it is not a plain-weights checkpoint ({str(exc).splitlines()[0]})"
-        ) from exc
-    except Exception as exc:
-        raise DataError(f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    ckpt = load_weights_only(p)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise DataError(f"{p} is not a specsolve checkpoint (no state_dict / hyper_parameters)")
     return ckpt

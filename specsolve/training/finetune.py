@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from specsolve.errors import ConfigError, DataError
-from specsolve.nn.state_dict import match_state_dict
+from specsolve.errors import ConfigError
+from specsolve.nn.state_dict import match_state_dict, model_tensors
 
 FINETUNE_KEYS = ("checkpoint", "freeze", "unfreeze", "allow_mismatch", "strict")
 DEFAULT_ALLOW_MISMATCH = ["embedding.projection.*", "recovery.*"]
@@ -83,20 +83,10 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str | No
     p = Path(path)
     if is_poseidon_checkpoint(p):
         return poseidon_state_dict(p), None
-    if not p.is_file():
-        raise DataError(f"finetune.checkpoint not found: {p}")
-    try:
-        raw = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise DataError(f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(f"{p} holds no state dict of tensors")
+    state, raw = model_tensors(p, "finetune.checkpoint")
     name = None
-    if isinstance(raw, dict) and isinstance(raw.get("hyper_parameters"), dict):
+    if isinstance(raw.get("hyper_parameters"), dict):
         name = ((raw["hyper_parameters"].get("config") or {}).get("model") or {}).get("name")
-    if any(k.startswith("model.") for k in state):  # an OperatorModule checkpoint: drop x_mean, y_std, losses, ...
-        state = {k[len("model.") :]: v for k, v in state.items() if k.startswith("model.")}
     return state, name
 
 
