@@ -17,6 +17,7 @@ the time axis (``tensor[0]`` = PDEBench Burgers' initial frame, ``tensor[1:]`` t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -190,22 +191,28 @@ class FieldDataset(Dataset):
         return item
 
 
+def sample_blocks(dataset: Dataset, block: int = 64) -> Iterator[tuple[str, torch.Tensor]]:
+    """Stream ``("x", inputs)`` then ``("y", targets)`` stacked over blocks of ``block`` samples, in order."""
+    for start in range(0, len(dataset), block):
+        xs, ys = zip(*(dataset[i] for i in range(start, min(start + block, len(dataset)))))
+        yield "x", torch.stack(xs)
+        yield "y", torch.stack(ys)
+
+
 def channel_statistics(dataset: Dataset, block: int = 64) -> dict[str, torch.Tensor]:
     """Per-channel mean and std of inputs and outputs over a dataset, streamed in blocks (float64 sums)."""
     sums: dict[str, torch.Tensor] = {}
     squares: dict[str, torch.Tensor] = {}
-    count = 0
-    for start in range(0, len(dataset), block):
-        xs, ys = zip(*(dataset[i] for i in range(start, min(start + block, len(dataset)))))
-        for key, batch in (("x", torch.stack(xs)), ("y", torch.stack(ys))):
-            values = batch.double().transpose(0, 1).flatten(1)
-            sums[key] = sums.get(key, 0) + values.sum(1)
-            squares[key] = squares.get(key, 0) + (values**2).sum(1)
-        count += batch.shape[0] * int(np.prod(batch.shape[2:]))
+    counts: dict[str, int] = {}
+    for key, batch in sample_blocks(dataset, block):
+        values = batch.double().transpose(0, 1).flatten(1)
+        sums[key] = sums.get(key, 0) + values.sum(1)
+        squares[key] = squares.get(key, 0) + (values**2).sum(1)
+        counts[key] = counts.get(key, 0) + batch.shape[0] * int(np.prod(batch.shape[2:]))
     stats = {}
     for key in ("x", "y"):
-        mean = sums[key] / count
-        var = (squares[key] / count - mean**2).clamp(min=0.0)
+        mean = sums[key] / counts[key]
+        var = (squares[key] / counts[key] - mean**2).clamp(min=0.0)
         stats[f"{key}_mean"] = mean.float()
         stats[f"{key}_std"] = var.sqrt().float()
     return stats
@@ -220,19 +227,17 @@ def pointwise_statistics(dataset: Dataset, block: int = 64) -> dict[str, torch.T
     Dirichlet boundary) encode to 0 and decode to the mean, as in the reference."""
     sums: dict[str, torch.Tensor] = {}
     squares: dict[str, torch.Tensor] = {}
-    count = 0
-    for start in range(0, len(dataset), block):
-        xs, ys = zip(*(dataset[i] for i in range(start, min(start + block, len(dataset)))))
-        for key, batch in (("x", torch.stack(xs)), ("y", torch.stack(ys))):
-            sums[key] = sums.get(key, 0) + batch.double().sum(0)
-            squares[key] = squares.get(key, 0) + (batch.double() ** 2).sum(0)
-        count += len(xs)
-    if count < 2:
+    counts: dict[str, int] = {}
+    for key, batch in sample_blocks(dataset, block):
+        sums[key] = sums.get(key, 0) + batch.double().sum(0)
+        squares[key] = squares.get(key, 0) + (batch.double() ** 2).sum(0)
+        counts[key] = counts.get(key, 0) + batch.shape[0]
+    if counts.get("x", 0) < 2:
         raise DataError("data.normalization: pointwise needs at least 2 training samples")
     stats = {}
     for key in ("x", "y"):
-        mean = sums[key] / count
-        var = ((squares[key] - count * mean**2) / (count - 1)).clamp(min=0.0)
+        mean = sums[key] / counts[key]
+        var = ((squares[key] - counts[key] * mean**2) / (counts[key] - 1)).clamp(min=0.0)
         stats[f"{key}_mean"] = mean.float()
         stats[f"{key}_std"] = (var.sqrt() + POINTWISE_EPS).float()
     return stats

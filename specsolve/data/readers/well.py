@@ -41,6 +41,15 @@ def _names(attrs: Any, key: str = "field_names") -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in np.asarray(raw).ravel().tolist()]
 
 
+def _listed_dataset(group: h5py.Group, name: str, path: Path, where: str) -> tuple[h5py.Dataset, bool, bool]:
+    """The dataset ``name`` listed in ``group``'s ``field_names`` and its ``sample_varying`` / ``time_varying``
+    flags; a one-line :class:`DataError` when it is missing."""
+    if name not in group or not isinstance(group[name], h5py.Dataset):
+        raise DataError(f"{path}: missing variable {where} (listed in field_names)")
+    dset = group[name]
+    return dset, _flag(dset.attrs, "sample_varying", path, where), _flag(dset.attrs, "time_varying", path, where)
+
+
 def _flag(attrs: Any, key: str, path: Path, where: str) -> bool:
     if key not in attrs:
         raise DataError(f"{path}: {where} is missing its '{key}' attribute")
@@ -120,11 +129,7 @@ class WellReader(Reader):
             group = f[group_name]
             for field in _names(group.attrs):
                 where = f"'/{group_name}/{field}'"
-                if field not in group or not isinstance(group[field], h5py.Dataset):
-                    raise DataError(f"{p}: missing variable {where} (listed in field_names)")
-                dset = group[field]
-                sv = _flag(dset.attrs, "sample_varying", p, where)
-                tv = _flag(dset.attrs, "time_varying", p, where)
+                dset, sv, tv = _listed_dataset(group, field, p, where)
                 if "dim_varying" not in dset.attrs:
                     raise DataError(f"{p}: {where} is missing its 'dim_varying' attribute")
                 dv = tuple(bool(v) for v in np.asarray(dset.attrs["dim_varying"]).ravel())
@@ -152,11 +157,7 @@ class WellReader(Reader):
             group = f["scalars"]
             for scalar in _names(group.attrs):
                 where = f"'/scalars/{scalar}'"
-                if scalar not in group or not isinstance(group[scalar], h5py.Dataset):
-                    raise DataError(f"{p}: missing variable {where} (listed in field_names)")
-                dset = group[scalar]
-                sv = _flag(dset.attrs, "sample_varying", p, where)
-                tv = _flag(dset.attrs, "time_varying", p, where)
+                dset, sv, tv = _listed_dataset(group, scalar, p, where)
                 expected = ((self.n_samples,) if sv else ()) + ((nt,) if tv else ())
                 if tuple(dset.shape) != expected:
                     raise DataError(f"{p}: {where} has shape {tuple(dset.shape)}, expected {expected} (wrong dims)")
