@@ -12,30 +12,15 @@ The verbs (``specsolve.api``): train, resolve_config, solve, predict, export_mod
 rollout, generate, load_pretrained, data_inspect, data_convert (data_formats), data_export_well, plugins_list, plugins_info.
 """
 
-# light: specsolve.api imports torch / Lightning inside its functions only
-from specsolve.api import (
-    data_convert,
-    data_export_well,
-    data_formats,
-    data_inspect,
-    evaluate,
-    evaluate_resolutions,
-    export_model,
-    generate,
-    load_pretrained,
-    plugins_info,
-    plugins_list,
-    predict,
-    resolve_config,
-    rollout,
-    solve,
-    train,
-)
+# light: specsolve.api imports torch / Lightning inside its functions only; its __all__ (the verbs) is re-exported
+from specsolve import api
+from specsolve.api import *  # noqa: F403
 from specsolve.errors import ConfigError, DataError, RegistryError, SpecsolveError
 from specsolve.registry import KINDS, create, get, is_registered, list_components, register
 from specsolve.version import __version__
 
 __all__ = [
+    *api.__all__,
     "KINDS",
     "ConfigError",
     "DataError",
@@ -43,24 +28,8 @@ __all__ = [
     "SpecsolveError",
     "__version__",
     "create",
-    "data_convert",
-    "data_export_well",
-    "data_formats",
-    "data_inspect",
-    "evaluate",
-    "evaluate_resolutions",
-    "export_model",
-    "generate",
     "get",
     "is_registered",
     "list_components",
-    "load_pretrained",
-    "plugins_info",
-    "plugins_list",
-    "predict",
     "register",
-    "resolve_config",
-    "rollout",
-    "solve",
-    "train",
 ]
