@@ -386,3 +386,36 @@ def test_adam_loop_stops_on_a_non_finite_objective() -> None:
     with pytest.raises(SpecsolveError, match="sepgp: the marginal likelihood became nan at step 3"):
         adam_loop(opt, objective, range(1, 10), "sepgp: the marginal likelihood", lambda s, v: seen.append(s))
     assert seen == [1, 2]  # progress is reported for the finite steps only
+
+
+def test_sepgp_holdout_stopping_keeps_the_best_held_out_check_and_never_sees_the_test_set():
+    """``stopping: holdout`` fits the likelihood on a seeded part of the observations, checks the held-out RMSE
+    every ``check_every`` steps and ends with the parameters of the best check (not the last step's): the checks
+    after step 40 are made to look worse, so the parameters of step 40 must come back."""
+    model = SEPGP(problem="wave_2d", n_points=8, steps=120, restart_period=40, stopping="holdout", check_every=20)
+    fit_idx, held_idx = model.holdout_split()
+    n = model.y_obs.numel()
+    assert sorted(torch.cat([fit_idx, held_idx]).tolist()) == list(range(n))  # a partition of the observations
+    assert held_idx.numel() == round(0.2 * n)
+    checks: dict[int, tuple[float, dict]] = {}
+    measure = model.holdout_rmse
+    step = {"n": 0}
+
+    def recording(*args):
+        value = measure(*args) + (1.0 if step["n"] > 40 else 0.0)
+        checks[step["n"]] = (value, model.state_copy())
+        return value
+
+    model.holdout_rmse = recording
+    info = model.fit(progress=lambda s, _: step.update(n=s))
+    model.holdout_rmse = measure
+    assert sorted(checks) == [0, 20, 40, 60, 80, 100, 120]
+    best_step = min(checks, key=lambda k: checks[k][0])
+    assert best_step == 40 and checks[20][0] > checks[40][0]  # the likelihood fit improves the held-out error
+    assert info["stopped_at"] == 40 and info["holdout_rmse"] == checks[40][0]
+    for name, value in model.state_dict().items():  # the parameters of step 40, not of step 120
+        assert torch.equal(value, checks[40][1][name]), name
+    assert not torch.equal(checks[40][1]["base_re"], checks[120][1]["base_re"])
+    assert SEPGP(problem="wave_2d", stopping="holdout").holdout_split()[1].tolist() == held_idx.tolist()  # seeded
+    with pytest.raises(ConfigError, match="holdout_fraction"):
+        SEPGP(problem="wave_2d", stopping="holdout", holdout_fraction=1.0)
