@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	# --no-deps: their declared dependencies would pull a CUDA torch and tracking tools they do not import
 	$(BIN)/python -m pip install -q --no-deps neuraloperator==2.0.0 galerkin-transformer==0.2.1 torch-cfd==0.2.6
 	$(BIN)/python -m pip install -q tensorly tensorly-torch opt_einsum torchinfo ipython pandas einops requests
+	# the `sphere` extra (plugins/specsolve-sfno), --no-deps: its wheel pins torch 2.14 but runs on 2.13
+	$(BIN)/python -m pip install -q --no-deps "torch-harmonics>=0.9.3,<0.10"
 	touch $(STAMP)
 
 venv: $(STAMP)
