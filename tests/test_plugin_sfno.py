@@ -160,6 +160,18 @@ def test_shallow_water_generator_conserves_mass_and_moves() -> None:
     assert np.array_equal(again["vorticity"][0], out["vorticity"][1])  # seeded per (seed, sample index)
 
 
+def test_missing_torch_harmonics_is_a_one_line_error_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specsolve_sfno.sfno import SphericalFNO
+    from specsolve_sfno.shallow_water import ShallowWaterSphereGenerator
+
+    from specsolve.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "torch_harmonics", None)  # import torch_harmonics -> ImportError
+    for build in (lambda: SphericalFNO(3, 3), lambda: ShallowWaterSphereGenerator()):
+        with pytest.raises(ConfigError, match=r"needs torch-harmonics .*pip install --no-deps 'torch-harmonics>=0.9.3"):
+            build()
+
+
 def test_declared_entry_points() -> None:
     declared = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]["entry-points"]
     assert declared == {

@@ -72,6 +72,7 @@ class ShallowWaterSphereGenerator:
             raise ConfigError(f"shallow_water_sphere: ic_modes must be in 1..{lmax} for nlat={nlat}, got {ic_modes}")
         if store_dtype not in ("float32", "float64"):
             raise ConfigError(f"shallow_water_sphere: store_dtype must be float32 or float64, got {store_dtype!r}")
+        torch_harmonics()
         self.nlat, self.nlon, self.dt = nlat, nlon, float(dt)
         self.lead_steps, self.spinup_steps = round(lead_time / dt), round(spinup / dt)
         self.lead_time, self.spinup = float(lead_time), float(spinup)

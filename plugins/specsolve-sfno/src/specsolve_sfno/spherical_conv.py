@@ -33,7 +33,7 @@ def torch_harmonics() -> Any:
     try:
         import torch_harmonics as th
     except ImportError as exc:
-        raise ConfigError(f"spherical_fno needs torch-harmonics ({exc}); install it: {HARMONICS_HINT}") from None
+        raise ConfigError(f"specsolve-sfno needs torch-harmonics ({exc}); install it: {HARMONICS_HINT}") from None
     return th
 
 
@@ -102,6 +102,7 @@ class SphericalConv(nn.Module):
             raise ConfigError(f"spherical conv: operator must be 'driscoll-healy' or 'linear', got {operator!r}")
         if grid not in ("equiangular", "legendre-gauss"):
             raise ConfigError(f"spherical conv: grid must be 'equiangular' or 'legendre-gauss', got {grid!r}")
+        torch_harmonics()  # fail at construction, with the install hint, not at the first forward
         self.operator, self.modes = operator, modes
         self.transforms = SphericalTransforms(modes, grid)
         std = in_channels**-0.5
