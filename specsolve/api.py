@@ -49,6 +49,7 @@ __all__ = [
     "plugins_info",
     "plugins_list",
     "predict",
+    "push_pretrained",
     "resolve_config",
     "rollout",
     "solve",
@@ -144,12 +145,15 @@ def train(
 
 
 def load_pretrained(path: PathLike, dtype: str | None = None) -> Any:
-    """A pretrained model in eval mode, ``forward(x, t)``, from a local checkpoint.
+    """A pretrained model in eval mode, ``forward(x, t)``, from a local path or a Hugging Face name.
 
-    ``path``: a Poseidon checkpoint directory in the Hugging Face layout (``config.json`` + ``model.safetensors``
-    or ``pytorch_model.bin``, as published for Poseidon-T/B/L): the scOT its config describes, every tensor
-    mapped by name and shape (:mod:`specsolve.models.poseidon_checkpoint`; ``forward(x, t)`` is Poseidon's
-    output); or a specsolve checkpoint file: its ``OperatorModule`` (the model with its stored normalisation).
+    ``path``: ``hf://ORG/NAME[@REVISION]``, read through huggingface_hub's cache (``HF_HUB_OFFLINE=1``: the cache
+    only; a model not there is a one-line error saying how to download it); a specsolve hub directory
+    (:func:`push_pretrained`): its ``OperatorModule``, bit for bit; a Poseidon checkpoint directory in the Hugging
+    Face layout (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``, as published for
+    Poseidon-T/B/L): the scOT its config describes, every tensor mapped by name and shape
+    (:mod:`specsolve.models.poseidon_checkpoint`; ``forward(x, t)`` is Poseidon's output); or a specsolve
+    checkpoint file: its ``OperatorModule`` (the model with its stored normalisation).
     ``dtype``: ``"float32"`` / ``"float64"`` (default: as stored).
     """
     import torch
@@ -157,14 +161,31 @@ def load_pretrained(path: PathLike, dtype: str | None = None) -> Any:
     from specsolve.errors import ConfigError
     from specsolve.models.poseidon_checkpoint import is_poseidon_checkpoint, load_poseidon_checkpoint
     from specsolve.training.checkpoint import load_module
+    from specsolve.training.hub import is_hub_dir, read_hub_dir, resolve_pretrained
 
     dtypes = {None: None, "float32": torch.float32, "float64": torch.float64}
     if dtype not in dtypes:
         raise ConfigError(f"load_pretrained: dtype must be float32 or float64, got {dtype!r}")
-    if is_poseidon_checkpoint(path):
-        return load_poseidon_checkpoint(path, dtypes[dtype])
-    module, _ = load_module(path)
+    local = resolve_pretrained(path)
+    if is_poseidon_checkpoint(local):
+        return load_poseidon_checkpoint(local, dtypes[dtype])
+    module, _ = read_hub_dir(local) if is_hub_dir(local) else load_module(local)
     return module.to(dtypes[dtype]) if dtype else module
+
+
+def push_pretrained(
+    checkpoint: PathLike, directory: PathLike, *, metrics: PathLike | None = None, overwrite: bool = False
+) -> dict[str, Any]:
+    """Write a specsolve checkpoint as a hub directory, as ``specsolve export --format hub``: ``specsolve.json``
+    (model, channels, resolved config, SHA-256), ``config.yaml``, ``model.safetensors``, ``README.md`` (a model
+    card) and, with ``metrics`` (an ``evaluate --json`` file), ``metrics.json`` and a metrics table in the card.
+
+    Upload it with ``hf upload ORG/NAME DIRECTORY``; :func:`load_pretrained` (``hf://ORG/NAME`` or the directory)
+    and ``finetune.checkpoint`` read it back bit for bit. Returns ``{"directory", "files", "sha256", "model"}``.
+    """
+    from specsolve.training.hub import write_hub_dir
+
+    return write_hub_dir(checkpoint, directory, metrics, overwrite)
 
 
 def solve(

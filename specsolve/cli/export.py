@@ -10,11 +10,13 @@ from specsolve import api
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export",
-        help="write a checkpoint's model (normalisation included) as a torch.export .pt2 program or an ONNX model",
+        help="write a checkpoint's model (normalisation included) as a torch.export .pt2 program, an ONNX model, "
+        "or a hub directory (safetensors + config + model card) for load_pretrained / hf upload",
     )
     p.add_argument("--checkpoint", "-c", required=True)
     p.add_argument("--out", "-o", required=True)
-    p.add_argument("--format", default="pt2", help="pt2 (torch.export.load) or onnx (default: pt2)")
+    p.add_argument("--format", default="pt2", help="pt2 (torch.export.load), onnx, or hub (a directory; default: pt2)")
+    p.add_argument("--metrics", help="hub: an `evaluate --json` file for the model card and metrics.json")
     p.add_argument(
         "--grid", help="comma-separated spatial shape to specialise to, e.g. 64,64 (default: the training grid)"
     )
@@ -25,6 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def export(args: argparse.Namespace) -> int:
+    if args.format == "hub":
+        pushed = api.push_pretrained(args.checkpoint, args.out, metrics=args.metrics, overwrite=args.overwrite)
+        print(f"{pushed['model']} written as a hub directory to {pushed['directory']} ({', '.join(pushed['files'])})")
+        return 0
     result = api.export_model(
         args.checkpoint,
         args.out,

@@ -1,10 +1,11 @@
-"""Fine-tuning from a local checkpoint: the run config's ``finetune`` section.
+"""Fine-tuning from a pretrained checkpoint: the run config's ``finetune`` section.
 
 ::
 
     finetune:
       checkpoint: runs/pretrain/checkpoints/last.ckpt   # a specsolve checkpoint or a plain state dict (local file),
-                                                         # or a Poseidon checkpoint directory (config.json + weights)
+                                                         # or a Poseidon checkpoint directory (config.json + weights),
+                                                         # a specsolve hub directory, or hf://ORG/NAME[@REVISION]
       freeze: ["*"]                                      # fnmatch patterns over parameter names
       unfreeze: ["embedding.*", "recovery.*", "*norm*"]  # applied after freeze: these stay trainable
       allow_mismatch: ["embedding.projection.*", "recovery.*"]   # the default
@@ -60,7 +61,9 @@ def finetune_options(section: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"finetune: unknown key '{unknown[0]}'; valid keys: {', '.join(FINETUNE_KEYS)}")
     checkpoint = section.get("checkpoint")
     if not isinstance(checkpoint, str) or not checkpoint:
-        raise ConfigError("finetune.checkpoint must be the path of a local checkpoint file or Poseidon directory")
+        raise ConfigError(
+            "finetune.checkpoint must be a checkpoint file, a Poseidon or hub directory, or hf://ORG/NAME"
+        )
     strict = section.get("strict", True)
     if not isinstance(strict, bool):
         raise ConfigError(f"finetune.strict must be true or false, got {strict!r}")
@@ -74,15 +77,19 @@ def finetune_options(section: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], str | None]:
-    """The model tensors of a local checkpoint (``model.`` prefix removed) and its model name, if recorded.
+    """The model tensors of a checkpoint (``model.`` prefix removed) and its model name, if recorded.
 
-    A Poseidon checkpoint directory gives its tensors under scot's names
-    (:func:`specsolve.models.poseidon_checkpoint.poseidon_state_dict`)."""
+    ``hf://ORG/NAME`` is resolved in the huggingface_hub cache first (:mod:`specsolve.training.hub`). A Poseidon
+    checkpoint directory gives its tensors under scot's names
+    (:func:`specsolve.models.poseidon_checkpoint.poseidon_state_dict`), a specsolve hub directory its model's."""
     from specsolve.models.poseidon_checkpoint import is_poseidon_checkpoint, poseidon_state_dict
+    from specsolve.training.hub import hub_model_tensors, is_hub_dir, resolve_pretrained
 
-    p = Path(path)
+    p = resolve_pretrained(path)
     if is_poseidon_checkpoint(p):
         return poseidon_state_dict(p), None
+    if is_hub_dir(p):
+        return hub_model_tensors(p)
     state, raw = model_tensors(p, "finetune.checkpoint")
     name = None
     if isinstance(raw.get("hyper_parameters"), dict):
