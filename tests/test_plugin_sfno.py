@@ -135,6 +135,24 @@ def test_spherical_conv_gives_the_same_field_on_a_twice_finer_grid() -> None:
         assert torch.allclose(conv(fine)[..., ::2, ::2], conv(coarse), atol=1e-10, rtol=0)
 
 
+@pytest.mark.parametrize("grid", ["equiangular", "legendre-gauss"])
+def test_latitude_embedding_is_the_latitude_of_torch_harmonics_grid_rows(grid: str) -> None:
+    """Row ``i`` of a field is latitude ``-arcsin(x_i)`` for torch-harmonics' ascending quadrature nodes ``x_i``
+    (north first); the embedding's ``sin φ`` must match it (a flipped embedding puts the north on the south)."""
+    from specsolve_sfno.sfno import latitude_features
+
+    nodes = {
+        "equiangular": th.quadrature.clenshaw_curtiss_weights,
+        "legendre-gauss": th.quadrature.legendre_gauss_weights,
+    }
+    x = torch.as_tensor(nodes[grid](12, -1, 1)[0], dtype=torch.float64)
+    features = latitude_features(torch.zeros(1, 1, 12, 5, dtype=torch.float64), grid)
+    assert torch.allclose(features[0, 0, :, 3], -x, atol=1e-12) and torch.allclose(
+        features[0, 1] ** 2 + x[:, None] ** 2, torch.ones(12, 5, dtype=torch.float64)
+    )
+    assert features[0, 0, 0, 0] > 0.9  # first row: near the north pole
+
+
 # -- generator ------------------------------------------------------------------------------------------
 def test_shallow_water_generator_conserves_mass_and_moves() -> None:
     """The area mean of the geopotential (the SHT's l = 0 coefficient, sqrt(4π) x mean) is the same at t and at
