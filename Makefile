@@ -79,5 +79,8 @@ plugin-demo: $(STAMP)
 	rm -rf runs/unet2d_darcy_demo
 	$(BIN)/specsolve train plugins/specsolve-baselines/configs/unet2d_darcy_demo.yaml
 
+# the documentation site (mkdocs.yml): the config reference regenerated, then built with warnings as errors into site/
+# (the gallery shows runs/demo/figures/ from `make demo` when present); tests/test_docs_site.py builds it in CI
 docs: $(STAMP)
 	$(BIN)/python docs/gen_config_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
