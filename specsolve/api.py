@@ -307,8 +307,9 @@ def evaluate(
     Returns ``{"variables": {name: {"per_sample": {metric: [...]}, "mean": {metric: value}}}, "n_samples": N,
     ...}``; ``metrics`` are registered metric names. ``json_out`` writes the result as JSON. ``plot`` (a PNG path)
     draws truth / prediction / error of ``samples`` (default 0, 1, 2) there, the energy spectra to
-    ``<stem>_spectrum.png`` and, for data with a time axis, the space-time strip of the first plotted sample to
-    ``<stem>_time.png``; their paths are ``result["figures"]``.
+    ``<stem>_spectrum.png``, for data with a time axis the space-time strip of the first plotted sample to
+    ``<stem>_time.png`` and, when a variable carries a posterior std or samples, the interval-coverage / PIT figure
+    to ``<stem>_coverage.png``; their paths are ``result["figures"]``.
     """
     from specsolve.inference import plots
     from specsolve.inference.evaluate import evaluate as _evaluate
@@ -320,6 +321,8 @@ def evaluate(
         if plots.has_time_axis(pred):
             first = chosen[0] if chosen else 0
             figures.append(plots.plot_time_strip(pred, data, out.with_name(f"{out.stem}_time.png"), first))
+        if any(v.get("uncertainty") for v in result["variables"].values()):
+            figures.append(plots.plot_coverage(pred, data, out.with_name(f"{out.stem}_coverage.png")))
         return figures
 
     result = _evaluate(pred, data, _metric_names(metrics), list(variables) if variables is not None else None)

@@ -224,3 +224,19 @@ def test_coverage_figure(tmp_path: Path) -> None:
     pred, ref, _ = write_files(tmp_path, None)
     with pytest.raises(DataError, match="no variable carries"):
         plot_coverage(pred, ref, tmp_path / "none.png")
+
+
+def test_api_evaluate_plot_draws_the_coverage_figure_only_with_uncertainty(tmp_path: Path) -> None:
+    """``specsolve.evaluate(..., plot=)`` (= ``specsolve evaluate --plot``) adds ``<stem>_coverage.png`` when a
+    variable carries a std or samples, and not otherwise."""
+    import specsolve
+
+    pred, ref, _ = write_files(tmp_path, "std")
+    result = specsolve.evaluate(pred, ref, "rmse", plot=tmp_path / "fig.png")
+    names = [Path(f).name for f in result["figures"]]
+    assert "fig_coverage.png" in names and (tmp_path / "fig_coverage.png").stat().st_size > 1000
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    pred, ref, _ = write_files(plain, None)
+    result = specsolve.evaluate(pred, ref, "rmse", plot=plain / "fig.png")
+    assert not any(Path(f).name.endswith("_coverage.png") for f in result["figures"])
