@@ -41,7 +41,8 @@ class NSMResidualLoss(nn.Module):
     Parameters
     ----------
     pde : a registered PDE (built-ins and plugins: ``specsolve.pde.list_pdes()``); ``dim``, ``nu``, ``rho``, ``length``, ``time``: its
-        parameters (``None``: the PDE's default). norm : ``sum`` (NSM) or ``l2``. dealias : padding factor of the
+        parameters (``None``: the PDE's default); ``periodic``: the PDE's box kind (``poisson``: ``False`` is
+        NSM's Dirichlet problem). norm : ``sum`` (NSM) or ``l2``. dealias : padding factor of the
         pseudo-spectral products. ic_weight, bc_weight : penalty weights.
     """
 
@@ -57,9 +58,10 @@ class NSMResidualLoss(nn.Module):
         dealias: float = 2.0,
         ic_weight: float = 1.0,
         bc_weight: float = 1.0,
+        periodic: bool | None = None,
     ) -> None:
         super().__init__()
-        spec = build_spec(pde, dim=dim, nu=nu, rho=rho, length=length, time=time)
+        spec = build_spec(pde, dim=dim, nu=nu, rho=rho, length=length, time=time, periodic=periodic)
         self._setup(spec, norm, dealias, ic_weight, bc_weight)
 
     @classmethod
