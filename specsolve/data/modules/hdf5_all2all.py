@@ -8,12 +8,14 @@ a trajectory with snapshots ``u(t_0), ..., u(t_K)`` gives the ``(K+1)(K+2)/2`` s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import FileLayout
 from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
@@ -161,7 +163,8 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     ``allowed_transitions`` keeps only leads ``j - i`` in the list, ``max_lead`` only ``j - i <= max_lead``
     (both in snapshot steps; [1] = next snapshot only). ``outputs`` defaults to ``inputs``.
     ``n_train`` takes the first ``n_train`` training trajectories (all their pairs). Other parameters as ``hdf5``
-    (``seed``: the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e``).
+    (``seed``: the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e``; ``augmentation``
+    transforms ``x`` and ``y`` of a training pair alike, ``t`` unchanged).
     The trainer calls the model as ``model(x, t)`` for these three-element batches.
     """
 
@@ -186,6 +189,7 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         n_train: int | None = None,
         cache: bool = False,
         seed: int = 0,
+        augmentation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -233,6 +237,8 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.out_channels = train_set.info.n_channels(self.outputs)
         self.spatial_shape = train_set.spatial_shape
         self.pairs_per_trajectory = len(self._parts["train"][0].pairs)
+        x_keys, y_keys = channel_keys(train_set.info, self.inputs), channel_keys(train_set.info, self.outputs)
+        self.augmentation = build_augmentation(augmentation, train_set.info, self.spatial_shape, x_keys, y_keys)
 
     def normalization_statistics(self) -> dict:
         return pair_statistics(self._train_counts())

@@ -4,10 +4,12 @@ through :class:`~specsolve.data.readers.NativeReader` like every other format.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import Dataset, Subset
 
+from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import FieldDataset, channel_statistics, pointwise_statistics
 from specsolve.data.modules.loaders import SplitLoaders, merge_shards, shard_paths
 from specsolve.errors import ConfigError, DataError
@@ -44,6 +46,8 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
     seed : the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e`` (resumable runs).
     normalization : ``channel`` (mean / std per channel over samples and grid) or ``pointwise`` (per grid point over
         samples only, the FNO Darcy scripts' ``UnitGaussianNormalizer``; ties the model to the training grid).
+    augmentation : symmetry augmentation of the training split (``{group: p4}``, ``{translate: true,
+        periodic_axes: [x, y]}``, ...: :class:`specsolve.data.augmentation.SymmetryAugmentation`); None = off.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         cache: bool = False,
         seed: int = 0,
         normalization: str = "channel",
+        augmentation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if normalization not in ("channel", "pointwise"):
@@ -72,6 +77,7 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
             if path is not None:
                 self.datasets[split] = open_fields(path, self.inputs, self.outputs, stride, cache)
         self._describe_train()
+        self._bind_augmentation(augmentation)
 
     def _configure(
         self,
@@ -108,6 +114,11 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         self.in_channels = train_set.info.n_channels(self.inputs)
         self.out_channels = train_set.info.n_channels(self.outputs)
         self.spatial_shape = train_set.spatial_shape
+
+    def _bind_augmentation(self, augmentation: dict[str, Any] | None) -> None:
+        info = self.datasets["train"].info
+        x_keys, y_keys = channel_keys(info, self.inputs), channel_keys(info, self.outputs)
+        self.augmentation = build_augmentation(augmentation, info, self.spatial_shape, x_keys, y_keys)
 
     def normalization_statistics(self) -> dict:
         if getattr(self, "normalization", "channel") == "pointwise":

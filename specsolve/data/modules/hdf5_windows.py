@@ -14,13 +14,14 @@ for ``s = 0, window_stride, 2 window_stride, ...`` while the window fits. Two la
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Subset
 
+from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import FileLayout
 from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
@@ -169,7 +170,8 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     layout : ``channels`` (``x: (B, n_in C, *S)``, FNO-2D / G-FNO) or ``time`` (``x: (B, n_in, C, *S)``, ``st_fno``).
     window_stride : step between the first frames of consecutive windows (1 = every window).
     time_stride, time_start : frames used are the stored time indices ``time_start + k time_stride``.
-    batch_size, num_workers, stride, n_train (first trajectories, all their windows), cache, seed : as ``hdf5``.
+    batch_size, num_workers, stride, n_train (first trajectories, all their windows), cache, seed, augmentation :
+        as ``hdf5`` (augmentation transforms every frame of a window alike).
 
     ``in_channels``/``out_channels`` are what the model sees (``n_in C`` / ``n_out C`` for ``channels``, ``C`` for
     ``time``); ``channel_axis`` (1 or 2) is where the physical channels sit in a batch; normalisation statistics
@@ -195,6 +197,7 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         n_train: int | None = None,
         cache: bool = False,
         seed: int = 0,
+        augmentation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if n_in < 1 or n_out < 1:
@@ -236,6 +239,9 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.out_channels = self.physical_out_channels * (n_out if folded else 1)
         self.spatial_shape = self._parts["train"][0].spatial_shape
         self.windows_per_trajectory = self._parts["train"][0].windows_per_trajectory
+        repeat = (n_in, n_out) if folded else (1, 1)
+        x_keys, y_keys = channel_keys(info, self.inputs, repeat[0]), channel_keys(info, self.outputs, repeat[1])
+        self.augmentation = build_augmentation(augmentation, info, self.spatial_shape, x_keys, y_keys)
 
     def normalization_statistics(self) -> dict[str, torch.Tensor]:
         """Per physical channel (``C``); for ``channels`` repeated ``n_in`` / ``n_out`` times (time-major order)."""

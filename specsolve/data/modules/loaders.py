@@ -11,6 +11,7 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from specsolve.data.augmentation import AugmentedDataset, BoundAugmentation, EpochTaggedSampler
 from specsolve.data.sampling import EpochSeededSampler
 from specsolve.errors import ConfigError, DataError
 
@@ -83,12 +84,15 @@ class ResumableDataLoader(DataLoader):
 
 class SplitLoaders:
     """Mixin for a ``LightningDataModule`` with ``datasets`` (split -> Dataset), ``_train_subset()``,
-    ``batch_size``, ``num_workers`` and ``seed``: builds the train / val / test DataLoaders."""
+    ``batch_size``, ``num_workers`` and ``seed``: builds the train / val / test DataLoaders. With ``augmentation``
+    set (:func:`specsolve.data.augmentation.build_augmentation`), training samples only are transformed, by the
+    element drawn for ``(seed, epoch, sample index)``."""
 
     datasets: dict[str, Dataset]
     batch_size: int
     num_workers: int
     seed: int
+    augmentation: BoundAugmentation | None = None
 
     def _train_subset(self) -> Dataset:
         return self.datasets["train"]
@@ -98,10 +102,14 @@ class SplitLoaders:
         if dataset is None:
             return None
         loader = ResumableDataLoader if shuffle else DataLoader
+        sampler = EpochSeededSampler(len(dataset), self.seed) if shuffle else None
+        if split == "train" and self.augmentation is not None:
+            dataset = AugmentedDataset(dataset, self.augmentation, self.seed)
+            sampler = EpochTaggedSampler(len(dataset), self.seed)
         return loader(
             dataset,
             batch_size=self.batch_size,
-            sampler=EpochSeededSampler(len(dataset), self.seed) if shuffle else None,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -49,6 +49,7 @@ class ReaderDataModule(FieldDataModule):
         train_range: list[int] | None = None,
         test_range: list[int] | None = None,
         seed: int = 0,
+        augmentation: dict[str, Any] | None = None,
         **reader_options: Any,
     ) -> None:
         """What ``FieldDataModule.__init__`` does, with readers instead of native files (same attributes, so its
@@ -74,6 +75,7 @@ class ReaderDataModule(FieldDataModule):
                 dataset = subset  # type: ignore[assignment]
             self.datasets[split] = dataset
         self._describe_train()
+        self._bind_augmentation(augmentation)
 
     @staticmethod
     def reader_options() -> None:
