@@ -1,4 +1,5 @@
-"""Navier-Stokes 2D at CPU scale: FNO, G-FNO-p4, G-FNO-p4m and STFNO, on the test set and on its 90-degree rotation.
+"""Navier-Stokes 2D at CPU scale: FNO, FNO + p4 augmentation, G-FNO-p4, G-FNO-p4m and STFNO, on the test set and on
+its 90-degree rotation.
 
 What it does (all through the library: recipe generation, ``specsolve.training.run.train`` on the run configs
 configs/ns2d_*.yaml with overrides, checkpoints, ``specsolve.inference.rollout``):
@@ -7,7 +8,9 @@ configs/ns2d_*.yaml with overrides, checkpoints, ``specsolve.inference.rollout``
    trajectories, ~25 s) into ``--data-dir`` unless its ``train.h5``/``test.h5`` exist, and writes the rotated test
    set ``test_rot90.h5`` there (every stored field rotated by ``rot90`` over (x, y), as ``torch.rot90(k=1)``);
 2. trains each model from its config (10 -> 1 teacher forcing; STFNO 10 -> ``--st-fno-out`` frames, layout ``time``),
-   frames t = 1..20 (``time_start: 1``); ``--scale`` multiplies the paper widths (FNO 20, p4 10, p4m 7, STFNO 20) and
+   frames t = 1..20 (``time_start: 1``); ``fno_p4aug`` is FNO trained on windows rotated by a random ``rot90(k)``
+   (``data.augmentation: {group: p4}``, configs/ns2d_fno_p4aug.yaml: the G-FNO paper's augmentation baseline);
+   ``--scale`` multiplies the paper widths (FNO 20, p4 10, p4m 7, STFNO 20) and
    ``--modes`` replaces the paper's 12 (STFNO: ``--modes``, ``modes_t`` 4); ``--paper`` keeps the configs' models.
    Scaled runs give STFNO a quarter of the batch and windows ``n_out`` frames apart (``window_stride``), so that
    every frame is a target once per epoch for every model;
@@ -30,8 +33,9 @@ positional encoding) are not equivariant.
 Usage::
 
     .venv/bin/python -m reproductions.ns2d_operators [--data-dir data/ns_small] [--scale 0.5] [--modes 8] [--epochs 5]
-        [--models fno,gfno_p4,gfno_p4m,st_fno] [--n-train N] [--threads 1] [--work-dir runs/ns2d_operators]
+        [--models fno,fno_p4aug,gfno_p4,gfno_p4m,st_fno] [--n-train N] [--threads 1] [--work-dir runs/ns2d_operators]
     .venv/bin/python -m reproductions.ns2d_operators --paper  # the configs' models, epochs and batches (hours on CPU)
+    .venv/bin/python -m reproductions.ns2d_operators --models fno,fno_p4aug,gfno_p4 --out docs/results/ns2d_augmentation.txt
     .venv/bin/python -m reproductions.ns2d_operators --write-rotated SRC.h5 DST.h5  # then: specsolve rollout -d DST.h5
 
 The default run took 11 min (6.9 min CPU) on the shared 2-core machine under load (docs/results/ns2d_operators.txt).
@@ -52,6 +56,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from reproductions.report import quiet_libraries, run
 from specsolve.config import load_config
@@ -67,6 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
     # key: (label, config, paper width)
     "fno": ("FNO", "ns2d_fno.yaml", 20),
+    "fno_p4aug": ("FNO+p4 aug", "ns2d_fno_p4aug.yaml", 20),
     "gfno_p4": ("G-FNO-p4", "ns2d_gfno_p4.yaml", 10),
     "gfno_p4m": ("G-FNO-p4m", "ns2d_gfno_p4m.yaml", 7),
     "st_fno": ("STFNO", "ns2d_st_fno.yaml", 20),
@@ -132,7 +138,7 @@ def overrides_for(key: str, args: argparse.Namespace, data_dir: Path, run_dir: P
     if not args.paper:
         w = max(2 if key.startswith("gfno") else 4, round(width * args.scale))
         out.append(f"model.width={w}")
-        if key == "fno":
+        if key in ("fno", "fno_p4aug"):
             out.append(f"model.modes=[{args.modes},{args.modes}]")
         else:
             out.append(f"model.modes={args.modes}")
@@ -275,6 +281,9 @@ def main() -> None:
             f"\n  model: {model_desc}",
             flush=True,
         )
+        if cfg.data.get("augmentation") is not None:
+            augmentation = OmegaConf.to_container(cfg.data.augmentation)
+            print(f"  data.augmentation: {augmentation} (training windows only)", flush=True)
         t0 = time.perf_counter()
         result = train(cfg, progress=False)
         train_s = time.perf_counter() - t0
