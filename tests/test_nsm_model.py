@@ -169,3 +169,22 @@ def test_pde_inputs_batches_and_config_errors() -> None:
         create("model", "nsm", pde="poisson", periodic=False, modes=[9])
     with pytest.raises(Exception, match="only u = 0 Dirichlet"):
         create("model", "nsm", pde="laplace", modes=[9, 9])
+
+
+@pytest.mark.slow
+def test_nsm_table_quick_run(tmp_path) -> None:  # noqa: ANN001
+    """``reproductions.nsm_table --quick`` runs end to end and writes its table (all methods, all problems)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "nsm_table.txt"
+    subprocess.run(
+        [sys.executable, "-m", "reproductions.nsm_table", "--quick", "--out", str(out)],
+        check=True,
+        capture_output=True,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
+    text = out.read_text()
+    for problem in ("poisson (Dirichlet", "reaction-diffusion", "navier-stokes"):
+        assert problem in text
+    assert text.count("NSM (nsm_residual)") == 3 and text.count("solver: ") == 3
