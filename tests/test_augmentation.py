@@ -5,19 +5,24 @@ untouched validation / test splits, translations only on declared periodic axes,
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
+from specsolve.config.loading import load_config
 from specsolve.data.augmentation import GroupElement, linear_part, transform_field
 from specsolve.data.modules.hdf5_fields import FieldDataModule
 from specsolve.data.modules.hdf5_windows import WindowDataModule
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.errors import ConfigError
-from specsolve.training.run import build_datamodule
+from specsolve.training.checkpointing import Preempted
+from specsolve.training.run import build_datamodule, train
 
 N = 16
 
@@ -136,15 +141,22 @@ def test_rotated_targets_match_equivariant_maps(fields: Path) -> None:
         np.testing.assert_allclose(spectral_derivative(a, 1), y[1].numpy(), atol=1e-3 * np.abs(a).max())
 
 
-def test_window_frames_move_together(tmp_path: Path) -> None:
-    """hdf5_windows (channels layout): all input and target frames of a window get the same rotation."""
-    path = tmp_path / "traj.h5"
+@pytest.fixture(scope="module")
+def trajectories(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 trajectories of 6 band-limited periodic frames ``u(sample, time, x, y)`` on 16^2."""
+    path = tmp_path_factory.mktemp("augment_traj") / "traj.h5"
     u = random_fields(np.random.default_rng(2), 4 * 6).reshape(4, 6, N, N)
     x = np.arange(N) / N
     coords = {"sample": np.arange(4), "time": np.arange(6.0), "x": x, "y": x}
     with NativeWriter(path, coords=coords, variables={"u": VariableSpec(("sample", "time", "x", "y"))}) as w:
         w.write("u", 0, u.astype(np.float32))
-    dm = WindowDataModule(str(path), n_in=3, n_out=2, test=str(path), batch_size=2, augmentation={"group": "p4"})
+    return path
+
+
+def test_window_frames_move_together(trajectories: Path) -> None:
+    """hdf5_windows (channels layout): all input and target frames of a window get the same rotation."""
+    path = str(trajectories)
+    dm = WindowDataModule(path, n_in=3, n_out=2, test=path, batch_size=2, augmentation={"group": "p4"})
     dataset = dm.train_dataloader().dataset
     raw = dm.datasets["train"]
     for i in range(len(raw)):
@@ -185,6 +197,75 @@ def test_resume_mid_epoch_gives_the_same_batches(fields: Path) -> None:
     assert all(torch.equal(r, u) for r, u in zip(rest, uninterrupted[2][2:], strict=True))
     resumed.sampler.set_epoch(3)
     assert all(torch.equal(r, u) for r, u in zip(batches(resumed), uninterrupted[3], strict=True))
+
+
+def test_persistent_workers_see_the_epoch(fields: Path) -> None:
+    """With a persistent DataLoader worker (which never sees ``set_epoch``) the batches of epochs 0 and 1 are
+    those of the in-process loader: the epoch travels with the sampled indices."""
+    options = {"group": "p4", "translate": True, "periodic_axes": ["x", "y"]}
+    in_process = module(fields, ["a"], ["b"], options).train_dataloader()
+    worker = module(fields, ["a"], ["b"], options, num_workers=1).train_dataloader()
+    for epoch in (0, 1):
+        in_process.sampler.set_epoch(epoch)
+        worker.sampler.set_epoch(epoch)
+        assert all(torch.equal(a, b) for a, b in zip(batches(worker), batches(in_process), strict=True))
+
+
+class SendSigterm(Callback):
+    def __init__(self, at_step: int) -> None:
+        self.at_step = at_step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.at_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class Batches(Callback):
+    """Records every training batch's input tensor."""
+
+    def __init__(self, seen: list) -> None:
+        self.seen = seen
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self.seen.append(batch[0].clone())
+
+
+def test_sigterm_mid_epoch_resume_matches_uninterrupted(trajectories: Path, tmp_path: Path) -> None:
+    """A run of hdf5_windows + p4m/translation augmentation stopped by SIGTERM in the middle of epoch 1 and
+    resumed sees the uninterrupted run's batches (rotations included) and ends with its weights."""
+    data = {
+        "name": "hdf5_windows",
+        "train": str(trajectories),
+        "test": str(trajectories),
+        "n_in": 2,
+        "n_out": 1,
+        "batch_size": 4,
+        "seed": 3,
+        "augmentation": {"group": "p4m", "translate": True, "periodic_axes": ["x", "y"], "scalars": ["u"]},
+    }
+    base = {"seed": 1, "data": data, "model": {"name": "fno", "modes": [3, 3], "width": 4, "layers": 1},
+            "optimizer": {"name": "adam", "lr": 3e-3},
+            "trainer": {"max_epochs": 2, "deterministic": True, "accelerator": "cpu"}, "logging": {"figures": False}}  # fmt: skip
+    cfg = lambda run: OmegaConf.merge(load_config(None, []), base, {"run_dir": str(tmp_path / run)})  # noqa: E731
+    steps = 4 * 4 // 4  # 4 trajectories x 4 windows, batch 4
+    reference, interrupted = [], []
+    train(cfg("reference"), progress=False, callbacks=[Batches(reference)])
+    with pytest.raises(Preempted):
+        train(cfg("interrupted"), progress=False, callbacks=[Batches(interrupted), SendSigterm(steps + 2)])
+    train(cfg("interrupted"), resume=True, progress=False, callbacks=[Batches(interrupted)])
+    assert len(interrupted) == len(reference) == 2 * steps
+    assert all(torch.equal(a, b) for a, b in zip(interrupted, reference, strict=True))
+    ref = torch.load(tmp_path / "reference" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    got = torch.load(tmp_path / "interrupted" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for key, value in ref.items():
+        torch.testing.assert_close(got[key], value, rtol=1e-5, atol=1e-7, msg=key)
+
+
+def test_ns2d_p4_augmentation_config_is_the_fno_config_plus_rotations() -> None:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    aug, plain = (OmegaConf.to_container(OmegaConf.load(root / n)) for n in ("ns2d_fno_p4aug.yaml", "ns2d_fno.yaml"))
+    assert aug["data"].pop("augmentation") == {"group": "p4"}
+    assert aug == plain
 
 
 def test_validation_and_test_splits_are_untouched(fields: Path) -> None:
