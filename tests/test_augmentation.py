@@ -211,6 +211,25 @@ def test_persistent_workers_see_the_epoch(fields: Path) -> None:
         assert all(torch.equal(a, b) for a, b in zip(batches(worker), batches(in_process), strict=True))
 
 
+def test_ddp_sampler_wrapper_keeps_the_draws(fields: Path) -> None:
+    """Under DDP Lightning wraps the sampler in ``DistributedSamplerWrapper`` (forwarding ``set_epoch``): the two
+    ranks' items of epoch 1 together are exactly the single-process epoch-1 items, augmentations included."""
+    from lightning.fabric.utilities.distributed import DistributedSamplerWrapper
+
+    options = {"group": "p4m", "translate": True, "periodic_axes": ["x", "y"]}
+    loader = module(fields, ["a"], ["b"], options).train_dataloader()
+    expected = items(module(fields, ["a"], ["b"], options), epoch=1)
+    seen = {}
+    for rank in (0, 1):
+        wrapper = DistributedSamplerWrapper(loader.sampler, num_replicas=2, rank=rank, shuffle=False)
+        wrapper.set_epoch(1)
+        for key in wrapper:
+            seen[key[1]] = loader.dataset[key]
+            assert key[0] == 1
+    assert sorted(seen) == sorted(expected)
+    assert all(torch.equal(seen[i][0], expected[i][0]) for i in expected)
+
+
 class SendSigterm(Callback):
     def __init__(self, at_step: int) -> None:
         self.at_step = at_step
