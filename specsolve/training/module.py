@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from specsolve.config.loading import component_spec
 from specsolve.errors import ConfigError, SpecsolveError
 from specsolve.registry import create, get
+from specsolve.training.compile import compile_options, split_model_section
 from specsolve.training.optim.param_groups import optimizer_params
 
 
@@ -19,7 +20,8 @@ class DivergenceError(SpecsolveError):
 
 
 def build_model(model_cfg: dict[str, Any]) -> nn.Module:
-    name, params = component_spec(model_cfg, "model")
+    """The network of a model section; model-wide options (``compile``, training/compile.py) are not passed on."""
+    name, params, _ = split_model_section(model_cfg, "model")
     return create("model", name, **params)
 
 
@@ -82,6 +84,7 @@ class OperatorModule(L.LightningModule):
         )
         self.config = config
         self.model = build_model(config["model"])
+        self.compile_options = compile_options(config["model"].get("compile"))
         entries = build_losses(config["loss"])
         self.loss_weights = [w for w, _, _ in entries]
         self.loss_names = [n for _, n, _ in entries]
@@ -98,6 +101,16 @@ class OperatorModule(L.LightningModule):
 
         self.objective = objective_options(config)  # teacher forcing, unrolled or pushforward (training/objectives)
         self._register_load_state_dict_pre_hook(self._resize_stats)
+
+    def setup(self, stage: str) -> None:
+        """``model.compile``: compile the network in place for training (``nn.Module.compile``: the state dict keys
+        stay those of the eager model); other stages (predict, test) run it eagerly."""
+        if (
+            stage == "fit"
+            and self.compile_options is not None
+            and getattr(self.model, "_compiled_call_impl", None) is None
+        ):
+            self.model.compile(**self.compile_options)
 
     def _resize_stats(self, state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
         """Pointwise statistics ``(C, *S)`` in a checkpoint replace the ``(C,)`` placeholders of a fresh module."""

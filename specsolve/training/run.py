@@ -19,6 +19,7 @@ from specsolve.registry import create, get
 from specsolve.registry.signature import signature_parameters, validate_params
 from specsolve.training.checkpoint_io import AtomicCheckpointIO
 from specsolve.training.checkpointing import LastCheckpoint
+from specsolve.training.compile import split_model_section
 from specsolve.training.loggers import build_loggers, draw_training_curves, logging_options, model_summary
 from specsolve.training.module import OperatorModule, build_losses
 from specsolve.training.optim.param_groups import check_param_groups
@@ -42,16 +43,17 @@ def build_datamodule(cfg: DictConfig) -> L.LightningDataModule:
 
 
 def resolve_model_config(cfg: DictConfig, in_channels: int, out_channels: int) -> dict[str, Any]:
-    """The model section with ``in_channels``/``out_channels`` filled from the data when the model takes them."""
+    """The model section with ``in_channels``/``out_channels`` filled from the data when the model takes them
+    (model-wide options such as ``compile`` are kept, unchecked against the constructor)."""
     if "model" not in cfg:
         raise ConfigError("config has no 'model' section")
-    name, params = component_spec(cfg.model, "model")
+    name, params, options = split_model_section(cfg.model, "model")
     accepted = signature_parameters(get("model", name))
     for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if key in accepted and key not in params:
             params[key] = value
     validate_params(get("model", name), params, where=f"model '{name}'")
-    return {"name": name, **params}
+    return {"name": name, **params, **options}
 
 
 def trainer_options(cfg: DictConfig) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def validate_components(cfg: DictConfig) -> None:
             raise ConfigError(f"config has no '{section}' section")
     name, params = component_spec(cfg.data, "data")
     validate_params(get("dataset", name), params, where=f"data '{name}'")
-    name, params = component_spec(cfg.model, "model")
+    name, params, _ = split_model_section(cfg.model, "model")  # model-wide options (compile) checked there
     accepted = signature_parameters(get("model", name))
     placeholders = {k: 1 for k in ("in_channels", "out_channels") if k in accepted and k not in params}
     validate_params(get("model", name), {**placeholders, **params}, where=f"model '{name}'")
