@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from tiny_models import TINY_SCOT
 
 from specsolve.config.loading import TOP_LEVEL_KEYS, load_config
 from specsolve.data.native import NativeWriter, VariableSpec
@@ -23,16 +24,7 @@ from specsolve.models.scot import ScOT
 from specsolve.training.finetune import apply_finetune, read_state_dict
 from specsolve.training.run import train
 
-TINY = dict(
-    embed_dim=8,
-    depths=[1, 1, 1],
-    num_heads=[1, 2, 4],
-    skip_connections=[1, 1, 0],
-    patch_size=4,
-    window_size=4,
-    mlp_ratio=2.0,
-    image_size=32,
-)
+TINY = TINY_SCOT
 UNFREEZE = ["embedding.*", "recovery.*", "*norm*"]
 
 

@@ -13,21 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from tiny_models import TINY_SCOT
 
 from specsolve.config.loading import load_config
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.training.run import train
 
-TINY = dict(
-    embed_dim=16,
-    depths=[1, 1, 1],
-    num_heads=[1, 2, 4],
-    skip_connections=[1, 1, 0],
-    patch_size=4,
-    window_size=4,
-    mlp_ratio=2.0,
-    image_size=32,
-)
+TINY = {**TINY_SCOT, "embed_dim": 16}
 
 
 def waves(path: Path, n_samples: int, seed: int, n_times: int = 5, n: int = 32, dt: float = 0.05) -> Path:

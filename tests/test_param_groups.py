@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
+from tiny_models import TINY_SCOT
 
 from specsolve.config.loading import load_config
 from specsolve.errors import ConfigError
@@ -17,9 +18,7 @@ from specsolve.registry import get
 from specsolve.training.optim.param_groups import build_param_groups, check_param_groups
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-TINY = dict(
-    embed_dim=8, depths=(1, 1, 1), num_heads=(1, 2, 4), skip_connections=(1, 1, 0), window_size=4, image_size=32
-)
+TINY = TINY_SCOT
 POSEIDON_GROUPS = [{"params": EMBEDDING_RECOVERY + TIME_CONDITIONING, "lr": 5e-4}]
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from tiny_models import TINY_SCOT
 
 import specsolve
 from specsolve.cli.main import main
@@ -23,16 +24,7 @@ from specsolve.errors import ConfigError
 from specsolve.training.checkpoint import load_module
 from specsolve.training.run import train
 
-TINY = dict(
-    embed_dim=8,
-    depths=[1, 1, 1],
-    num_heads=[1, 2, 4],
-    skip_connections=[1, 1, 0],
-    patch_size=4,
-    window_size=4,
-    mlp_ratio=2.0,
-    image_size=32,
-)
+TINY = TINY_SCOT
 TIMES = np.array([0.0, 0.1, 0.2, 0.3, 0.4])
 TIME_SCALE = 2.0
 

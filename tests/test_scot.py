@@ -16,6 +16,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 from regression import assert_matches_stored
+from tiny_models import TINY_SCOT
 
 from specsolve import registry
 from specsolve.config.loading import load_config
@@ -36,16 +37,8 @@ from specsolve.nn.swin import (
 )
 
 # operators.md section 8: image 32, patch 4, window 4, embed 16, depths [1,1,1], heads [1,2,4], skip [1,1,0], mlp 2
-TINY = dict(
-    embed_dim=16,
-    depths=(1, 1, 1),
-    num_heads=(1, 2, 4),
-    skip_connections=(1, 1, 0),
-    patch_size=4,
-    window_size=4,
-    mlp_ratio=2.0,
-    image_size=32,
-)
+# operators.md section 8: image 32, patch 4, window 4, embed 16, depths [1,1,1], heads [1,2,4], skip [1,1,0], mlp 2
+TINY = {**TINY_SCOT, "embed_dim": 16}
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -461,7 +454,7 @@ def test_end_to_end_training_on_all2all(tmp_path):
 
     train_file = write_trajectories(tmp_path / "train.h5", n_samples=4, n_times=5, n=32, encode=False, seed=0)
     test_file = write_trajectories(tmp_path / "test.h5", n_samples=2, n_times=5, n=32, encode=False, seed=1)
-    model = {"name": "scot", **{k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()}}
+    model = {"name": "scot", **TINY}
     cfg = load_config(None, [])
     cfg = OmegaConf.merge(
         cfg,
