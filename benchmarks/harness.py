@@ -7,6 +7,8 @@
 - :func:`print_ratios`: ratios of median times against a reference, next to the median of the per-round ratios.
 - :class:`PeakMemory`: peak memory of a block: ``torch.cuda.max_memory_allocated`` on CUDA, the process's peak RSS
   (``ru_maxrss``, monotone over the process's life) on CPU.
+- :func:`saved_activation_bytes`: the bytes autograd keeps for the backward pass of a forward (a deterministic
+  measure of activation memory on any device, e.g. for activation checkpointing).
 - :func:`run_child`: run a Python snippet in a fresh child process (so that peaks do not mix), sample the memory of
   the child and its descendants (DataLoader workers) as the sum of their proportional set sizes, and return the
   JSON the child prints last (see :func:`child_report`) with ``peak_mb``.
@@ -149,6 +151,24 @@ class PeakMemory:
             self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
         else:
             self.mib = max_rss_mib()
+
+
+def saved_activation_bytes(forward: Callable[[], object], exclude: Sequence[torch.Tensor] = ()) -> int:
+    """Bytes of the distinct storages that autograd saves for backward while ``forward()`` runs (saved-tensor
+    hooks), storages of ``exclude`` (the parameters) left out. A storage saved by several ops counts once; a
+    checkpointed block contributes only what the checkpoint keeps (its inputs)."""
+    skip = {t.untyped_storage().data_ptr() for t in exclude}
+    seen: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in skip:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        forward()
+    return sum(seen.values())
 
 
 def max_rss_mib(children: bool = False) -> float:

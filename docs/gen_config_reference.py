@@ -18,6 +18,7 @@ from specsolve.config.loading import DEFAULTS, TOP_LEVEL_KEYS
 from specsolve.io import write_text_atomic
 from specsolve.registry import KINDS, Component, list_components
 from specsolve.registry.signature import describe_parameters
+from specsolve.training.compile import compile_settings
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "docs" / "config_reference.md"
 
@@ -63,6 +64,23 @@ def component_section(component: Component) -> list[str]:
     return lines + [""]
 
 
+def model_options() -> list[str]:
+    """The model-wide keys of the ``model`` section (not constructor arguments): ``compile``."""
+    lines = [
+        "### Model-wide keys",
+        "",
+        "Besides its constructor's parameters, every `model` section takes `compile`: `false` (default), `true`",
+        "(`torch.compile` of the network for training, in place, so checkpoints load with and without it) or a",
+        "mapping of these `torch.compile` options:",
+        "",
+        "| parameter | type | default |",
+        "|---|---|---|",
+    ]
+    for name, type_name, default in describe_parameters(compile_settings):
+        lines.append(f"| `{name}` | `{cell(type_name)}` | `{cell(default)}` |")
+    return lines + [""]
+
+
 def render(include_plugins: bool) -> str:
     components = [c for c in list_components() if include_plugins or c.distribution == "specsolve"]
     out = [
@@ -85,6 +103,7 @@ def render(include_plugins: bool) -> str:
         "`trainer` takes any argument of `lightning.Trainer` (validated against its signature) except `callbacks`,",
         "`logger`, `plugins` and `default_root_dir`, which specsolve manages.",
         "",
+        *model_options(),
         "## Contents",
         "",
     ]

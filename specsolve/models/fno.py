@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
+from specsolve.nn.checkpointing import checkpointed
 from specsolve.nn.spectral_conv import SpectralConv
 from specsolve.registry import register
 
@@ -75,6 +76,10 @@ class FNO(nn.Module):
     activation (the torch-1.6 ``fourier_2d_time.py`` / ``fourier_3d.py`` scripts; the paper's NS parameter counts
     414,517 and 6,558,537 include it); ``padding_axes`` lists the spatial axes (0-based) that ``padding`` applies to,
     e.g. ``[2]`` for FNO-3D on ``(x, y, t)``, which pads time only (default: every axis).
+
+    ``activation_checkpointing``: each Fourier layer and the projection keep only their input for the backward
+    pass and are recomputed there (:mod:`specsolve.nn.checkpointing`; with ``batch_norm`` only ``K v + W v``, so that the running
+    statistics are updated once): same outputs, gradients and state dict, less activation memory.
     """
 
     def __init__(
@@ -90,6 +95,7 @@ class FNO(nn.Module):
         activation: Literal["gelu", "relu"] = "gelu",
         batch_norm: bool = False,
         padding_axes: list[int] | None = None,
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= len(modes) <= 3:
@@ -99,6 +105,7 @@ class FNO(nn.Module):
         self.ndim = len(modes)
         self.modes = list(modes)
         self.padding = padding
+        self.activation_checkpointing = activation_checkpointing
         axes = list(range(self.ndim)) if padding_axes is None else list(padding_axes)
         if not axes or len(set(axes)) != len(axes) or any(not 0 <= a < self.ndim for a in axes):
             raise ConfigError(
@@ -132,19 +139,30 @@ class FNO(nn.Module):
         x = channel_linear(self.lift, x)
         if self.padding:
             x = F.pad(x, self._pad)
-        for i, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
-            x = pointwise.add_to(spectral(x), x)
-            if self.norms is not None:
+        for i in range(len(self.spectral)):
+            if self.norms is None:
+                x = checkpointed(self.activation_checkpointing, self.fourier_layer, i, x)
+            else:  # the norm outside the recomputed part: its running statistics see each batch once
+                x = checkpointed(self.activation_checkpointing, self.fourier_layer, i, x, False)
                 x = self.norms[i](x)
-            if i < len(self.spectral) - 1:
-                x = self.act(x)
+                x = self.act(x) if i < len(self.spectral) - 1 else x
         if self.padding:
             x = x[(..., *[slice(0, n) for n in spatial])]  # a no-op on the axes left unpadded
+        return checkpointed(self.activation_checkpointing, self.project_batch, x)
+
+    def project_batch(self, x: Tensor) -> Tensor:
+        """:meth:`project` of a batch; on CPU sample by sample: the ``(projection_hidden, *S)`` intermediates stay
+        small enough to be reused by the allocator (a batch-sized one is a fresh mmap, page-faulted on every step)
+        and to stay in cache."""
         if x.device.type != "cpu":
             return self.project(x)
-        # on CPU, Q sample by sample: the (projection_hidden, *S) intermediates stay small enough to be reused by
-        # the allocator (a batch-sized one is a fresh mmap, page-faulted on every step) and to stay in cache
         return torch.cat([self.project(sample) for sample in x.split(1)])
+
+    def fourier_layer(self, i: int, x: Tensor, activate: bool = True) -> Tensor:
+        """Fourier layer ``i``: ``K v + W v``, then the activation (not after the last layer, nor with ``activate``
+        false)."""
+        x = self.pointwise[i].add_to(self.spectral[i](x), x)
+        return self.act(x) if activate and i < len(self.spectral) - 1 else x
 
     def project(self, x: Tensor) -> Tensor:
         """Projection ``Q = Linear(width, projection_hidden) -> act -> Linear(projection_hidden, out)``."""

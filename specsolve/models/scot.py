@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
+from specsolve.nn.checkpointing import checkpointed
 from specsolve.nn.state_dict import match_state_dict, model_tensors
 from specsolve.nn.swin import (
     ConditionalLayerNorm,
@@ -117,6 +118,9 @@ class ScOT(nn.Module):
     ``layer_norm_eps``: of the norms in the SwinV2 and ConvNeXt blocks (Poseidon's config field of that name).
     ``norm_init``: ``"poseidon"`` (the time-conditioning ``Linear(1, dim)`` drawn ``N(0, 0.02)``, zero bias) or
     ``"identity"`` (gamma's bias 1: every conditional norm starts as a plain layer norm at ``t = 0``).
+    ``activation_checkpointing``: every SwinV2 and ConvNeXt block keeps only its input for the backward pass and
+    is recomputed there (:mod:`specsolve.nn.checkpointing`): same outputs and gradients, same state dict, less
+    activation memory for one more forward of the blocks.
     """
 
     def __init__(
@@ -137,6 +141,7 @@ class ScOT(nn.Module):
         image_size: int | None = None,
         layer_norm_eps: float = 1e-5,
         norm_init: str = "poseidon",
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         levels = len(depths)
@@ -177,6 +182,7 @@ class ScOT(nn.Module):
                 raise ConfigError(f"scot: image_size {problem}")
 
         self.norm_init = norm_init
+        self.activation_checkpointing = activation_checkpointing
         cond, eps = time_conditioning, layer_norm_eps
         total = sum(depths)
         rates = torch.linspace(0.0, drop_path, 2 * total, dtype=torch.float32, device="cpu").tolist()
@@ -257,19 +263,19 @@ class ScOT(nn.Module):
         for i in range(self.levels):
             stage_input = h
             for block in self.encoder[i]:
-                h = block(h, tt)
+                h = checkpointed(self.activation_checkpointing, block, h, tt)
             skips.append(h)
             if i < self.levels - 1:
                 h = self.merges[i](h + stage_input, tt)
         for i, convnexts in enumerate(self.skip_blocks):
             for block in convnexts:
-                skips[i] = block(skips[i], tt)
+                skips[i] = checkpointed(self.activation_checkpointing, block, skips[i], tt)
         h = skips[-1]
         for i in reversed(range(self.levels)):
             if i < self.levels - 1:
                 h = h + skips[i]
             for block in self.decoder[i]:
-                h = block(h, tt)
+                h = checkpointed(self.activation_checkpointing, block, h, tt)
             if i > 0:
                 h = self.unmerges[i - 1](h, tt)
         out = self.recovery(h)
@@ -320,6 +326,7 @@ def _preset_factory(size: str, doc: str) -> Callable[..., ScOT]:
         learn_residual: bool = False,
         drop_path: float = 0.0,
         image_size: int | None = 128,
+        activation_checkpointing: bool = False,
     ) -> ScOT:
         return ScOT(
             in_channels,
@@ -329,6 +336,7 @@ def _preset_factory(size: str, doc: str) -> Callable[..., ScOT]:
             learn_residual=learn_residual,
             drop_path=drop_path,
             image_size=image_size,
+            activation_checkpointing=activation_checkpointing,
         )
 
     name = f"scot_{size.lower()}"

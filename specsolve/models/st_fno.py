@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
+from specsolve.nn.checkpointing import checkpointed
 from specsolve.nn.spacetime import (
     PointwiseFFN,
     SpaceTimeSpectralConv,
@@ -81,6 +82,9 @@ class STFNO(nn.Module):
         (step ``j`` at ``j T / T'`` training steps after the last input frame), amplitudes kept; the output
         spectrum is that of the configured length, evaluated at those instants. ``"strict"``: any other
         ``T'`` is an error.
+    activation_checkpointing : the lifting and every block keep only their inputs for the backward pass and are
+        recomputed there (:mod:`specsolve.nn.checkpointing`): same outputs, gradients and state dict, less
+        activation memory (the ``4 width``-channel FFN intermediates) for one more forward of the encoder.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class STFNO(nn.Module):
         max_steps: int = 100,
         resolution_consistent_bias: bool = False,
         temporal_resampling: Literal["reference", "horizon", "strict"] = "reference",
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if in_channels < 1 or in_channels != out_channels:
@@ -132,6 +137,7 @@ class STFNO(nn.Module):
         self.beta, self.max_steps = beta, max_steps
         self.divergence_free = divergence_free
         self.temporal_resampling = temporal_resampling
+        self.activation_checkpointing = activation_checkpointing
         act = _ACTIVATIONS[activation]
         self.activation = act()
 
@@ -189,10 +195,14 @@ class STFNO(nn.Module):
         """
         if x.ndim != 5 or x.shape[2] != self.in_channels:
             raise ValueError(f"st_fno expects (B, T_in, {self.in_channels}, X, Y), got {tuple(x.shape)}")
-        v = self.lifting(x.permute(0, 2, 3, 4, 1))  # (B, C, X, Y, T_in) -> (B, width, X, Y, L)
-        for conv, ffn, w in zip(self.spectral_convs, self.ffns, self.pointwise):
-            v = self.activation(ffn(conv(v)) + w(v))
+        v = checkpointed(self.activation_checkpointing, self.lifting, x.permute(0, 2, 3, 4, 1))  # (B, width, X, Y, L)
+        for i in range(len(self.spectral_convs)):
+            v = checkpointed(self.activation_checkpointing, self.block, i, v)
         return self.reduction(v)
+
+    def block(self, i: int, v: Tensor) -> Tensor:
+        """Block ``i``: ``act(FFN(K v) + Conv1x1(v))`` on ``(B, width, X, Y, L)``."""
+        return self.activation(self.ffns[i](self.spectral_convs[i](v)) + self.pointwise[i](v))
 
     def decode(self, latent: Tensor, x: Tensor, out_steps: int | None = None) -> Tensor:
         """Output operator (and projection): latent ``(B, C, X, Y, L)`` and the input window ``(B, T_in, C, X, Y)``
