@@ -4,7 +4,8 @@
   B A, ...), after untimed warm-up calls; per round the wall and process-CPU seconds per call are kept, and
   :class:`Timing` gives medians (robust to the load of a shared machine) and extremes. CUDA work is synchronised
   around every timed block.
-- :func:`print_ratios`: ratios of median times against a reference, next to the median of the per-round ratios.
+- :func:`speed_ratio` / :func:`print_ratios`: ratios of median times against a reference, next to the median of the
+  per-round ratios.
 - :class:`PeakMemory`: peak memory of a block: ``torch.cuda.max_memory_allocated`` on CUDA, the process's peak RSS
   (``ru_maxrss``, monotone over the process's life) on CPU.
 - :func:`saved_activation_bytes`: the bytes autograd keeps for the backward pass of a forward (a deterministic
@@ -112,6 +113,13 @@ def interleaved(
     return timings
 
 
+def speed_ratio(timings: Mapping[str, Timing], name: str, reference: str) -> tuple[float, float]:
+    """Speed of ``name`` over the speed of ``reference`` (> 1: ``name`` faster): the ratio of the median wall times,
+    and the median of the per-round ratios (rounds pair the two callables under the same machine load)."""
+    t, ref = timings[name], timings[reference]
+    return ref.median / t.median, statistics.median(b / a for a, b in zip(t.wall, ref.wall))
+
+
 def print_ratios(timings: Mapping[str, Timing], reference: str, label: str = "time ratio") -> None:
     """One line per other entry: ``reference`` median time / its median time (> 1: faster than the reference),
     and the medians of the per-round ratios (wall and CPU time)."""
@@ -119,7 +127,7 @@ def print_ratios(timings: Mapping[str, Timing], reference: str, label: str = "ti
     for name, t in timings.items():
         if name == reference:
             continue
-        paired = statistics.median(b / a for a, b in zip(t.wall, ref.wall))
+        paired = speed_ratio(timings, name, reference)[1]
         paired_cpu = statistics.median(b / a for a, b in zip(t.cpu, ref.cpu))
         print(
             f"{label} {name} / {reference}: {ref.median / t.median:.2f}x "
