@@ -10,7 +10,7 @@ DEMO := runs/demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test,dev,hub,docs,mlflow]"
+	$(BIN)/python -m pip install -q -e ".[test,dev,hub,docs,mlflow,wandb]"
 	# the reference implementations the equivalence tests compare against (MIT / Apache-2.0, the `reference` extra);
 	# --no-deps: their declared dependencies would pull a CUDA torch and tracking tools they do not import
 	$(BIN)/python -m pip install -q --no-deps neuraloperator==2.0.0 galerkin-transformer==0.2.1 torch-cfd==0.2.6

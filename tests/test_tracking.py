@@ -72,6 +72,59 @@ def test_mlflow_run_in_a_sqlite_store_read_back(tmp_path: Path, darcy_tiny: Path
     assert (tmp_path / "store" / "mlartifacts").is_dir() and not Path("mlruns").exists()
 
 
+def wandb_records(path: Path):
+    """The protobuf records of an offline W&B run file (``run-*.wandb``): a 7-byte ``:W&B`` header, then LevelDB
+    log blocks of 32 KiB whose chunks (4-byte CRC, 2-byte length, 1-byte type: full / first / middle / last) hold
+    serialised ``wandb_internal_pb2.Record`` messages. wandb >= 0.19 ships no Python reader of its own."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos, pending = path.read_bytes(), 32768, 7, b""
+    assert data[:4] == b":W&B"
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if left < 7 or (length == 0 and kind == 0):  # block trailer / padding
+            pos += left
+            continue
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            yield record
+
+
+def test_wandb_offline_run_read_back(tmp_path: Path, darcy_tiny: Path, monkeypatch) -> None:
+    """``logging: {wandb: {mode: offline}}``: the run file under run_dir/wandb holds the config, one validation point
+    per epoch (equal to the CSV log) and the run-files artifact; nothing is sent anywhere."""
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    from specsolve import api
+    from specsolve.training.curves import read_metrics_csv
+
+    result = api.train(_config(tmp_path, darcy_tiny, "{wandb: {mode: offline, project: tiny}}"), progress=False)
+    (run_file,) = (tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb")
+    config, history, artifacts = {}, [], set()
+    for record in wandb_records(run_file):
+        kind = record.WhichOneof("record_type")
+        if kind == "config":
+            config.update({item.key: json.loads(item.value_json) for item in record.config.update})
+        elif kind == "history":
+            items = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            if "val/rel_l2" in items:
+                history.append(items["val/rel_l2"])
+        elif kind == "artifact":
+            artifacts |= {entry.path for entry in record.artifact.manifest.contents}
+    model = config["config"]["model"]
+    assert (model["name"], model["modes"], model["width"], model["in_channels"]) == ("fno", [3, 3], 6, 1)
+    assert config["in_channels"] == 1 and config["config"]["trainer"]["max_epochs"] == 2
+    csv = [v for _, v in read_metrics_csv(Path(result["run_dir"]) / "logs" / "metrics.csv")["val/rel_l2"]]
+    assert len(history) == 2 and history == pytest.approx(csv)
+    assert artifacts == {"config.yaml", "checkpoints.json", "logs/metrics.csv", "figures/training_curves.png"}
+
+
 def test_tracking_options_are_validated() -> None:
     opts = logging_options({"logging": {"mlflow": {"tracking_uri": "sqlite:///x.db"}, "wandb": True}})
     assert opts.mlflow == MLflowOptions(tracking_uri="sqlite:///x.db") and opts.wandb == WandbOptions()

@@ -220,6 +220,8 @@ def wandb_logger(options: WandbOptions, log_options: LoggingOptions, run_dir: Pa
             if self._experiment is not None:
                 self.record_run_files()
             super().finalize(status)
+            if self._experiment is not None:  # close the run (flushes the offline file): the process may go on
+                self._experiment.finish(exit_code=0 if status == "success" else 1)
 
     (run_dir / "wandb").mkdir(parents=True, exist_ok=True)
     logger = SpecsolveWandbLogger(
