@@ -48,8 +48,8 @@ def quick_overrides(name: str, params: dict) -> dict:
 
 def uncertainty_scores(solver) -> dict[str, float]:
     """CRPS (Gaussian closed form) and the 90 % central-interval coverage of the posterior on the test grid, from
-    the registered ``crps`` / ``coverage`` metrics; NaN for a solver without a posterior std (GP-HM: a MAP estimate,
-    whose CRPS as a point forecast would be its mean absolute error)."""
+    the registered ``crps`` / ``coverage`` metrics; NaN for a solver without a posterior std (GP-HM unless its
+    config sets ``posterior: laplace``: a MAP estimate otherwise)."""
     grid = solver.test_grid()
     mean, std = solver.predict(grid)
     if std is None:

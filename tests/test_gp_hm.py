@@ -225,3 +225,56 @@ def test_paper_protocol_configs_validate_and_cover_every_gp_hm_paper_problem() -
         validate_params(GPHM, params, name)
     for name in new:  # and a CPU-scale config beside each new problem
         assert OmegaConf.load(root / f"{name}.yaml").solver.problem == name
+
+
+# ---- Laplace posterior (posterior="laplace") ------------------------------------------------------------------
+def trained(problem: str, n_points, steps: int = 25) -> GPHM:
+    solver = GPHM(problem=problem, n_points=n_points, n_components=3, steps=steps, posterior="laplace")
+    solver.fit()
+    return solver
+
+
+def test_laplace_hessian_is_the_linear_problems_quadratic_form() -> None:
+    """Poisson is linear, so the objective is quadratic in U: ``H = K^{-1} + lambda_b tau_b B^T B + tau_e D^T D``
+    with ``D`` the residual's matrix (its columns ``r(e_i) - r(0)``) and ``B`` the boundary selection."""
+    solver = trained("poisson_1d_sin100", 12)
+    with torch.no_grad():
+        k = solver._factors()[0][0]
+
+        def residual(u: torch.Tensor) -> torch.Tensor:
+            _, derivs = solver._gp_terms(solver.kernels, u)
+            return solver.problem.residual(u, derivs, solver.source).reshape(-1)
+
+        zero = torch.zeros_like(solver.U)
+        d = torch.stack([residual(e) - residual(zero) for e in torch.eye(12, dtype=torch.float64)], dim=1)
+        b = torch.eye(12, dtype=torch.float64)[solver.bmask.reshape(-1)]
+        tau_b, tau_e = solver.log_tau_b.exp(), solver.log_tau_e.exp()
+        expected = torch.linalg.inv(k) + solver.boundary_weight * tau_b * b.T @ b + tau_e * d.T @ d
+    torch.testing.assert_close(solver.laplace_hessian(), expected, rtol=1e-8, atol=1e-8 * expected.abs().max())
+
+
+def test_laplace_std_equals_the_dense_gaussian_predictive() -> None:
+    """2-D, off the collocation grid: ``var = diag(M H^{-1} M^T) + diag(K** - K* K^{-1} K*^T)`` with the dense
+    Kronecker matrices (``K = K_1 kron K_2``, row-major ``vec``), against the solver's per-axis computation."""
+    solver = trained("poisson_2d_sin100", [6, 5])
+    grid = {a: torch.linspace(0.1, 2.0, n, dtype=torch.float64) for a, n in zip(solver.problem.axes, (4, 3))}
+    _, std = solver.predict(grid)
+    with torch.no_grad():
+        ks = solver._factors()[0]
+        xs = list(grid.values())
+        kernels = list(solver.kernels)
+        dense_k = torch.kron(ks[0], ks[1])
+        cross = torch.kron(*(kern.matrix(x, c, 0) for kern, x, c in zip(kernels, xs, solver.coords)))
+        prior = torch.kron(*(kern.matrix(x, x, 0) for kern, x in zip(kernels, xs)))
+        m = cross @ torch.linalg.inv(dense_k)
+        cov = torch.linalg.inv(solver.laplace_hessian())
+        var = torch.diagonal(m @ cov @ m.T) + torch.diagonal(prior - m @ cross.T)
+    torch.testing.assert_close(std.reshape(-1) ** 2, var, rtol=1e-8, atol=1e-14)
+
+
+def test_laplace_posterior_conflicts_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="no extra_gp"):
+        GPHM(problem="poisson_1d_sin100", extra_gp=True, posterior="laplace")
+    with pytest.raises(ConfigError, match="at most 4096 grid values"):
+        GPHM(problem="poisson_2d_sin100", n_points=100, posterior="laplace")
+    assert GPHM(problem="poisson_1d_sin100", n_points=8, steps=0).predict({"x": torch.zeros(3)})[1] is None

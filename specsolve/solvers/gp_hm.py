@@ -86,6 +86,17 @@ def _add_jitter_cholesky(k: Tensor, jitter: float, eye: Tensor) -> tuple[Tensor,
     raise SpecsolveError("gp_hm: kernel matrix is not positive definite even with 1e4 x jitter")
 
 
+LAPLACE_MAX_VALUES = 4096
+
+
+def outer_product(vectors: list[Tensor]) -> Tensor:
+    """``v_1 o v_2 o ... o v_d``: the tensor ``T[i_1, ..., i_d] = prod_j v_j[i_j]``."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = out[..., None] * v
+    return out
+
+
 def term_name(axes: tuple[str, ...], alpha: tuple[int, ...]) -> str:
     """``u_xxy``-style name of the derivative with multi-index ``alpha`` over ``axes``."""
     return "u_" + "".join(a * m for a, m in zip(axes, alpha))
@@ -117,6 +128,11 @@ class GPHM(nn.Module):
     extra_param : ``values`` (the paper's parametrisation of the extra GP) or ``whitened`` (see the module docstring).
     protocol : ``default`` or ``paper`` (see the module docstring: constant rate, the paper's step count and extra
         GP, the test error at the paper's checkpoints).
+    posterior : ``none`` (the paper: a MAP estimate, no standard deviation) or ``laplace``: the Gaussian (Laplace)
+        approximation ``vec(U) ~ N(U*, H^{-1})`` at the final iterate, ``H`` the Hessian of the objective in ``U``
+        (kernel and noise parameters held at their fitted values; exact for linear PDEs, whose objective is
+        quadratic in ``U``), pushed through the interpolant, plus the GP's conditional variance between the
+        collocation points. Main GP only; at most ``LAPLACE_MAX_VALUES`` grid values (``H`` is dense).
     seed : kept for a uniform solver interface; GP-HM's initialisation is deterministic.
     dtype, device : placement (the method needs float64).
     """
@@ -140,6 +156,7 @@ class GPHM(nn.Module):
         change_point: float | None = None,
         extra_param: Literal["values", "whitened"] = "values",
         protocol: Literal["default", "paper"] = "default",
+        posterior: Literal["none", "laplace"] = "none",
         seed: int = 0,
         dtype: Literal["float64", "float32"] = "float64",
         device: str = "cpu",
@@ -175,6 +192,19 @@ class GPHM(nn.Module):
         if len(ns) != d or min(ns) < 3:
             raise ConfigError(f"gp_hm: n_points must be >= 3 per axis and give {d} axis size(s), got {n_points}")
         self.n_points = ns
+        if posterior not in ("none", "laplace"):
+            raise ConfigError(f"gp_hm: posterior must be 'none' or 'laplace', got '{posterior}'")
+        n_values = 1
+        for n in ns:
+            n_values *= n
+        if posterior == "laplace" and (extra_gp or n_values > LAPLACE_MAX_VALUES):
+            raise ConfigError(
+                "gp_hm: posterior 'laplace' needs the main GP alone (no extra_gp) and at most "
+                f"{LAPLACE_MAX_VALUES} grid values (its Hessian is dense), got {n_values}"
+                + (" with extra_gp" if extra_gp else "")
+            )
+        self.posterior = posterior
+        self._laplace_cache: tuple[tuple[int, ...], Tensor] | None = None
         if lr_final is not None and lr_final <= 0:
             raise ConfigError("gp_hm: lr_final must be > 0")
         if not 0.0 < decay_fraction <= 1.0:
@@ -451,15 +481,65 @@ class GPHM(nn.Module):
     # ---- prediction ------------------------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, grid: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-        """Posterior-mean interpolant on a tensor grid ``{axis: 1-D coords}``; returns ``(mean, None)``.
+        """Posterior-mean interpolant on a tensor grid ``{axis: 1-D coords}``; returns ``(mean, std)``.
 
-        GP-HM is a MAP estimate of the grid values, so no posterior standard deviation is returned.
+        ``std`` is None unless ``posterior="laplace"`` (GP-HM itself is a MAP estimate of the grid values).
         """
         coords = grid_coords(self.problem, grid, self.dtype, self.device_)
         mean = self._interpolate(self.kernels, self.U, coords)
         if self.V is not None:
             mean = mean + self._interpolate(self.extra_kernels, self.extra_values(), coords)
-        return mean, None
+        return mean, (self.laplace_std(coords) if self.posterior == "laplace" else None)
+
+    def laplace_hessian(self) -> Tensor:
+        """``H = d^2 loss / d vec(U)^2`` at the current ``U`` (``N x N``, N the number of grid values)."""
+
+        def objective(u: Tensor) -> Tensor:
+            grid_u = u.view_as(self.U)
+            prior, derivs = self._gp_terms(self.kernels, grid_u)
+            return prior + self._likelihoods(grid_u, derivs, self.log_tau_b, self.log_tau_e)
+
+        with torch.enable_grad():
+            h = torch.autograd.functional.hessian(objective, self.U.detach().reshape(-1))
+        return 0.5 * (h + h.T)
+
+    def _laplace_root(self) -> Tensor:
+        """``S`` with ``S S^T = H^{-1}`` (``S = L^{-T}``, ``H = L L^T``), cached while the parameters are unchanged."""
+        key = tuple(p._version for p in self.main_parameters())
+        if self._laplace_cache is None or self._laplace_cache[0] != key:
+            h = self.laplace_hessian()
+            chol, info = torch.linalg.cholesky_ex(h)
+            if info:
+                raise SpecsolveError(
+                    "gp_hm: the Hessian of the objective in U is not positive definite at the current iterate "
+                    "(not a minimum): no Laplace posterior; train longer"
+                )
+            eye = torch.eye(h.shape[0], dtype=h.dtype, device=h.device)
+            self._laplace_cache = (key, torch.linalg.solve_triangular(chol.T, eye, upper=True))
+        return self._laplace_cache[1]
+
+    def laplace_std(self, coords: list[Tensor], chunk: int = 128) -> Tensor:
+        """Predictive std at the tensor grid ``coords``: ``sqrt(diag(M H^{-1} M^T) + k(x, x) - k_*^T K^{-1} k_*)``
+        with ``M = (K*_1 K_1^{-1}) kron ... kron (K*_d K_d^{-1})`` the interpolant; per-axis factors, Kronecker
+        throughout (the conditional variance of a product kernel: ``prod_j k_j(x_j, x_j) - prod_j q_j(x_j)``)."""
+        ks, chols, _ = self._factors(self.kernels)
+        interp, prior_diag, explained = [], [], []
+        for kern, xs, xc, chol in zip(self.kernels, coords, self.coords, chols):
+            cross = kern.matrix(xs, xc, 0)
+            m = torch.cholesky_solve(cross.T, chol).T  # K*_j K_j^{-1}
+            interp.append(m)
+            prior_diag.append(kern.matrix(xs, xs, 0).diagonal())
+            explained.append((m * cross).sum(1))
+        root = self._laplace_root()
+        shape = [len(x) for x in coords]
+        var = torch.zeros(shape, dtype=self.dtype, device=self.device_)
+        for start in range(0, root.shape[1], chunk):
+            cols = root[:, start : start + chunk].T.reshape(-1, *self.U.shape)  # (chunk, *ns)
+            for axis, m in enumerate(interp):
+                cols = mode_product(m, cols, axis + 1)
+            var += cols.pow(2).sum(0)
+        conditional = outer_product(prior_diag) - outer_product(explained)
+        return (var + conditional.clamp_min(0.0)).sqrt()
 
     def _interpolate(self, kernels: nn.ModuleList, U: Tensor, coords: list[Tensor]) -> Tensor:
         """``(K*_1 ... K*_d) x K^{-1} vec(U)`` at the tensor grid ``coords``."""
