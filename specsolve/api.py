@@ -230,20 +230,60 @@ def predict(
     device: str = "cpu",
     lead_times: str | Sequence[float] | None = None,
     input_time_index: int | None = None,
+    devices: int | None = None,
+    num_nodes: int | None = None,
+    strategy: str | None = None,
+    accelerator: str | None = None,
+    shard_size: int | None = None,
+    resume: bool = False,
     progress: ProgressFactory | None = None,
-) -> Path:
+) -> Path | None:
     """Write predictions of ``checkpoint`` on every sample of ``data`` to ``out`` (native format), as
     ``specsolve predict``; ``stride`` subsamples the stored grid (default: the training stride).
 
     Time-conditioned models (``scot``) need ``lead_times`` (units of the data's ``time`` coordinate, any values,
     also unseen ones): each input sample is predicted at each lead time and the outputs get a ``lead_time``
-    dimension; ``input_time_index`` picks the input frame of trajectory data (default: the training's first)."""
+    dimension; ``input_time_index`` picks the input frame of trajectory data (default: the training's first).
+
+    Distributed and resumable: with ``devices > 1``, ``num_nodes > 1``, a ``strategy``, a ``shard_size`` or
+    ``resume``, ``lightning.Trainer.predict`` runs on ``devices x num_nodes`` ranks (``accelerator`` ``cpu`` /
+    ``gpu``, default from ``device``) and writes shards ``<stem>-<i:05d>-of-<N:05d>.h5`` beside ``out`` of
+    ``shard_size`` samples each (default: one per rank); returns their glob pattern on rank 0 and ``None`` on the
+    other ranks. ``resume`` keeps the shards already complete and computes the rest. Multi-process runs start
+    from the command line (Lightning's ``ddp`` launcher re-runs it), ``torchrun`` or SLURM, see docs/multi_gpu.md.
+    """
     from specsolve.errors import ConfigError
     from specsolve.inference.predict import predict as _predict
 
     times = _comma_list(lead_times, float, "lead times")
     if lead_times is not None and not times:
         raise ConfigError("lead times need at least one value")
+    distributed = None
+    if (devices or 1) > 1 or (num_nodes or 1) > 1 or strategy or shard_size is not None or resume:
+        from specsolve.inference.sharded import ShardOptions
+
+        if accelerator is None and device != "cpu" and not device.startswith("cuda"):
+            raise ConfigError(f"device={device} does not apply to distributed prediction: pass accelerator")
+        if accelerator is None and ":" in device:
+            raise ConfigError(
+                f"device={device}: distributed prediction picks its devices itself (accelerator=gpu, devices=N)"
+            )
+        distributed = ShardOptions(
+            devices=1 if devices is None else devices,
+            num_nodes=1 if num_nodes is None else num_nodes,
+            strategy=strategy,
+            accelerator=accelerator or ("cpu" if device == "cpu" else "gpu"),
+            shard_size=shard_size,
+            resume=resume,
+        )
+    elif accelerator is not None or devices is not None or num_nodes is not None:
+        if accelerator not in (None, "cpu", "gpu", "cuda", "auto"):
+            raise ConfigError(f"accelerator must be cpu, gpu or auto, got '{accelerator}'")
+        for key, value in (("devices", devices), ("num_nodes", num_nodes)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
+        if accelerator == "gpu" or accelerator == "cuda":
+            device = "cuda" if device == "cpu" else device
     report = None
     if progress is not None:
         state: dict[str, Any] = {"done": 0}
@@ -265,6 +305,7 @@ def predict(
         report,
         lead_times=times,
         input_time_index=input_time_index,
+        distributed=distributed,
     )
 
 

@@ -34,6 +34,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="with --lead-times on trajectory data: the stored time index of the input frame (default: the "
         "training's first snapshot)",
     )
+    dist = p.add_argument_group(
+        "distributed / resumable prediction (lightning.Trainer.predict; writes shards OUT_STEM-i-of-N.h5 beside --out)"
+    )
+    dist.add_argument("--devices", type=int, default=None, help="processes (devices) per node")
+    dist.add_argument("--num-nodes", type=int, default=None)
+    dist.add_argument("--strategy", default=None, help="a Lightning strategy, e.g. ddp")
+    dist.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default=None)
+    dist.add_argument("--shard-size", type=int, default=None, help="samples per shard (default: one shard per rank)")
+    dist.add_argument("--resume", action="store_true", help="keep the shards already complete, compute the rest")
     p.set_defaults(func=predict)
 
     p = sub.add_parser(
@@ -82,8 +91,16 @@ def predict(args: argparse.Namespace) -> int:
             device=args.device,
             lead_times=args.lead_times,
             input_time_index=args.input_time_index,
+            devices=args.devices,
+            num_nodes=args.num_nodes,
+            strategy=args.strategy,
+            accelerator=args.accelerator,
+            shard_size=args.shard_size,
+            resume=args.resume,
             progress=progress,
         )
+    if out is None:  # a rank other than 0 of a distributed run: rank 0 reports
+        return 0
     print(f"predictions written to {out}")
     return 0
 

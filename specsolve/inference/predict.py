@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.data.readers import NativeReader, Reader
 from specsolve.errors import ConfigError, DataError
 from specsolve.training.checkpoint import load_module
+
+if TYPE_CHECKING:
+    from specsolve.inference.sharded import ShardOptions
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -48,7 +52,8 @@ def predict(
     progress: Callable[[int, int], None] | None = None,
     lead_times: Sequence[float] | None = None,
     input_time_index: int | None = None,
-) -> Path:
+    distributed: ShardOptions | None = None,
+) -> Path | None:
     """Write predictions for every sample of ``data`` to ``out`` (same dims and coordinates, plus provenance).
 
     ``stride`` subsamples the stored grid (default: the training stride); any stride works for resolution-
@@ -59,12 +64,14 @@ def predict(
     data there.
     """
     data, out = Path(data), Path(out)
-    if _same_file(data, out):
-        raise DataError(f"refusing to overwrite the input data {data} with predictions")
-    if out.exists() and not overwrite:
-        raise DataError(f"output file already exists: {out} (pass overwrite=True to replace it)")
+    if distributed is None:
+        if _same_file(data, out):
+            raise DataError(f"refusing to overwrite the input data {data} with predictions")
+        if out.exists() and not overwrite:
+            raise DataError(f"output file already exists: {out} (pass overwrite=True to replace it)")
     module, hp = load_module(checkpoint)
-    module.to(device)
+    if distributed is None:
+        module.to(device)
     config: dict[str, Any] = hp["config"]
     conditioned = bool(getattr(module.model, "time_conditioning", False))
     if lead_times is not None and not conditioned:
@@ -79,20 +86,103 @@ def predict(
                 f"model '{config['model']['name']}' of {checkpoint} is time-conditioned: give lead times "
                 "(pass lead_times, e.g. 0.5,1.0)"
             )
-        return predict_lead_times(
-            module,
-            hp,
-            checkpoint,
-            data,
-            out,
-            lead_times,
-            input_time_index,
-            stride,
-            batch_size,
-            overwrite,
-            device,
-            progress,
-        )
+        plan = lead_time_plan(module, hp, checkpoint, data, lead_times, input_time_index, stride, batch_size)
+    else:
+        plan = field_plan(module, hp, checkpoint, data, stride, batch_size)
+    if distributed is not None:
+        from specsolve.inference.sharded import predict_sharded
+
+        return predict_sharded(plan, data, out, distributed, overwrite, progress)
+    return write_predictions(plan, out, overwrite, device, progress)
+
+
+@dataclass
+class PredictionPlan:
+    """Everything a prediction writer needs: the inputs, the output file's layout and the model call.
+
+    ``dataset[i]`` is the model input ``(C_in, *S)`` of sample ``i`` (``sample`` coordinate ``coords["sample"][i]``);
+    ``infer(x)`` maps a batch ``(B, C_in, *S)`` to one array ``(B, *dims[1:])`` per output variable.
+    """
+
+    module: torch.nn.Module
+    dataset: Dataset
+    coords: dict[str, np.ndarray]
+    coord_attrs: dict[str, dict[str, Any]]
+    variables: dict[str, VariableSpec]
+    attrs: dict[str, Any]
+    batch_size: int
+    channel_slices: dict[str, tuple[slice, list[int]]]
+    leads: np.ndarray | None = None
+    time_scale: float = 1.0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def infer(self, x: torch.Tensor) -> dict[str, np.ndarray]:
+        """Outputs of a batch, split into variables: ``(B, [n_leads,] *extra, *S)`` float32 arrays."""
+        if self.leads is None:
+            pred = self.module(x).float().cpu().numpy()
+            lead_axes: tuple[int, ...] = ()
+        else:
+            preds = []
+            for tau in self.leads:
+                t = torch.full((x.shape[0],), self.time_scale * tau, dtype=x.dtype, device=x.device)
+                preds.append(self.module(x, t).float().cpu().numpy())
+            pred = np.stack(preds, axis=1)  # (B, n_leads, C_out, *S)
+            lead_axes = (pred.shape[1],)
+        blocks = {}
+        for name, (channels, extra_shape) in self.channel_slices.items():
+            block = pred[(slice(None),) * (1 + len(lead_axes)) + (channels,)]
+            axis = 1 + len(lead_axes)
+            blocks[name] = block.reshape(*block.shape[:axis], *extra_shape, *block.shape[axis + 1 :])
+        return blocks
+
+
+class InputsOnly(Dataset):
+    """``dataset[i]`` without its (empty) targets: the input tensor of a :class:`FieldDataset` item."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.dataset[index][0]
+
+
+def write_predictions(
+    plan: PredictionPlan,
+    out: Path,
+    overwrite: bool = False,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """One process, one device: the batches of ``plan`` in order into one native file, renamed into place when
+    complete."""
+    loader = DataLoader(plan.dataset, batch_size=plan.batch_size, shuffle=False)
+    done = 0
+    with NativeWriter(out, plan.coords, plan.variables, plan.attrs, plan.coord_attrs, overwrite=overwrite) as writer:
+        with torch.inference_mode():
+            for x in loader:
+                for name, block in plan.infer(x.to(device)).items():
+                    writer.write(name, done, block)
+                done += x.shape[0]
+                if progress is not None:
+                    progress(done, len(plan))
+    return out
+
+
+def field_plan(
+    module: torch.nn.Module,
+    hp: dict[str, Any],
+    checkpoint: str | Path,
+    data: Path,
+    stride: int | None,
+    batch_size: int | None,
+) -> PredictionPlan:
+    """The plan of a model without time conditioning: field inputs ``(sample, ..., space)`` -> outputs."""
+    config: dict[str, Any] = hp["config"]
     data_cfg = config["data"]
     inputs, outputs = list(data_cfg["inputs"]), list(data_cfg["outputs"])
     stride = int(stride or data_cfg.get("stride", 1))
@@ -126,19 +216,16 @@ def predict(
         "config": yaml.safe_dump(config, sort_keys=False),
         "title": f"{config['model']['name']} predictions",
     }
-    loader = DataLoader(dataset, batch_size=batch_size or int(data_cfg.get("batch_size", 20)), shuffle=False)
-    done = 0
-    with NativeWriter(out, coords, variables, attrs, coord_attrs, overwrite=overwrite) as writer:
-        with torch.inference_mode():
-            for x, _ in loader:
-                pred = module(x.to(device)).float().cpu().numpy()
-                for name, (channels, extra_shape) in channel_slices.items():
-                    block = pred[:, channels]
-                    writer.write(name, done, block.reshape(block.shape[0], *extra_shape, *block.shape[2:]))
-                done += x.shape[0]
-                if progress is not None:
-                    progress(done, len(dataset))
-    return out
+    return PredictionPlan(
+        module,
+        InputsOnly(dataset),
+        coords,
+        coord_attrs,
+        variables,
+        attrs,
+        batch_size or int(data_cfg.get("batch_size", 20)),
+        channel_slices,
+    )
 
 
 class _InputFrames(Dataset):
@@ -193,6 +280,23 @@ def predict_lead_times(
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
+    """Continuous-in-time prediction: every input sample at every lead time ``tau`` of ``lead_times`` into one
+    file ``out`` (see :func:`lead_time_plan`)."""
+    module.to(device)
+    plan = lead_time_plan(module, hp, checkpoint, data, lead_times, input_time_index, stride, batch_size)
+    return write_predictions(plan, out, overwrite, device, progress)
+
+
+def lead_time_plan(
+    module: torch.nn.Module,
+    hp: dict[str, Any],
+    checkpoint: str | Path,
+    data: Path,
+    lead_times: Sequence[float],
+    input_time_index: int | None = None,
+    stride: int | None = None,
+    batch_size: int | None = None,
+) -> PredictionPlan:
     """Continuous-in-time prediction: every input sample at every lead time ``tau`` of ``lead_times``.
 
     Lead times are in the units of the data's ``time`` coordinate (the training's ``data.time_scale`` is applied
@@ -271,21 +375,15 @@ def predict_lead_times(
     if trajectory:
         attrs["input_time_index"] = int(input_time_index)
         attrs["input_time"] = input_time
-    loader = DataLoader(dataset, batch_size=batch_size or int(data_cfg.get("batch_size", 20)), shuffle=False)
-    done = 0
-    with NativeWriter(out, coords, variables, attrs, coord_attrs, overwrite=overwrite) as writer:
-        with torch.inference_mode():
-            for x in loader:
-                x = x.to(device)
-                preds = []
-                for tau in leads:
-                    t = torch.full((x.shape[0],), time_scale * tau, dtype=x.dtype, device=device)
-                    preds.append(module(x, t).float().cpu().numpy())
-                pred = np.stack(preds, axis=1)  # (B, n_leads, C_out, *S)
-                for name, (channels, extra_shape) in channel_slices.items():
-                    block = pred[:, :, channels]
-                    writer.write(name, done, block.reshape(*block.shape[:2], *extra_shape, *block.shape[3:]))
-                done += x.shape[0]
-                if progress is not None:
-                    progress(done, len(dataset))
-    return out
+    return PredictionPlan(
+        module,
+        dataset,
+        coords,
+        coord_attrs,
+        variables,
+        attrs,
+        batch_size or int(data_cfg.get("batch_size", 20)),
+        channel_slices,
+        leads=leads,
+        time_scale=time_scale,
+    )
