@@ -11,13 +11,21 @@ import pytest
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.inference import plots
 
+PLANE = {
+    "x": {"long_name": "distance east", "units": "km"},
+    "y": {"long_name": "distance north", "units": "km"},
+    "time": {"long_name": "time", "units": "s"},
+}
+SPHERE = {
+    "x": {"long_name": "latitude", "units": "degrees_north", "standard_name": "latitude"},
+    "y": {"long_name": "longitude", "units": "degrees_east", "standard_name": "longitude"},
+    "time": PLANE["time"],
+}
 
-def _write(path: Path, u: np.ndarray, dims: tuple[str, ...], coords: dict[str, np.ndarray]) -> Path:
-    attrs = {
-        "x": {"long_name": "distance east", "units": "km"},
-        "y": {"long_name": "distance north", "units": "km"},
-        "time": {"long_name": "time", "units": "s"},
-    }
+
+def _write(
+    path: Path, u: np.ndarray, dims: tuple[str, ...], coords: dict[str, np.ndarray], attrs: dict = PLANE
+) -> Path:
     with NativeWriter(
         path,
         {"sample": np.arange(u.shape[0]), **coords},
@@ -59,6 +67,25 @@ def test_sample_images_use_coordinates_and_units(tmp_path: Path, figures: list) 
         assert ax.get_xlabel() == "distance east [km]" and ax.get_ylabel() == "distance north [km]"
     colorbars = [ax.get_ylabel() for ax in fig.axes if not ax.images]
     assert "height [m]" in colorbars
+
+
+def test_latitude_is_drawn_vertically_north_up(tmp_path: Path, figures: list) -> None:
+    """A (lat, lon) grid, latitude stored from 90 to -90: longitude runs left to right, latitude upwards, and the
+    northernmost row of the field is the top row of the image."""
+    lat, lon = np.linspace(90.0, -90.0, 7), np.arange(12) * 30.0
+    u = np.zeros((1, 7, 12))
+    u[0, 0] = 1.0  # the north pole row
+    for name in ("ref", "pred"):
+        _write(tmp_path / f"{name}.h5", u, ("sample", "x", "y"), {"x": lat, "y": lon}, SPHERE)
+    plots.plot_samples(tmp_path / "pred.h5", tmp_path / "ref.h5", tmp_path / "s.png", [0])
+    truth = next(ax for ax in figures[0].axes if ax.images)
+    assert truth.get_xlabel() == "longitude [degrees_east]" and truth.get_ylabel() == "latitude [degrees_north]"
+    assert truth.get_xlim() == pytest.approx((-15.0, 345.0)) and truth.get_ylim() == pytest.approx((-105.0, 105.0))
+    image = truth.images[0]
+    rows = np.asarray(image.get_array())
+    assert rows.shape == (7, 12) and np.all(rows[0] == 1.0)  # image rows are latitudes, row 0 the pole row
+    # origin "lower": row 0 is placed at extent[2], the +90 edge, which is the top of the ascending y axis
+    assert image.origin == "lower" and image.get_extent()[2] == pytest.approx(105.0)
 
 
 def test_time_strip_and_1d_lines_use_coordinates(tmp_path: Path, figures: list) -> None:

@@ -80,9 +80,30 @@ def image_extent(x: np.ndarray, y: np.ndarray) -> list[float]:
     return [*edges(x), *edges(y)]
 
 
-def _label_image_axes(ax, f, space: list[str]) -> None:
-    ax.set_xlabel(axis_label(f, space[0]))
-    ax.set_ylabel(axis_label(f, space[1]))
+def is_latitude(f, dim: str) -> bool:
+    """Whether coordinate ``dim`` is a latitude (CF: ``standard_name: latitude`` or ``units: degrees_north``)."""
+    attrs = f[dim].attrs if dim in f else {}
+    return str(attrs.get("standard_name", "")) == "latitude" or str(attrs.get("units", "")) in (
+        "degrees_north",
+        "degree_north",
+    )
+
+
+def image_axes(f, space: list[str]) -> tuple[int, int]:
+    """``(horizontal, vertical)`` indices into ``space`` of a field image: ``space[0]`` horizontal, except a
+    latitude, which is drawn vertically (longitude horizontal)."""
+    return (1, 0) if is_latitude(f, space[0]) else (0, 1)
+
+
+def draw_field(ax, field: np.ndarray, coords: list[np.ndarray], hv: tuple[int, int], **imshow: Any):
+    """``imshow`` of a field over the first two spatial axes in physical coordinates (``hv`` from
+    :func:`image_axes`), coordinates increasing rightwards and upwards (a latitude from 90 to -90: north up)."""
+    h, v = hv
+    image = field if h == 1 else field.T  # imshow rows are the vertical axis
+    im = ax.imshow(image, origin="lower", extent=image_extent(coords[h], coords[v]), **imshow)
+    ax.set_xlim(sorted(ax.get_xlim()))
+    ax.set_ylim(sorted(ax.get_ylim()))
+    return im
 
 
 def plot_samples(
@@ -136,21 +157,22 @@ def plot_samples(
                 p, r, err = (a[..., a.shape[-1] // 2] for a in (p, r, err))
                 sd = None if sd is None else sd[..., sd.shape[-1] // 2]
                 where = f", {space[2]} = {coords[2][len(coords[2]) // 2]:.3g}"
-            extent = image_extent(coords[0], coords[1])
+            hv = image_axes(pred, space)
             vmin, vmax = r.min(), r.max()
             for ax, img, title in ((axes[row, 0], r, "truth"), (axes[row, 1], p, "prediction")):
-                im = ax.imshow(img.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis", extent=extent)
+                im = draw_field(ax, img, coords, hv, vmin=vmin, vmax=vmax, cmap="viridis")
                 ax.set_title(f"{title} ({name}, sample {s}{where})")
                 fig.colorbar(im, ax=ax, shrink=0.8, label=value_label)
-            im = axes[row, 2].imshow(err.T, origin="lower", cmap="magma", extent=extent)
+            im = draw_field(axes[row, 2], err, coords, hv, cmap="magma")
             fig.colorbar(im, ax=axes[row, 2], shrink=0.8)
             axes[row, 2].set_title(f"|error|, relative L2 {rel:.3g}")
             if sd is not None:
-                im = axes[row, 3].imshow(sd.T, origin="lower", cmap="magma", extent=extent)
+                im = draw_field(axes[row, 3], sd, coords, hv, cmap="magma")
                 fig.colorbar(im, ax=axes[row, 3], shrink=0.8)
                 axes[row, 3].set_title("posterior std")
             for ax in axes[row, :ncols]:
-                _label_image_axes(ax, pred, space)
+                ax.set_xlabel(axis_label(pred, space[hv[0]]))
+                ax.set_ylabel(axis_label(pred, space[hv[1]]))
         return save_figure(fig, out)
 
 
@@ -179,6 +201,7 @@ def plot_time_strip(
         coords = [coordinate_values(pred, d, n) for d, n in zip(space, shape)]
         labels = [axis_label(pred, d) for d in space]
         time_label = axis_label(pred, "time")
+        hv = image_axes(pred, space) if len(space) > 1 else (0, 1)
     # (T, ..., *space) -> (T, *space): keep the last entry of any channel axes
     p = np.stack([_last_frame(f, len(space)) for f in p])
     r = np.stack([_last_frame(f, len(space)) for f in r])
@@ -202,23 +225,22 @@ def plot_time_strip(
     fig, axes = plt.subplots(3, len(chosen), figsize=(2.6 * len(chosen), 7.5), squeeze=False)
     vmin, vmax = r[chosen].min(), r[chosen].max()
     emax = np.abs(p[chosen] - r[chosen]).max()
-    extent = image_extent(coords[0], coords[1])
     for col, i in enumerate(chosen):
         pi, ri = p[i], r[i]
         if len(space) == 3:
             pi, ri = pi[..., pi.shape[-1] // 2], ri[..., ri.shape[-1] // 2]
-        axes[0, col].imshow(ri.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis", extent=extent)
-        axes[1, col].imshow(pi.T, origin="lower", vmin=vmin, vmax=vmax, cmap="viridis", extent=extent)
-        axes[2, col].imshow(np.abs(pi - ri).T, origin="lower", vmin=0, vmax=emax, cmap="magma", extent=extent)
+        draw_field(axes[0, col], ri, coords, hv, vmin=vmin, vmax=vmax, cmap="viridis")
+        draw_field(axes[1, col], pi, coords, hv, vmin=vmin, vmax=vmax, cmap="viridis")
+        draw_field(axes[2, col], np.abs(pi - ri), coords, hv, vmin=0, vmax=emax, cmap="magma")
         axes[0, col].set_title(f"t = {float(times[i]):.3g}")
-        axes[2, col].set_xlabel(labels[0])
+        axes[2, col].set_xlabel(labels[hv[0]])
         for row in range(3):  # coordinate ticks on the outer panels only
             if row < 2:
                 axes[row, col].set_xticklabels([])
             if col > 0:
                 axes[row, col].set_yticklabels([])
     for row, label in enumerate(("truth", "prediction", "|error|")):
-        axes[row, 0].set_ylabel(f"{label}\n{labels[1]}")
+        axes[row, 0].set_ylabel(f"{label}\n{labels[hv[1]]}")
     fig.suptitle(f"{name}, sample {sample}")
     return save_figure(fig, out)
 
