@@ -117,11 +117,12 @@ class GMLP(nn.Module):
 
 def group_norm(x: Tensor, order: int, eps: float = 1e-5) -> Tensor:
     """G-FNO's GNorm: ``InstanceNorm3d(C)`` without affine on the view ``(B, C, |G|, *S)``, i.e. per sample and
-    channel ``c`` over all group copies and positions (a group-invariant statistic, hence equivariant)."""
-    b, cg = x.shape[:2]
-    y = x.reshape(b, cg // order, -1)
-    var, mean = torch.var_mean(y, dim=-1, correction=0, keepdim=True)
-    return ((y - mean) * torch.rsqrt(var + eps)).reshape(x.shape)
+    channel ``c`` over all group copies and positions (a group-invariant statistic, hence equivariant).
+
+    In the ``(c, g)`` layout (``g`` fastest) the copies of channel ``c`` are consecutive, so this is
+    ``F.group_norm`` with one group per channel: the fused native kernel (about 10x faster on CPU than the
+    ``var_mean`` expression it replaces, the same statistic: biased variance)."""
+    return F.group_norm(x, x.shape[1] // order, eps=eps)
 
 
 def real_to_complex(t: Tensor, real_dtype: torch.dtype) -> Tensor:
