@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 # The library names an option as "pass <parameter>" (the Python keyword); the CLI shows its flag instead.
-FLAGS = {"overwrite": "--overwrite", "resume": "--resume", "lead_times": "--lead-times"}
+FLAGS = {"overwrite": "--overwrite", "resume": "--resume", "lead_times": "--lead-times", "shard_size": "--shard-size"}
 _PASS_PARAMETER = re.compile(r"\bpass (" + "|".join(FLAGS) + r")\b(=True)?")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
@@ -186,9 +187,12 @@ def plan_shards(
             "(pass resume to complete them, or pass overwrite to replace them)"
         )
     if others:
+        with open_hdf5(out.parent / others[0]) as f:
+            written = f.attrs.get("shard_size")
+        hint = f"pass shard_size={int(written)}" if written is not None else "give the shard size it was written with"
         raise ConfigError(
             f"cannot resume: {others[0]} has another shard layout than {layout.count} shards of {layout.size} "
-            f"samples ({len(others)} such file(s)); resume with the shard size it was written with, or pass overwrite"
+            f"samples ({len(others)} such file(s)); {hint} to resume it, or pass overwrite to start again"
         )
     pending = [i for i in range(layout.count) if not shard_complete(layout.path(i), plan, layout, i)]
     return layout, pending
@@ -347,7 +351,7 @@ def predict_sharded(
             callbacks=[writer],
             default_root_dir=str(out.parent),
         )
-    except (ValueError, RuntimeError, TypeError) as exc:  # Lightning's MisconfigurationException is a ValueError
+    except (MisconfigurationException, ValueError, RuntimeError, TypeError) as exc:
         raise ConfigError(
             f"cannot predict with accelerator={options.accelerator}, devices={options.devices}, "
             f"num_nodes={options.num_nodes}, strategy={options.strategy}: {_first_line(exc)}"
