@@ -30,6 +30,7 @@ from specsolve.nn.group_conv import (
     spectral_real_dtype,
     transform,
 )
+from specsolve.nn.spectral_conv import complex_mode_matmul
 from specsolve.registry import register
 
 
@@ -86,7 +87,10 @@ class GSpectralConv2d(nn.Module):
             real_dtype = spectral_real_dtype(x)
             x_ft = torch.fft.rfft2(x.to(real_dtype))
             block = gather_centered(x_ft[..., :m], dim=-2, m=m)  # (B, I|G|, 2m-1, m)
-            mixed = torch.einsum("bixy,oixy->boxy", block, self.kernel(real_dtype))
+            # mixed[b, o] = sum_i block[b, i] K[o, i] per mode, as one real bmm (CPU complex bmm loops over modes)
+            kernel = torch.view_as_real(self.kernel(real_dtype).transpose(0, 1))  # (I|G|, O|G|, 2m-1, m, 2)
+            mixed = complex_mode_matmul(torch.cat([block.real, block.imag], dim=-1), kernel)
+            mixed = torch.complex(mixed[..., :m], mixed[..., m:])  # (B, O|G|, 2m-1, m)
             out_ft = x_ft.new_zeros(x.shape[0], mixed.shape[1], height, width // 2 + 1)
             scatter_centered(out_ft.narrow(-1, 0, m), mixed, dim=-2, m=m)
             out = torch.fft.irfft2(out_ft, s=(height, width))
