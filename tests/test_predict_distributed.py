@@ -288,3 +288,25 @@ def test_cli_passes_the_distributed_options_to_the_api(monkeypatch, capsys):
     expected = {"devices": 4, "num_nodes": 2, "strategy": "ddp", "accelerator": "gpu", "shard_size": 64, "resume": True}
     assert expected.items() <= kwargs.items()
     assert capsys.readouterr().out == ""  # only rank 0 (a path returned) reports
+
+
+def test_lead_time_predictions_shard_like_the_one_process_file(tmp_path):
+    """Time-conditioned models (scOT, ``lead_times``) go through the same sharded writer: the ``lead_time``
+    dimension and coordinate, the input-frame attributes and the values of the one-process file."""
+    from test_predict import train_tiny, write_trajectories
+
+    write_trajectories(tmp_path / "train.h5", 4, seed=0)
+    write_trajectories(tmp_path / "test.h5", 5, seed=1)
+    ckpt = train_tiny(tmp_path, True)
+    one = specsolve.predict(ckpt, tmp_path / "test.h5", tmp_path / "one.h5", lead_times="0.1,0.3", batch_size=2)
+    pattern = specsolve.predict(
+        ckpt, tmp_path / "test.h5", tmp_path / "sh.h5", lead_times="0.1,0.3", batch_size=2, shard_size=2
+    )
+    assert pattern == tmp_path / "sh-*-of-00003.h5"
+    samples, got = read_all(pattern)
+    assert np.array_equal(samples, np.arange(5)) and got.shape == (5, 2, 32, 32)
+    assert np.array_equal(got, read_all(one)[1])
+    with h5py.File(one) as f, h5py.File(tmp_path / "sh-00002-of-00003.h5") as g:
+        assert np.array_equal(g["lead_time"][()], f["lead_time"][()])
+        assert g.attrs["input_time_index"] == f.attrs["input_time_index"] == 0
+        assert g.attrs["lead_times"].tolist() == [0.1, 0.3]
