@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import DataError
+from specsolve.nn.spectral_conv import complex_mode_matmul
 
 AttentionType = Literal["galerkin", "fourier"]
 
@@ -51,8 +52,10 @@ class HeadwiseLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_heads, d_k))
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.weight.shape[0] == 1:  # one head: the affine map fused into the norm kernel
+            return F.layer_norm(x, x.shape[-1:], self.weight[0], self.bias[0], eps=self.eps)
         x = F.layer_norm(x, x.shape[-1:], eps=self.eps)
-        return x * self.weight[:, None, :] + self.bias[:, None, :]
+        return torch.addcmul(self.bias[:, None, :], x, self.weight[:, None, :])
 
 
 class SimpleAttention(nn.Module):
@@ -140,8 +143,9 @@ class SimpleAttention(nn.Module):
             p = pos.to(q.dtype).unsqueeze(1).expand(batch, self.num_heads, n, self.pos_dim)
             q, k, v = (torch.cat([p, t], dim=-1) for t in (q, k, v))
         if self.attention == "galerkin":
-            kv = self.attention_dropout(torch.einsum("bhnd,bhne->bhde", k, v) / n)  # (B, h, d_k+p, d_k+p)
-            z = torch.einsum("bhnd,bhde->bhne", q, kv)
+            # matmul on the transposed view (no copy; einsum would permute K to a contiguous layout first)
+            kv = self.attention_dropout(torch.matmul(k.transpose(-2, -1), v) / n)  # (B, h, d_k+p, d_k+p)
+            z = torch.matmul(q, kv)
         else:
             scores = torch.einsum("bhnd,bhmd->bhnm", q, k)  # (B, h, n, n)
             if self.reference_fourier_scaling:
@@ -259,7 +263,9 @@ class SpectralConv(nn.Module):
                 (n,) = spatial
                 x_ft = torch.fft.rfft(real, dim=-1, norm="ortho")
                 out_ft = x_ft.new_zeros(x.shape[0], self.out_dim, n // 2 + 1)
-                out_ft[..., :m] = torch.einsum("bix,iox->box", x_ft[..., :m], weights[0])
+                kept = x_ft[..., :m]  # the complex mode mix as one real bmm (CPU complex bmm loops over modes)
+                mixed = complex_mode_matmul(torch.cat([kept.real, kept.imag], dim=-1), self.weight[0].to(real.dtype))
+                out_ft[..., :m] = torch.complex(mixed[..., :m], mixed[..., m:])
                 out = torch.fft.irfft(out_ft, n=n, dim=-1, norm="ortho")
             else:
                 h, w = spatial
