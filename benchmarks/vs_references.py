@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -193,7 +194,8 @@ def galerkin_dropout_off(layers: types.ModuleType) -> Iterator[None]:
 def galerkin_case(args: argparse.Namespace, batch: int) -> Case:
     _add_path(ROOT / "tests")
     try:
-        import test_reference_equivalence_galerkin as G  # noqa: PLC0415 - config and weight map of the test
+        with contextlib.redirect_stdout(io.StringIO()):  # galerkin_transformer prints a Plotly notice on import
+            import test_reference_equivalence_galerkin as G  # noqa: PLC0415 - config and weight map of the test
     except BaseException as exc:  # pytest.importorskip raises Skipped (a BaseException) outside pytest too
         raise Skipped(f"galerkin-transformer 0.2.1 not importable ({exc})") from exc
     config = dict(G.BURGERS, attention_type="galerkin", xavier_init=0.01)  # configs/galerkin_burgers_2048.yaml
