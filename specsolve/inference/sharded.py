@@ -161,6 +161,15 @@ def shard_complete(path: Path, plan: PredictionPlan, layout: ShardLayout, shard:
     return True
 
 
+def _written_shard_size(path: Path) -> int | None:
+    """The ``shard_size`` attribute of a shard file, ``None`` for a file that does not open or lacks it."""
+    try:
+        with open_hdf5(path) as f:
+            return int(f.attrs.get("shard_size", 0)) or None
+    except (DataError, OSError, ValueError):
+        return None
+
+
 def plan_shards(
     plan: PredictionPlan, out: Path, options: ShardOptions, overwrite: bool
 ) -> tuple[ShardLayout, list[int]]:
@@ -171,9 +180,8 @@ def plan_shards(
         raise DataError("no samples to predict")
     existing = written_shards(out)
     size = options.shard_size
-    if options.resume and size is None and existing:
-        with open_hdf5(next(iter(existing))) as f:
-            size = int(f.attrs.get("shard_size", 0)) or None
+    if options.resume and size is None:
+        size = next(filter(None, map(_written_shard_size, sorted(existing))), None)  # the layout found
     layout = ShardLayout(out, n, size or math.ceil(n / options.world_size))
     others = sorted(str(p.name) for p, count in existing.items() if count != layout.count)
     if overwrite:
@@ -187,9 +195,8 @@ def plan_shards(
             "(pass resume to complete them, or pass overwrite to replace them)"
         )
     if others:
-        with open_hdf5(out.parent / others[0]) as f:
-            written = f.attrs.get("shard_size")
-        hint = f"pass shard_size={int(written)}" if written is not None else "give the shard size it was written with"
+        written = _written_shard_size(out.parent / others[0])
+        hint = f"pass shard_size={written}" if written else "give the shard size it was written with"
         raise ConfigError(
             f"cannot resume: {others[0]} has another shard layout than {layout.count} shards of {layout.size} "
             f"samples ({len(others)} such file(s)); {hint} to resume it, or pass overwrite to start again"
