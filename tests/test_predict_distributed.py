@@ -129,6 +129,14 @@ from specsolve.data.fields import FieldDataset
 
 with open(os.environ["RANKS_FILE"], "a") as f:  # every process of the run (Lightning re-runs this script)
     f.write(f"{os.getpid()} {os.environ.get('LOCAL_RANK', '0')}\\n")
+if os.environ.get("FAIL_AT"):  # rank 1 meets a bad sample
+    from specsolve.errors import DataError
+    read = FieldDataset.__getitem__
+    def failing(self, index):
+        if os.environ.get("LOCAL_RANK") == "1" and index == int(os.environ["FAIL_AT"]):
+            raise DataError(f"sample {index} is unreadable")
+        return read(self, index)
+    FieldDataset.__getitem__ = failing
 if os.environ.get("SLOW"):  # a slow file system: the run is still going when the first shard is renamed into place
     item = FieldDataset.__getitem__
     def slow(self, index):
@@ -310,3 +318,23 @@ def test_lead_time_predictions_shard_like_the_one_process_file(tmp_path):
         assert np.array_equal(g["lead_time"][()], f["lead_time"][()])
         assert g.attrs["input_time_index"] == f.attrs["input_time_index"] == 0
         assert g.attrs["lead_times"].tolist() == [0.1, 0.3]
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_a_failing_rank_stops_the_run_in_one_line_per_rank_and_resume_completes_it(setup, tmp_path):
+    ckpt, data, ref = setup
+    args = ["-c", ckpt, "-d", str(data), "-o", str(tmp_path / "p.h5"), "--batch-size", "4", "--shard-size", "4"]
+    args += ["--devices", "2", "--strategy", "ddp", "--accelerator", "cpu"]
+    env = {**ENV, "FAIL_AT": "21", "RANKS_FILE": str(tmp_path / "ranks.txt")}
+    proc = subprocess.run(cli(*args, script=child(tmp_path)), capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = sorted(proc.stderr.strip().splitlines())  # rank 1's error, then rank 0's
+    assert len(lines) == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "sample 21 is unreadable" in lines[1] and "prediction stopped: another rank failed" in lines[0], lines
+    assert "pass --resume" in lines[0]
+    # rank 0: shards 0-2; rank 1: shards 3-4, and shard 5 (samples 20..23) never renamed into place
+    assert sorted(p.name[2:7] for p in tmp_path.glob("p-*-of-00006.h5")) == [f"0000{i}" for i in range(5)]
+    rerun = subprocess.run(cli(*args, "--resume"), capture_output=True, text=True, env=ENV, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert np.array_equal(read_all(tmp_path / "p-*-of-00006.h5")[1], read_all(ref)[1])

@@ -366,7 +366,13 @@ def predict_sharded(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(local rank has zero length|across ranks is zero).*")
         trainer.predict(_Predictor(plan, layout, pending, writer), return_predictions=False)
-    trainer.strategy.barrier("specsolve-predict-shards")
+    try:
+        trainer.strategy.barrier("specsolve-predict-shards")  # every rank's shards are final past this point
+    except RuntimeError as exc:  # gloo / NCCL: a peer process is gone
+        raise DataError(
+            f"prediction stopped: another rank failed ({_first_line(exc)}); the complete shards are kept, "
+            "pass resume to compute the rest"
+        ) from exc
     if not trainer.is_global_zero:
         return None
     missing = [layout.path(i).name for i in range(layout.count) if not layout.path(i).is_file()]
