@@ -106,6 +106,40 @@ def compare(label: str, config: str, cin: int, cout: int, shape: tuple[int, ...]
     torch._dynamo.reset()
 
 
+# the dense kernels that inductor hands to the same BLAS / FFT libraries as eager (nothing to fuse)
+LIBRARY_OPS = ("mm", "bmm", "addmm", "baddbmm", "_fft_r2c", "_fft_c2r", "_fft_c2c", "convolution")
+
+
+def profile(label: str, config: str, cin: int, cout: int, shape: tuple[int, ...], args: argparse.Namespace) -> None:
+    """Self CPU time of an eager training step by op: the share of BLAS / FFT kernels bounds what fusion can win."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    torch.manual_seed(0)
+    model = build(config, cin, cout).train()
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(shape, generator=gen)
+    y = torch.randn((shape[0], cout, *shape[2:]), generator=gen)
+    loss_fn, optimizer = create("loss", "rel_l2"), torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+
+    step()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            step()
+    rows = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+    total = sum(t for _, t in rows)
+    library = sum(t for key, t in rows if key.removeprefix("aten::") in LIBRARY_OPS)
+    top = ", ".join(f"{k} {100 * t / total:.0f}%" for k, t in sorted(rows, key=lambda r: -r[1])[:6])
+    print(
+        f"\n## {label}: BLAS / FFT kernels {100 * library / total:.0f}% of the eager train step's self CPU time; top: {top}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=None, help="comma-separated substrings of the labels to run")
@@ -115,6 +149,9 @@ def main() -> None:
     parser.add_argument("--backend", default="inductor")
     parser.add_argument("--mode", default=None)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--profile", action="store_true", help="instead: the share of GEMM / FFT kernels in the eager train step"
+    )
     args = parser.parse_args()
     threads = set_threads(args.threads)
     device = torch.device(args.device)
@@ -123,7 +160,7 @@ def main() -> None:
     for case in CASES:
         if args.models and not any(s in case[0] for s in args.models.split(",")):
             continue
-        compare(*case, args)
+        (profile if args.profile else compare)(*case, args)
 
 
 if __name__ == "__main__":
