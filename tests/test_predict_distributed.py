@@ -338,3 +338,25 @@ def test_a_failing_rank_stops_the_run_in_one_line_per_rank_and_resume_completes_
     rerun = subprocess.run(cli(*args, "--resume"), capture_output=True, text=True, env=ENV, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert np.array_equal(read_all(tmp_path / "p-*-of-00006.h5")[1], read_all(ref)[1])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_shards_match_the_cpu_file(setup, tmp_path):
+    """``accelerator=gpu``: one GPU in-process, and every GPU of the machine through the CLI (ddp, NCCL) when
+    there are several; float round-off of the GPU kernels allowed."""
+    import torch
+
+    ckpt, data, ref = setup
+    want = read_all(ref)[1]
+    pattern = specsolve.predict(ckpt, data, tmp_path / "one.h5", batch_size=4, shard_size=8, accelerator="gpu")
+    samples, got = read_all(pattern)
+    assert np.array_equal(samples, np.arange(N_SAMPLES))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    n = torch.cuda.device_count()
+    if n > 1:
+        argv = cli("-c", ckpt, "-d", str(data), "-o", str(tmp_path / "all.h5"), "--batch-size", "4")
+        argv += ["--devices", str(n), "--strategy", "ddp", "--accelerator", "gpu", "--shard-size", "4"]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        np.testing.assert_allclose(read_all(tmp_path / "all-*-of-00006.h5")[1], want, rtol=1e-4, atol=1e-6)
