@@ -104,3 +104,17 @@ def test_compiled_training_checkpoint_loads_eagerly(tmp_path: Path, darcy_tiny: 
     eager_state = read_checkpoint(eager_last)["state_dict"]
     for key, value in eager_state.items():  # the same training run: compilation changes no result
         torch.testing.assert_close(ckpt["state_dict"][key], value, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_bad_compile_option_is_one_line(tmp_path: Path, darcy_tiny: Path, capsys: pytest.CaptureFixture) -> None:
+    from specsolve.cli.main import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"data: {{name: hdf5, train: {darcy_tiny}/train.h5, inputs: [a], outputs: [u]}}\n"
+        "model: {name: fno, modes: [4, 4], compile: {dynamc: true}}\n"
+    )
+    assert main(["train", str(config), f"run_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert "model.compile: unknown key 'dynamc' (did you mean 'dynamic'?)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # failed before anything was built or written
