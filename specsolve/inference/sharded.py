@@ -234,7 +234,6 @@ class ShardWriter(BasePredictionWriter):
         self._writer: NativeWriter | None = None
         self._next = 0
         self._done = 0
-        self.written: list[Path] = []
 
     def _begin(self, shard: int) -> None:
         lo, hi = self.layout.bounds(shard)
@@ -251,8 +250,6 @@ class ShardWriter(BasePredictionWriter):
         writer, self._writer, self._shard = self._writer, None, None
         if writer is not None:
             writer.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
-            if exc is None:
-                self.written.append(writer.path)
 
     def write_on_batch_end(
         self,
@@ -364,7 +361,9 @@ def predict_sharded(
             f"num_nodes={options.num_nodes}, strategy={options.strategy}: {_first_line(exc)}"
         ) from exc
     with warnings.catch_warnings():
+        # a rank without pending shards; batch indices travel in the batches themselves
         warnings.filterwarnings("ignore", message=".*(local rank has zero length|across ranks is zero).*")
+        warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
         trainer.predict(_Predictor(plan, layout, pending, writer), return_predictions=False)
     try:
         trainer.strategy.barrier("specsolve-predict-shards")  # every rank's shards are final past this point
