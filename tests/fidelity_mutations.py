@@ -1,4 +1,4 @@
-"""Fidelity mutation check for FNO, the Galerkin Transformer and ST-FNO (issue 15).
+"""Fidelity mutation check for FNO, G-FNO, the Galerkin Transformer, ST-FNO and scOT (issue 15).
 
 Each mutation is a deliberate fidelity bug (the issue's list for these models, plus a few more). The script copies
 the working tree (without .git and .venv) to a temporary folder, applies one mutation at a time there, runs the
@@ -25,6 +25,8 @@ FNO = "tests/test_reference_equivalence_fno.py"
 GAL = "tests/test_reference_equivalence_galerkin.py"
 ST = "tests/test_reference_equivalence_st_fno.py"
 FID = "tests/test_operator_fidelity.py"
+POS = "tests/test_poseidon_reference.py"
+FIX = "tests/test_reference_fixtures_fno_gfno.py"
 
 # (kind, description, file, original text (must occur once), mutated text, test file)
 MUTATIONS = [
@@ -32,8 +34,8 @@ MUTATIONS = [
         "issue",
         "FNO: activation after the last Fourier layer",
         "specsolve/models/fno.py",
-        "            if i < len(self.spectral) - 1:\n                x = self.act(x)",
-        "            x = self.act(x)",
+        "return self.act(x) if activate and i < len(self.spectral) - 1 else x",
+        "return self.act(x) if activate else x",
         FNO,
     ),
     (
@@ -112,8 +114,9 @@ MUTATIONS = [
         "issue",
         "ST-FNO: no activation after the last block",
         "specsolve/models/st_fno.py",
-        "v = self.activation(ffn(conv(v)) + w(v))",
-        "v = (ffn(conv(v)) + w(v)) if conv is self.spectral_convs[-1] else self.activation(ffn(conv(v)) + w(v))",
+        "return self.activation(self.ffns[i](self.spectral_convs[i](v)) + self.pointwise[i](v))",
+        "y = self.ffns[i](self.spectral_convs[i](v)) + self.pointwise[i](v)\n"
+        "        return y if i == len(self.spectral_convs) - 1 else self.activation(y)",
         ST,
     ),
     (
@@ -203,6 +206,62 @@ MUTATIONS = [
         "    order = effective_order(-1.0, norm_convention)",
         "    order = -1.0",
         FID,
+    ),
+    (
+        "issue",
+        "scOT: a pre-norm before attention (res-post-norm broken)",
+        "specsolve/nn/swin.py",
+        "        y = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2)) if shift else x\n",
+        "        y = self.norm_attention(x, t)\n        y = torch.roll(y, shifts=(-shift, -shift), dims=(1, 2)) if shift else y\n",
+        POS,
+    ),
+    (
+        "issue",
+        "scOT: CPB position bias removed",
+        "specsolve/nn/swin.py",
+        "logits = logits + self.position_bias(window, x).unsqueeze(0)",
+        "logits = logits",
+        POS,
+    ),
+    (
+        "issue",
+        "scOT: stage residual before merging removed",
+        "specsolve/models/scot.py",
+        "h = self.merges[i](h + stage_input, tt)",
+        "h = self.merges[i](h, tt)",
+        POS,
+    ),
+    (
+        "issue",
+        "scOT: skip including the stage input",
+        "specsolve/models/scot.py",
+        "skips.append(h)",
+        "skips.append(h + stage_input)",
+        POS,
+    ),
+    (
+        "issue",
+        "scOT: decoder shift order swapped",
+        "specsolve/models/scot.py",
+        "block(i, (depths[i] - 1 - b) % 2 == 1, dec_rates[start + b])",
+        "block(i, b % 2 == 1, dec_rates[start + b])",
+        POS,
+    ),
+    (
+        "extra",
+        "G-FNO: kernel copies not rotated/reflected (official code, fixture)",
+        "specsolve/models/gfno.py",
+        "copies = [transform(base[:, :, self.perm[g]], g, (-2, -1)) for g in range(self.order)]",
+        "copies = [base[:, :, self.perm[g]] for g in range(self.order)]",
+        FIX,
+    ),
+    (
+        "extra",
+        "FNO: activation after the last layer (original code, fixture)",
+        "specsolve/models/fno.py",
+        "return self.act(x) if activate and i < len(self.spectral) - 1 else x",
+        "return self.act(x) if activate else x",
+        FIX,
     ),
 ]
 

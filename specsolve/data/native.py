@@ -41,7 +41,9 @@ class VariableSpec:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def _attr_value(value: Any) -> Any:
+def hdf5_attr_value(value: Any) -> Any:
+    """``value`` as HDF5 stores it as an attribute: scalars and strings as they are, numeric lists as arrays,
+    anything else as its ``str``."""
     if isinstance(value, (str, int, float, bool, np.integer, np.floating)):
         return value
     if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
@@ -91,12 +93,12 @@ class NativeWriter:
         f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         f.attrs["specsolve_version"] = __version__
         for key, value in self.attrs.items():
-            f.attrs[key] = _attr_value(value)
+            f.attrs[key] = hdf5_attr_value(value)
         for name, values in self.coords.items():
             dset = f.create_dataset(name, data=values)
             dset.make_scale(name)
             for key, value in self.coord_attrs.get(name, {}).items():
-                dset.attrs[key] = _attr_value(value)
+                dset.attrs[key] = hdf5_attr_value(value)
         for name, spec in self.variables.items():
             missing = [d for d in spec.dims if d not in self.coords]
             if missing:
@@ -115,7 +117,7 @@ class NativeWriter:
             for axis, dim in enumerate(spec.dims):
                 dset.dims[axis].attach_scale(f[dim])
             for key, value in spec.attrs.items():
-                dset.attrs[key] = _attr_value(value)
+                dset.attrs[key] = hdf5_attr_value(value)
         return self
 
     def write(self, name: str, start: int, values: np.ndarray) -> None:

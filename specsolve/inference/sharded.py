@@ -30,11 +30,11 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
-from specsolve.data.native import NativeWriter, _attr_value
+from specsolve.data.native import NativeWriter, hdf5_attr_value
 from specsolve.data.readers import open_hdf5
 from specsolve.data.readers.base import guard
 from specsolve.errors import ConfigError, DataError
-from specsolve.inference.predict import PredictionPlan
+from specsolve.inference.prediction_plan import PredictionPlan
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def written_shards(out: Path) -> dict[Path, int]:
 
 def _same_attr(stored: Any, expected: Any) -> bool:
     stored = stored.decode() if isinstance(stored, bytes) else stored
-    expected = _attr_value(expected)
+    expected = hdf5_attr_value(expected)
     if isinstance(expected, str) or isinstance(stored, str):
         return str(stored) == str(expected)
     return bool(np.array_equal(np.asarray(stored), np.asarray(expected)))
