@@ -235,8 +235,13 @@ def evict_from_page_cache(path: Path) -> bool:
 # The child's side of run_child: ``exec`` this line at the end of the snippet to print its result.
 CHILD_REPORT = (
     "import json as _json, resource as _res\n"
+    "def _high_water_mb():\n"  # VmHWM: ru_maxrss survives fork + exec, so it would report a larger parent's peak
+    "    try:\n"
+    "        return next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+    "    except (OSError, StopIteration):\n"
+    "        return _res.getrusage(_res.RUSAGE_SELF).ru_maxrss / 1024\n"
     "def child_report(**fields):\n"
-    "    fields['self_mb'] = _res.getrusage(_res.RUSAGE_SELF).ru_maxrss / 1024\n"
+    "    fields['self_mb'] = _high_water_mb()\n"
     "    fields['worker_mb'] = _res.getrusage(_res.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
     "    print(_json.dumps(fields), flush=True)\n"
 )

@@ -79,6 +79,23 @@ def test_one_message_per_kind_of_bad_file_whatever_the_path(tmp_path: Path, dama
     assert len(set(messages.values())) == 1, messages
 
 
+def test_finite_check_is_exact_when_a_block_sum_overflows(tmp_path: Path) -> None:
+    """The read's finite check sums the block first; a finite block whose float32 sum overflows must still read,
+    and one inf among huge finite values must still be reported."""
+    path = tmp_path / "huge.h5"
+    u = np.full((2, 4, 8), 3e38, dtype=np.float32)  # finite, but any sum of two overflows float32
+    coords = {"sample": np.arange(2), "time": np.arange(4.0), "x": np.arange(8) / 8}
+    with NativeWriter(path, coords, {"u": VariableSpec(("sample", "time", "x"))}) as w:
+        w.write("u", 0, u)
+    dataset = FieldDataset(path, ["u"], ["u"])
+    assert torch.equal(dataset[1][0], torch.from_numpy(u[1]))
+    dataset.reader.close()
+    with h5py.File(path, "a") as f:
+        f["u"][1, 2, 5] = np.inf
+    with pytest.raises(DataError, match="variable 'u' sample 1 contains NaN or inf"):
+        FieldDataset(path, ["u"], ["u"])[1]
+
+
 def test_extra_axes_fold_into_channels_and_are_never_strided(tmp_path: Path) -> None:
     path = tmp_path / "t.h5"
     u = trajectories(path)

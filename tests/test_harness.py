@@ -34,6 +34,13 @@ def test_timing_medians_and_ratios(capsys: pytest.CaptureFixture) -> None:
     assert "wall 2.00x" in out and "CPU time 2.00x" in out  # medians of (2, 2, 4) and (2, 2, 0.5)
 
 
+def test_child_peak_is_its_own_not_the_parents() -> None:
+    """Linux carries ru_maxrss over fork + exec: a small child of a large parent must not report the parent's peak."""
+    ballast = bytearray(b"\x01") * (384 * 2**20)  # written, hence resident in this (parent) process
+    result = harness.run_child("child_report()")
+    assert len(ballast) and result["self_mb"] < 256
+
+
 def test_run_child_returns_its_report_and_peak_memory() -> None:
     result = harness.run_child("import sys\nx = bytearray(64 * 2**20)\nchild_report(n=int(sys.argv[1]))", ["7"])
     assert result["n"] == 7

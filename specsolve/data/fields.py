@@ -180,7 +180,8 @@ class FieldDataset(Dataset):
             if not self.info.on_grid[text]:  # per-sample scalars (or a scalar time series): constant channels
                 values = np.broadcast_to(values.reshape((channels,) + (1,) * len(grid)), (channels,) + grid)
             parts.append(values.reshape((channels,) + grid))
-        return torch.from_numpy(np.ascontiguousarray(np.concatenate(parts, axis=0)))
+        stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        return torch.from_numpy(np.ascontiguousarray(stacked))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cache and index in self._cache:

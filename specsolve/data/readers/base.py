@@ -165,6 +165,7 @@ class Reader:
         self.spatial_dims: tuple[str, ...] = ()
         self._handle: Any = None
         self._pid: int | None = None
+        self._nodes: dict[str, Any] = {}
 
     # -- to implement -------------------------------------------------------------------------------------
     def _open(self) -> Any:
@@ -205,7 +206,17 @@ class Reader:
         if self._handle is None or self._pid != os.getpid():
             self._handle = self._open()
             self._pid = os.getpid()
+            self._nodes = {}
         return self._handle
+
+    def node(self, name: str) -> Any:
+        """``handle()[name]`` (an HDF5 dataset or group), looked up once per open handle: the name lookup costs as
+        much as reading a small sample."""
+        handle = self.handle()
+        found = self._nodes.get(name)
+        if found is None:
+            found = self._nodes[name] = handle[name]
+        return found
 
     def selection(
         self, var: VariableInfo, time: int | slice | None = None, stride: int = 1
@@ -261,7 +272,11 @@ class Reader:
         if np.issubdtype(values.dtype, np.floating) and values.dtype != np.float32:
             with np.errstate(over="ignore"):  # out-of-range values become inf and are reported below
                 values = values.astype(np.float32)
-        if not np.all(np.isfinite(values)):
+        # a sum is finite only if every term is (NaN and inf propagate); the elementwise test runs only when the
+        # sum is not, which also covers a finite block whose float32 sum overflows
+        with np.errstate(over="ignore"):
+            total = values.sum() if values.dtype.kind == "f" else 0.0
+        if not np.isfinite(total) and not np.all(np.isfinite(values)):
             bad = int(np.flatnonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1))[0])
             raise DataError(f"{self.path}: variable '{name}' sample {start + bad} contains NaN or inf")
         return values
@@ -280,6 +295,7 @@ class Reader:
                 close()
         self._handle = None
         self._pid = None
+        self._nodes = {}
 
     def __enter__(self) -> Reader:
         return self
@@ -291,6 +307,7 @@ class Reader:
         state = self.__dict__.copy()
         state["_handle"] = None  # file handles cannot cross process boundaries
         state["_pid"] = None
+        state["_nodes"] = {}
         return state
 
     # -- helpers for subclasses ---------------------------------------------------------------------------

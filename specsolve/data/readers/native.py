@@ -103,4 +103,4 @@ class NativeReader(Reader):
         return super().variable(name)
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
-        return handle[var.name][(samples,) + key]
+        return self.node(var.name)[(samples,) + key]

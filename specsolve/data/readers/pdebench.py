@@ -136,7 +136,7 @@ class PDEBenchReader(Reader):
                 )
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
-        dset = handle[var.name]
+        dset = self.node(var.name)
         if self._squeeze.get(var.name):
             return dset[(samples, 0) + key]
         return dset[(samples,) + key]

@@ -178,7 +178,7 @@ class WellReader(Reader):
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
         src = self.sources[var.name]
-        dset = handle[src.group][src.field]
+        dset = self.node(f"{src.group}/{src.field}")
         n = len(range(*samples.indices(self.n_samples)))
         storage: tuple[Any, ...] = (samples,) if src.sample_varying else ()
         offset = 0
@@ -197,4 +197,4 @@ class WellReader(Reader):
             if not varying:
                 values = np.expand_dims(values, 1 + offset + axis)
         target = (n,) + tuple(len(range(*s.indices(size))) for s, size in zip(key, var.shape))
-        return np.array(np.broadcast_to(values, target))
+        return values if values.shape == target else np.array(np.broadcast_to(values, target))
