@@ -22,12 +22,12 @@ from specsolve.nn.group_conv import (
     GConv1x1,
     gather_centered,
     group_norm,
-    hermitian_plane,
+    hermitian_plane_kernel,
+    hermitian_plane_parameters,
     input_permutation,
-    real_to_complex,
     scatter_centered,
-    spectral_parameter,
     spectral_real_dtype,
+    stack_group_copies,
     transform,
 )
 from specsolve.nn.spectral_conv import complex_mode_matmul
@@ -59,22 +59,15 @@ class GSpectralConv2d(nn.Module):
         self.order = GROUP_ORDERS[group]
         base = (out_channels, in_channels, self.order)
         m = modes
-        self.weight_y0 = spectral_parameter(base, m - 1)
-        self.weight_dc = spectral_parameter(base, complex_=False)
-        self.weight_half = spectral_parameter(base, 2 * m - 1, m - 1)
+        self.weight_y0, self.weight_dc, self.weight_half = hermitian_plane_parameters(base, m)
         self.register_buffer("perm", input_permutation(group), persistent=False)
 
     def kernel(self, real_dtype: torch.dtype) -> Tensor:
         """Expanded kernel ``(O|G|, I|G|, 2m-1, m)`` complex, rows ``ky = -(m-1)..m-1``, columns ``kx = 0..m-1``."""
-        base = hermitian_plane(
-            real_to_complex(self.weight_y0, real_dtype),
-            self.weight_dc.to(real_dtype),
-            real_to_complex(self.weight_half, real_dtype),
-        )  # (O, I, h, 2m-1, 2m-1)
+        # base (O, I, h, 2m-1, 2m-1)
+        base = hermitian_plane_kernel(self.weight_y0, self.weight_dc, self.weight_half, real_dtype)
         copies = [transform(base[:, :, self.perm[g]], g, (-2, -1)) for g in range(self.order)]
-        full = torch.stack(copies, dim=1)  # (O, g, I, h, 2m-1, 2m-1)
-        o, g, i, h, ky, kx = full.shape
-        return full.reshape(o * g, i * h, ky, kx)[..., self.modes - 1 :]
+        return stack_group_copies(copies)[..., self.modes - 1 :]
 
     def forward(self, x: Tensor) -> Tensor:
         height, width = x.shape[-2:]

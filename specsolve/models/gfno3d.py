@@ -21,12 +21,14 @@ from specsolve.nn.group_conv import (
     GROUP_ORDERS,
     GConv1x1,
     gather_centered,
-    hermitian_plane,
+    hermitian_plane_kernel,
+    hermitian_plane_parameters,
     input_permutation,
     real_to_complex,
     scatter_centered,
     spectral_parameter,
     spectral_real_dtype,
+    stack_group_copies,
     transform,
 )
 from specsolve.registry import register
@@ -48,24 +50,16 @@ class GSpectralConv3d(nn.Module):
         self.order = GROUP_ORDERS[group]
         base = (out_channels, in_channels, self.order)
         m, mt = modes, time_modes
-        self.weight_y0 = spectral_parameter(base, m - 1)
-        self.weight_dc = spectral_parameter(base, complex_=False)
-        self.weight_half = spectral_parameter(base, 2 * m - 1, m - 1)
+        self.weight_y0, self.weight_dc, self.weight_half = hermitian_plane_parameters(base, m)
         self.weight_t = spectral_parameter(base, 2 * m - 1, 2 * m - 1, mt - 1)
         self.register_buffer("perm", input_permutation(group), persistent=False)
 
     def kernel(self, real_dtype: torch.dtype) -> Tensor:
         """Expanded kernel ``(O|G|, I|G|, 2m-1, 2m-1, mt)`` complex (``ky, kx`` centred, ``kt = 0..mt-1``)."""
-        plane = hermitian_plane(
-            real_to_complex(self.weight_y0, real_dtype),
-            self.weight_dc.to(real_dtype),
-            real_to_complex(self.weight_half, real_dtype),
-        )
+        plane = hermitian_plane_kernel(self.weight_y0, self.weight_dc, self.weight_half, real_dtype)
         base = torch.cat([plane.unsqueeze(-1), real_to_complex(self.weight_t, real_dtype)], dim=-1)
         copies = [transform(base[:, :, self.perm[g]], g, (-3, -2)) for g in range(self.order)]
-        full = torch.stack(copies, dim=1)  # (O, g, I, h, 2m-1, 2m-1, mt)
-        o, g, i, h = full.shape[:4]
-        return full.reshape(o * g, i * h, *full.shape[4:])
+        return stack_group_copies(copies)  # (O|G|, I|G|, 2m-1, 2m-1, mt)
 
     def forward(self, x: Tensor) -> Tensor:
         height, width, steps = x.shape[-3:]

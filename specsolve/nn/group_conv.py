@@ -143,6 +143,31 @@ def hermitian_plane(y0: Tensor, dc: Tensor, half: Tensor) -> Tensor:
     return torch.cat([left, column.unsqueeze(-1), half], dim=-1)
 
 
+def hermitian_plane_parameters(base: tuple[int, int, int], m: int) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:
+    """The ``kx >= 0`` half of a Hermitian kernel on the centred ``(2m-1)^2`` block, for :func:`hermitian_plane`:
+    ``weight_y0 (*base, m-1, 2)``, ``weight_dc (*base)`` (real) and ``weight_half (*base, 2m-1, m-1, 2)``, created
+    (and initialised, see :func:`spectral_parameter`) in that order."""
+    return (
+        spectral_parameter(base, m - 1),
+        spectral_parameter(base, complex_=False),
+        spectral_parameter(base, 2 * m - 1, m - 1),
+    )
+
+
+def hermitian_plane_kernel(y0: Tensor, dc: Tensor, half: Tensor, real_dtype: torch.dtype) -> Tensor:
+    """:func:`hermitian_plane` of the real parameters made by :func:`hermitian_plane_parameters`, computed in
+    ``real_dtype``: ``(*base, 2m-1, 2m-1)`` complex."""
+    return hermitian_plane(real_to_complex(y0, real_dtype), dc.to(real_dtype), real_to_complex(half, real_dtype))
+
+
+def stack_group_copies(copies: list[Tensor]) -> Tensor:
+    """Regular-representation kernel from its output copies ``[T_g K[o, i, g^{-1} h] for g in G]``, each
+    ``(O, I, |G|, *k)``: ``(O|G|, I|G|, *k)`` in the ``(c, g)`` layout (``g`` fastest)."""
+    full = torch.stack(copies, dim=1)  # (O, g, I, h, *k)
+    o, g, i, h = full.shape[:4]
+    return full.reshape(o * g, i * h, *full.shape[4:])
+
+
 def gather_centered(x: Tensor, dim: int, m: int) -> Tensor:
     """Frequencies ``-(m-1)..m-1`` of an unshifted FFT axis, in increasing order (length 2m-1)."""
     n = x.shape[dim]
