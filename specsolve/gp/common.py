@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
 
 from specsolve.errors import ConfigError, SpecsolveError
-from specsolve.pde.problems import Problem
+from specsolve.gp.ehrenpreis import variety_shape
+from specsolve.pde.problems import Problem, get_problem
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -63,6 +65,13 @@ class PointPosteriorMixin:
     dtype: torch.dtype
     device_: torch.device
 
+    def place_variety_problem(self, problem: str, n_obs: int | None, dtype: str, device: str) -> None:
+        """``self.problem`` from its name, ``self.p`` and ``self.sheets`` of its characteristic variety
+        (:func:`variety_shape`: a ConfigError for a non-EPGP problem), then :meth:`place_observations`."""
+        self.problem = get_problem(problem)
+        self.p, self.sheets = variety_shape(self.problem)
+        self.place_observations(n_obs, dtype, device)
+
     def place_observations(self, n_obs: int | None, dtype: str, device: str) -> None:
         """The placement (``dtype``, its complex ``cdtype``, ``device_``) and the observations of ``self.problem``
         (``n_obs`` per axis / edge) as the buffers ``x_obs`` ``(s, d)`` and ``y_obs`` ``(s,)``."""
@@ -72,6 +81,18 @@ class PointPosteriorMixin:
         x, y = self.problem.observations(n_obs)
         self.register_buffer("x_obs", x.to(self.device_, self.dtype))  # type: ignore[attr-defined]
         self.register_buffer("y_obs", y.to(self.device_, self.dtype))  # type: ignore[attr-defined]
+
+    def fit_summary(self, t0: float, **extra: object) -> dict:
+        """The end of ``fit``: ``steps``, the final ``nlml()`` (no grad), the time since ``t0`` (``perf_counter``),
+        then ``extra``."""
+        with torch.no_grad():
+            final = float(self.nlml())  # type: ignore[attr-defined]
+        return {
+            "steps": self.steps,  # type: ignore[attr-defined]
+            "final_nlml": final,
+            "time_s": time.perf_counter() - t0,
+            **extra,
+        }
 
     def predict(self, grid: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Posterior mean and standard deviation on a tensor grid ``{axis: 1-D coords}`` (shape ``(n_1, ..., n_d)``)."""

@@ -35,9 +35,7 @@ from specsolve.gp.ehrenpreis import (
     heat_kernel_diag,
     imaginary_variety_points,
     variety_points,
-    variety_shape,
 )
-from specsolve.pde.problems import Problem, get_problem
 from specsolve.registry import register
 
 #: noise floor added to the learned noise variance: noise-free data drive the learned noise to zero, and the
@@ -76,9 +74,7 @@ class EPGP(PointPosteriorMixin, nn.Module):
         device: str = "cpu",
     ) -> None:
         super().__init__()
-        self.problem: Problem = get_problem(problem)
-        self.p, self.sheets = variety_shape(self.problem)  # raises ConfigError for non-EPGP problems
-        self.place_observations(n_obs, dtype, device)
+        self.place_variety_problem(problem, n_obs, dtype, device)  # raises ConfigError for non-EPGP problems
         if kernel == "closed_form" and self.problem.pde != "heat":
             raise ConfigError(
                 f"epgp: the closed-form kernel exists for the heat equation only; use kernel: monte_carlo "
@@ -134,16 +130,12 @@ class EPGP(PointPosteriorMixin, nn.Module):
         t0 = time.perf_counter()
         opt = torch.optim.Adam(self.parameters(), lr=self.lr)
         adam_loop(opt, self.nlml, range(1, self.steps + 1), "epgp: the marginal likelihood", progress)
-        with torch.no_grad():
-            final = float(self.nlml())
-        return {
-            "steps": self.steps,
-            "final_nlml": final,
-            "time_s": time.perf_counter() - t0,
-            "spectral_scale": float(torch.exp(self.log_scale.detach())),
-            "noise": float(self._noise().detach()),
-            "n_obs": int(self.y_obs.numel()),
-        }
+        return self.fit_summary(
+            t0,
+            spectral_scale=float(torch.exp(self.log_scale.detach())),
+            noise=float(self._noise().detach()),
+            n_obs=int(self.y_obs.numel()),
+        )
 
     # ---- prediction ------------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -28,9 +28,7 @@ from specsolve.gp.ehrenpreis import (
     features,
     imaginary_variety_points,
     variety_points,
-    variety_shape,
 )
-from specsolve.pde.problems import Problem, get_problem
 from specsolve.registry import register
 from specsolve.solvers.epgp import NOISE_FLOOR
 
@@ -80,9 +78,7 @@ class SEPGP(PointPosteriorMixin, nn.Module):
         device: str = "cpu",
     ) -> None:
         super().__init__()
-        self.problem: Problem = get_problem(problem)
-        self.p, self.sheets = variety_shape(self.problem)  # raises ConfigError for non-EPGP problems
-        self.place_observations(n_obs, dtype, device)
+        self.place_variety_problem(problem, n_obs, dtype, device)  # raises ConfigError for non-EPGP problems
         if frequencies not in ("imaginary", "complex"):
             raise ConfigError(f"sepgp: frequencies must be 'imaginary' or 'complex', got '{frequencies}'")
         if likelihood not in ("real_part", "complex"):
@@ -172,17 +168,13 @@ class SEPGP(PointPosteriorMixin, nn.Module):
             )
             self.load_state_dict(best["state"])
             info = {"stopped_at": best["step"], "holdout_rmse": best["rmse"], "n_holdout": int(held_idx.numel())}
-        with torch.no_grad():
-            final = float(self.nlml())
-        return {
-            "steps": self.steps,
-            "final_nlml": final,
-            "time_s": time.perf_counter() - t0,
-            "noise": float(torch.exp(self._log_noise().detach())),
-            "n_features": int(self.log_var.numel()),
-            "n_obs": int(self.y_obs.numel()),
+        return self.fit_summary(
+            t0,
+            noise=float(torch.exp(self._log_noise().detach())),
+            n_features=int(self.log_var.numel()),
+            n_obs=int(self.y_obs.numel()),
             **info,
-        }
+        )
 
     def state_copy(self) -> dict[str, Tensor]:
         return {k: v.detach().clone() for k, v in self.state_dict().items()}
