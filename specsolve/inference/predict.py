@@ -15,6 +15,7 @@ from specsolve.data.fields import FieldDataset
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.data.readers import NativeReader, Reader
 from specsolve.errors import ConfigError, DataError
+from specsolve.inference.background import BackgroundWriter, read_ahead
 from specsolve.inference.prediction_plan import PredictionPlan
 from specsolve.inference.sharded import ShardOptions, predict_sharded
 from specsolve.training.checkpoint import load_module
@@ -113,18 +114,79 @@ def write_predictions(
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """One process, one device: the batches of ``plan`` in order into one native file, renamed into place when
-    complete."""
+    complete. Reading, compute and writing overlap: a thread reads the next batches while the model runs, another
+    writes the finished ones (:mod:`specsolve.inference.background`); the file is the same as written in turn."""
     loader = DataLoader(plan.dataset, batch_size=plan.batch_size, shuffle=False)
     done = 0
+
+    def store(start: int, blocks: dict[str, np.ndarray]) -> None:
+        for name, block in blocks.items():
+            writer.write(name, start, block)
+
     with NativeWriter(out, plan.coords, plan.variables, plan.attrs, plan.coord_attrs, overwrite=overwrite) as writer:
-        with torch.inference_mode():
-            for x in loader:
-                for name, block in plan.infer(x.to(device)).items():
-                    writer.write(name, done, block)
+        with BackgroundWriter() as background, torch.inference_mode():
+            for x in read_ahead(loader):
+                background.submit(store, done, plan.infer(x.to(device)))
                 done += x.shape[0]
                 if progress is not None:
                     progress(done, len(plan))
     return out
+
+
+def _check_in_channels(data: Path, inputs: list[str], n_channels: int, hp: dict[str, Any]) -> None:
+    if n_channels != hp["in_channels"]:
+        raise DataError(
+            f"{data}: inputs {inputs} have {n_channels} channels, the checkpoint expects {hp['in_channels']}"
+        )
+
+
+def _output_variables(
+    outputs: list[str],
+    layout: dict[str, Any],
+    spatial_dims: tuple[str, ...],
+    coords: dict[str, np.ndarray],
+    hp: dict[str, Any],
+    leading: tuple[str, ...],
+    drop_time: bool = False,
+) -> tuple[dict[str, VariableSpec], dict[str, tuple[slice, list[int]]]]:
+    """The output variables (dims ``(*leading, *dims of the layout entry)``, ``time`` left out when ``drop_time``)
+    and their channel slices of the model output; the layout's extra coordinates are added to ``coords``."""
+    variables, channel_slices, start = {}, {}, 0
+    for name in outputs:
+        entry = layout.get(name) or {"dims": list(spatial_dims), "coords": {}}
+        dims = entry["dims"] or list(spatial_dims)
+        if drop_time:
+            dims = [d for d in dims if d != "time"]
+        extra = [d for d in dims if d not in spatial_dims]
+        for d in extra:
+            coords[d] = np.asarray(entry["coords"][d])
+        n_ch = int(np.prod([len(coords[d]) for d in extra], dtype=int))
+        channel_slices[name] = (slice(start, start + n_ch), [len(coords[d]) for d in extra])
+        start += n_ch
+        variables[name] = VariableSpec((*leading, *dims), attrs={"long_name": f"predicted {name}"})
+    if start != hp["out_channels"]:
+        raise DataError(f"checkpoint layout gives {start} output channels, the model has {hp['out_channels']}")
+    return variables, channel_slices
+
+
+def _plan_attrs(
+    data: Path,
+    checkpoint: str | Path,
+    config: dict[str, Any],
+    stride: int,
+    extra: dict[str, Any] | None = None,
+    title_suffix: str = "",
+) -> dict[str, Any]:
+    """Root attributes of a prediction file: provenance, ``extra`` (after ``stride``), config and title."""
+    return {
+        "source_dataset": str(data.resolve()),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "model": config["model"]["name"],
+        "stride": stride,
+        **(extra or {}),
+        "config": yaml.safe_dump(config, sort_keys=False),
+        "title": f"{config['model']['name']} predictions{title_suffix}",
+    }
 
 
 def field_plan(
@@ -141,35 +203,12 @@ def field_plan(
     inputs, outputs = list(data_cfg["inputs"]), list(data_cfg["outputs"])
     stride = int(stride or data_cfg.get("stride", 1))
     dataset = FieldDataset(data, inputs, [], stride=stride)
-    if dataset.info.n_channels(inputs) != hp["in_channels"]:
-        raise DataError(
-            f"{data}: inputs {inputs} have {dataset.info.n_channels(inputs)} channels, the checkpoint expects "
-            f"{hp['in_channels']}"
-        )
+    _check_in_channels(data, inputs, dataset.info.n_channels(inputs), hp)
     layout: dict[str, Any] = hp.get("layout") or {name: {"dims": None, "coords": {}} for name in outputs}
     spatial_dims = dataset.info.spatial_dims
     coords, coord_attrs = _sample_and_grid(dataset.reader, spatial_dims, stride)
-    variables, channel_slices, start = {}, {}, 0
-    for name in outputs:
-        entry = layout.get(name) or {"dims": list(spatial_dims), "coords": {}}
-        dims = entry["dims"] or list(spatial_dims)
-        extra = [d for d in dims if d not in spatial_dims]
-        for d in extra:
-            coords[d] = np.asarray(entry["coords"][d])
-        n_ch = int(np.prod([len(coords[d]) for d in extra], dtype=int))
-        channel_slices[name] = (slice(start, start + n_ch), [len(coords[d]) for d in extra])
-        start += n_ch
-        variables[name] = VariableSpec(("sample", *dims), attrs={"long_name": f"predicted {name}"})
-    if start != hp["out_channels"]:
-        raise DataError(f"checkpoint layout gives {start} output channels, the model has {hp['out_channels']}")
-    attrs = {
-        "source_dataset": str(data.resolve()),
-        "checkpoint": str(Path(checkpoint).resolve()),
-        "model": config["model"]["name"],
-        "stride": stride,
-        "config": yaml.safe_dump(config, sort_keys=False),
-        "title": f"{config['model']['name']} predictions",
-    }
+    variables, channel_slices = _output_variables(outputs, layout, spatial_dims, coords, hp, ("sample",))
+    attrs = _plan_attrs(data, checkpoint, config, stride)
     return PredictionPlan(
         module,
         InputsOnly(dataset),
@@ -291,11 +330,7 @@ def lead_time_plan(
     elif input_time_index is not None:
         raise ConfigError(f"{data}: input_time_index needs trajectory inputs (sample, time, ...)")
     dataset = _InputFrames(reader, inputs, stride, input_time_index if trajectory else None)
-    if dataset.info.n_channels(inputs) != hp["in_channels"]:
-        raise DataError(
-            f"{data}: inputs {inputs} have {dataset.info.n_channels(inputs)} channels, the checkpoint expects "
-            f"{hp['in_channels']}"
-        )
+    _check_in_channels(data, inputs, dataset.info.n_channels(inputs), hp)
     spatial_dims = dataset.info.spatial_dims
     layout: dict[str, Any] = hp.get("layout") or {}
     coords, coord_attrs = _sample_and_grid(reader, spatial_dims, stride)
@@ -303,29 +338,17 @@ def lead_time_plan(
     coord_attrs["lead_time"] = {"long_name": "lead time after the input frame"}
     if time_units:
         coord_attrs["lead_time"]["units"] = time_units
-    variables, channel_slices, start = {}, {}, 0
-    for name in outputs:
-        entry = layout.get(name) or {"dims": list(spatial_dims), "coords": {}}
-        dims = [d for d in (entry["dims"] or list(spatial_dims)) if d != "time"]
-        extra = [d for d in dims if d not in spatial_dims]
-        for d in extra:
-            coords[d] = np.asarray(entry["coords"][d])
-        n_ch = int(np.prod([len(coords[d]) for d in extra], dtype=int))
-        channel_slices[name] = (slice(start, start + n_ch), [len(coords[d]) for d in extra])
-        start += n_ch
-        variables[name] = VariableSpec(("sample", "lead_time", *dims), attrs={"long_name": f"predicted {name}"})
-    if start != hp["out_channels"]:
-        raise DataError(f"checkpoint layout gives {start} output channels, the model has {hp['out_channels']}")
-    attrs = {
-        "source_dataset": str(data.resolve()),
-        "checkpoint": str(Path(checkpoint).resolve()),
-        "model": config["model"]["name"],
-        "stride": stride,
-        "lead_times": leads.tolist(),
-        "time_scale": time_scale,
-        "config": yaml.safe_dump(config, sort_keys=False),
-        "title": f"{config['model']['name']} predictions at {leads.size} lead times",
-    }
+    variables, channel_slices = _output_variables(
+        outputs, layout, spatial_dims, coords, hp, ("sample", "lead_time"), drop_time=True
+    )
+    attrs = _plan_attrs(
+        data,
+        checkpoint,
+        config,
+        stride,
+        {"lead_times": leads.tolist(), "time_scale": time_scale},
+        f" at {leads.size} lead times",
+    )
     if trajectory:
         attrs["input_time_index"] = int(input_time_index)
         attrs["input_time"] = input_time
