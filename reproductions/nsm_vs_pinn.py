@@ -90,6 +90,27 @@ def make_step(
     return step
 
 
+def train_cosine(
+    model: nn.Module, loss_fn: Callable[[nn.Module], Tensor], lr: float, steps: int
+) -> tuple[Tensor, float]:
+    """``steps`` Adam steps (learning rate ``lr``, cosine-annealed to 0); the last loss and the wall time in s."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    step = make_step(model, loss_fn, opt)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+        sched.step()
+    return loss, time.perf_counter() - t0
+
+
+def time_adam_steps(
+    model: nn.Module, loss_fn: Callable[[nn.Module], Tensor], lr: float, timed: int
+) -> tuple[float, float]:
+    """:func:`time_steps` (3 warm-up steps) of plain Adam steps at learning rate ``lr``."""
+    return time_steps(make_step(model, loss_fn, torch.optim.Adam(model.parameters(), lr=lr)), 3, timed)
+
+
 # ============================================================================================ periodic Poisson
 def sources(n_samples: int, n: int, seed: int) -> tuple[Tensor, Tensor]:
     """Mean-free smooth periodic sources ``(N, 1, n, n)`` and the exact solutions of ``-lap u = s``."""
@@ -149,21 +170,12 @@ def poisson_run(loss_name: str, args: argparse.Namespace) -> dict[str, float]:
         return loss_mod(model(s), inputs=s)
 
     model = poisson_model(args.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    step = make_step(model, batch_loss, opt)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-        sched.step()
-    train_s = time.perf_counter() - t0
+    loss, train_s = train_cosine(model, batch_loss, 1e-3, steps)
     with torch.no_grad():
         rel = relative_lp_per_sample(model(s_test), u_test).mean().item()
     # quiet timing pass on a fresh copy (same shapes, no scheduler, no evaluation)
     model_t = poisson_model(args.seed)
-    wall, cpu = time_steps(
-        make_step(model_t, batch_loss, torch.optim.Adam(model_t.parameters(), lr=1e-3)), 3, args.timed_steps
-    )
+    wall, cpu = time_adam_steps(model_t, batch_loss, 1e-3, args.timed_steps)
     grid = f"{n}x{n} uniform"
     return {"loss": loss.item(), "rel_l2": rel, "wall_ms": wall, "cpu_ms": cpu, "train_s": train_s, "grid": grid}
 
@@ -250,14 +262,7 @@ def rd_run(loss_name: str, data: tuple[Tensor, Tensor, Tensor], args: argparse.N
         return loss_mod(model(u0, t))
 
     model = rd_model(args)
-    opt = torch.optim.Adam(model.parameters(), lr=args.rd_lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    step = make_step(model, batch_loss, opt)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = step()
-        sched.step()
-    train_s = time.perf_counter() - t0
+    loss, train_s = train_cosine(model, batch_loss, args.rd_lr, steps)
     with torch.no_grad():
         if loss_name == "nsm":
             pred = model(u0_test, t)[:, :, 0].double()  # (M, nt, X) at Chebyshev times
@@ -269,9 +274,7 @@ def rd_run(loss_name: str, data: tuple[Tensor, Tensor, Tensor], args: argparse.N
             pred = model(u0_test, t)[:, :: (nt - 1) // (u_ref.shape[1] - 1), 0].double()
         rel = relative_lp_per_sample(pred, u_ref.double()).mean().item()
     model_t = rd_model(args)
-    wall, cpu = time_steps(
-        make_step(model_t, batch_loss, torch.optim.Adam(model_t.parameters(), lr=args.rd_lr)), 3, args.timed_steps
-    )
+    wall, cpu = time_adam_steps(model_t, batch_loss, args.rd_lr, args.timed_steps)
     return {"loss": loss.item(), "rel_l2": rel, "wall_ms": wall, "cpu_ms": cpu, "train_s": train_s, "grid": grid}
 
 
