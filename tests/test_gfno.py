@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
+from periodic_fields import band_limited
 from regression import assert_matches_stored
+from torch_threads import single_threaded
 
 from specsolve.errors import ConfigError, DataError
 from specsolve.models.gfno import GFNO, GSpectralConv2d
@@ -20,10 +20,8 @@ TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 @pytest.fixture(autouse=True, scope="module")
 def _single_thread():
     """The tensors here are tiny: intra-op threads only add contention on a shared 2-core box. Restored after."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with single_threaded():
+        yield
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -41,21 +39,6 @@ def tiny(group: str, dtype: torch.dtype = torch.float64, seed: int = 0, **kw) ->
 
 def rot(k: int):
     return lambda t: torch.rot90(t, k, dims=(-2, -1))
-
-
-def band_limited(n: int, channels: int = 3, kmax: int = 3, seed: int = 0) -> torch.Tensor:
-    """Random trigonometric polynomial with |k_x|, |k_y| <= kmax sampled on x_j = j / n: (1, C, n, n) float64."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.arange(n, dtype=torch.float64) / n
-    xx, yy = torch.meshgrid(x, x, indexing="ij")
-    out = torch.zeros(1, channels, n, n, dtype=torch.float64)
-    for c in range(channels):
-        for kx in range(-kmax, kmax + 1):
-            for ky in range(-kmax, kmax + 1):
-                a, b = torch.randn(2, generator=gen, dtype=torch.float64)
-                phase = 2 * math.pi * (kx * xx + ky * yy)
-                out[0, c] += a * torch.cos(phase) + b * torch.sin(phase)
-    return out / (2 * kmax + 1)
 
 
 # ----------------------------------------------------------------------------------------- parameter counts
@@ -206,7 +189,7 @@ def test_model_resolution_invariance_for_band_limited_input():
     # Pointwise layers commute with subsampling; the spectral convs see only weak aliasing of GELU harmonics.
     for group in ("p4", "p4m"):
         model = tiny(group, grid="none", width=6)
-        y32, y64 = model(band_limited(32)), model(band_limited(64))
+        y32, y64 = model(band_limited(32, 3)), model(band_limited(64, 3))
         assert ((y64[..., ::2, ::2] - y32).norm() / y32.norm()).item() <= 1e-4
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_threads import single_threaded
 
 import specsolve.models.gfno as gfno_module
 import specsolve.models.gfno3d as gfno3d_module
@@ -41,10 +42,8 @@ DTYPES = [torch.float64, torch.float32]
 
 @pytest.fixture(autouse=True, scope="module")
 def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with single_threaded():
+        yield
 
 
 def inputs(case: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
