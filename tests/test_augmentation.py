@@ -5,8 +5,6 @@ untouched validation / test splits, translations only on declared periodic axes,
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
+from sigterm import SendSigterm
 
 from specsolve.config.loading import load_config
 from specsolve.data.augmentation import GroupElement, linear_part, transform_field
@@ -228,15 +227,6 @@ def test_ddp_sampler_wrapper_keeps_the_draws(fields: Path) -> None:
             assert key[0] == 1
     assert sorted(seen) == sorted(expected)
     assert all(torch.equal(seen[i][0], expected[i][0]) for i in expected)
-
-
-class SendSigterm(Callback):
-    def __init__(self, at_step: int) -> None:
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.at_step:
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Batches(Callback):

@@ -121,19 +121,14 @@ def training_seconds() -> float:
 @pytest.mark.parametrize("stop_after", [2, 6, 9])  # inside epoch 0, at its end (deferred to after validation), epoch 1
 def test_sigterm_in_process_resumes_exactly(tmp_path: Path, reference, stop_after: int) -> None:
     """The signal is sent from inside the run after a given step: deterministic stop points, no subprocess."""
-    from lightning.pytorch.callbacks import Callback
+    from sigterm import SendSigterm
 
     from specsolve.training.checkpointing import Preempted
-
-    class SendSigterm(Callback):
-        def on_train_batch_end(self, trainer, *args) -> None:
-            if trainer.global_step == stop_after:
-                os.kill(os.getpid(), signal.SIGTERM)
 
     config, ref = reference
     cfg = load_config(config, [f"run_dir={tmp_path / 'run'}"])
     with pytest.raises(Preempted, match="training stopped by SIGTERM"):
-        train(cfg, progress=False, callbacks=[SendSigterm()])
+        train(cfg, progress=False, callbacks=[SendSigterm(stop_after)])
     stopped = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert stopped["global_step"] == stop_after and stopped["epoch"] == stop_after // (STEPS_PER_EPOCH + 1)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored after the run

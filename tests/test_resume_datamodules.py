@@ -5,8 +5,6 @@ uninterrupted run (same batches in the same order), and their training loaders a
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
+from sigterm import SendSigterm
 
 from specsolve.config.loading import load_config
 from specsolve.data.generation import generate_split
@@ -101,15 +100,6 @@ def all2all_config(data: Path, run_dir: Path) -> dict:
         "trainer": {"max_epochs": EPOCHS, "deterministic": True, "accelerator": "cpu"},
         "logging": {"figures": False},
     }  # fmt: skip
-
-
-class SendSigterm(Callback):
-    def __init__(self, at_step: int) -> None:
-        self.at_step = at_step
-
-    def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.at_step:
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Batches(Callback):
