@@ -6,7 +6,6 @@ loaded lazily through a fresh registry. tests/test_plugin_install.py does the re
 
 from __future__ import annotations
 
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 import tomllib
 import torch
 import torch.nn.functional as F
+from plugin_source import source_on_path
 from regression import assert_matches_stored
 
 import specsolve
@@ -28,10 +28,8 @@ PLUGIN = ROOT / "plugins" / "specsolve-baselines"
 @pytest.fixture(scope="module", autouse=True)
 def plugin_source_on_path():
     """Make ``specsolve_baselines`` importable from plugins/specsolve-baselines/src for this module."""
-    src = str(PLUGIN / "src")
-    sys.path.insert(0, src)
-    yield
-    sys.path.remove(src)
+    with source_on_path(PLUGIN):
+        yield
 
 
 def unet_cls():

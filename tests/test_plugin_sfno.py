@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tomllib
 import torch
+from plugin_source import source_on_path
 
 th = pytest.importorskip("torch_harmonics")
 
@@ -27,10 +28,8 @@ PLUGIN = ROOT / "plugins" / "specsolve-sfno"
 @pytest.fixture(scope="module", autouse=True)
 def plugin_source_on_path():
     """Make ``specsolve_sfno`` importable from plugins/specsolve-sfno/src for this module."""
-    src = str(PLUGIN / "src")
-    sys.path.insert(0, src)
-    yield
-    sys.path.remove(src)
+    with source_on_path(PLUGIN):
+        yield
 
 
 def band_limited(nlat: int, nlon: int, lmax: int, channels: int = 2, seed: int = 0) -> torch.Tensor:
