@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from paper_configs import GALERKIN_2D_DARCY
 from regression import assert_matches_stored
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -24,13 +25,7 @@ TINY_1D = dict(n_hidden=16, num_heads=1, num_layers=2, dim_feedforward=32, freq_
 TINY_2D = dict(dim=2, n_hidden=16, num_heads=2, num_layers=2, freq_dim=8, modes=4, coarse_size=8)
 PAPER_1D = dict(n_hidden=96, num_heads=1, num_layers=4, dim_feedforward=192, freq_dim=48, modes=16)
 PAPER_2D = dict(
-    dim=2,
-    n_hidden=128,
-    num_heads=4,
-    num_layers=6,
-    dim_feedforward=256,
-    freq_dim=32,
-    modes=12,
+    **GALERKIN_2D_DARCY,
     norm_eps=1e-7,
     dropout=0.05,
     downsampler_dropout=0.05,

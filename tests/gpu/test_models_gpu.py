@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from paper_configs import GALERKIN_2D_DARCY
 
 import specsolve
 
@@ -27,17 +28,7 @@ MODELS = {
     "galerkin_1d_burgers": ("galerkin_transformer", dict(in_channels=1, out_channels=1), (8, 1, 2048)),
     "galerkin_2d_darcy": (
         "galerkin_transformer",
-        dict(
-            in_channels=1,
-            out_channels=1,
-            dim=2,
-            n_hidden=128,
-            num_heads=4,
-            num_layers=6,
-            dim_feedforward=256,
-            freq_dim=32,
-            modes=12,
-        ),
+        dict(in_channels=1, out_channels=1, **GALERKIN_2D_DARCY),
         (8, 1, 141, 141),
     ),
 }
