@@ -96,6 +96,28 @@ def test_finite_check_is_exact_when_a_block_sum_overflows(tmp_path: Path) -> Non
         FieldDataset(path, ["u"], ["u"])[1]
 
 
+@pytest.mark.parametrize("compression", [None, 1])
+def test_uncompressed_chunks_are_read_without_the_chunk_cache(tmp_path: Path, compression: int | None) -> None:
+    """One frame of a trajectory chunk is read directly (no chunk cache) when the chunk is unfiltered; a compressed
+    chunk keeps the cache (it is decoded whole). The values are the same either way."""
+    path = tmp_path / "u.h5"
+    u = trajectories(path)
+    with h5py.File(path, "r") as f:
+        copy = tmp_path / "c.h5"
+        with h5py.File(copy, "w") as g:
+            for name in f:
+                f.copy(name, g)
+            del g["u"]
+            g.create_dataset("u", data=u, chunks=(1, *u.shape[1:]), compression="gzip" if compression else None)
+            for axis, dim in enumerate(("sample", "time", "c", "x")):
+                g["u"].dims[axis].attach_scale(g[dim])
+    reader = FieldDataset(copy, ["u[3]"], ["u[4]"]).reader
+    assert np.array_equal(reader.read("u", 2, time=3), u[2, 3])
+    cache_bytes = reader.node("u").id.get_access_plist().get_chunk_cache()[1]
+    assert (cache_bytes == 0) == (compression is None)
+    reader.close()
+
+
 def test_extra_axes_fold_into_channels_and_are_never_strided(tmp_path: Path) -> None:
     path = tmp_path / "t.h5"
     u = trajectories(path)

@@ -107,6 +107,26 @@ def open_hdf5(path: str | Path) -> Any:
         raise DataError(f"{p}: cannot open as HDF5 ({detail[1] if detail else one_line(exc)})") from exc
 
 
+def without_chunk_cache(node: Any) -> Any:
+    """An uncompressed chunked HDF5 dataset reopened with no chunk cache; anything else as it is.
+
+    Through the chunk cache (1 MiB by default) HDF5 reads a whole chunk to return part of it, so one frame of a
+    trajectory stored one trajectory per chunk costs the whole trajectory (32 frames: 32x the bytes), and random
+    access (the shuffled windows / snapshot pairs of a training epoch) almost never reuses it. Without the cache an
+    unfiltered chunk is read directly, only the selected bytes. Compressed chunks keep the cache (they must be
+    decoded whole anyway, and a second read of the same chunk then costs nothing).
+    """
+    import h5py
+
+    if not isinstance(node, h5py.Dataset) or node.chunks is None or node.id.get_create_plist().get_nfilters() > 0:
+        return node
+    file_id, name = node.file.id, node.name.encode()
+    del node  # HDF5 shares an open dataset, and with it the chunk cache of its first opening: close it first
+    access = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    access.set_chunk_cache(0, 0, 1.0)  # slots, bytes, preemption
+    return h5py.Dataset(h5py.h5d.open(file_id, name, dapl=access))
+
+
 R = TypeVar("R", bound="type[Reader]")
 
 # format name -> reader class, for every reader registered with reader_format in this process (the built-ins,
@@ -211,11 +231,10 @@ class Reader:
 
     def node(self, name: str) -> Any:
         """``handle()[name]`` (an HDF5 dataset or group), looked up once per open handle: the name lookup costs as
-        much as reading a small sample."""
-        handle = self.handle()
+        much as reading a small sample. See :func:`without_chunk_cache` for how datasets are opened."""
         found = self._nodes.get(name)
-        if found is None:
-            found = self._nodes[name] = handle[name]
+        if found is None or self._handle is None or self._pid != os.getpid():
+            found = self._nodes[name] = without_chunk_cache(self.handle()[name])
         return found
 
     def selection(
