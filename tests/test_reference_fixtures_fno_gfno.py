@@ -17,6 +17,7 @@ its hard-coded ``cfloat``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -53,24 +54,32 @@ def inputs(case: dict) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     return state, x
 
 
+def loaded_output(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    dtype: torch.dtype,
+    forward: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """``forward(model, x)`` (reference layouts) in ``dtype``, the model holding the mapped reference ``state``."""
+    model.load_state_dict(state, strict=True)
+    model.to(dtype).eval()
+    with torch.no_grad():
+        return forward(model, x.to(dtype))
+
+
 def fno_output(name: str, dtype: torch.dtype) -> torch.Tensor:
     settings = R.FNO_CASES[name]
     state, x = inputs(FNO[name])
     model = R.build_fno(settings)
-    model.load_state_dict(R.fno_state_from_original(state, settings["modes"]), strict=True)
-    model.to(dtype).eval()
-    with torch.no_grad():
-        return R.fno_output_to_reference_layout(model(R.fno_input(x.to(dtype))))
+    return loaded_output(model, R.fno_state_from_original(state, settings["modes"]), x, dtype, R.fno_forward)
 
 
 def gfno_output(name: str, dtype: torch.dtype) -> torch.Tensor:
     settings = R.GFNO_CASES[name]
     state, x = inputs(GFNO[name])
     model = R.build_gfno(settings)
-    model.load_state_dict(R.gfno_state_from_official(state, settings["dim"]), strict=True)
-    model.to(dtype).eval()
-    with torch.no_grad():
-        return R.gfno_output_to_reference_layout(model(x.to(dtype).movedim(-1, 1)))
+    return loaded_output(model, R.gfno_state_from_official(state, settings["dim"]), x, dtype, R.gfno_forward)
 
 
 def reference(case: dict, dtype: torch.dtype) -> torch.Tensor:
