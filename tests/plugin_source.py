@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 
 @contextmanager
 def source_on_path(plugin: Path) -> Iterator[None]:
@@ -17,3 +19,15 @@ def source_on_path(plugin: Path) -> Iterator[None]:
         yield
     finally:
         sys.path.remove(src)
+
+
+def plugin_source_fixture(plugin: Path):
+    """A module-scoped autouse fixture ``plugin_source_on_path``: the plugin importable from ``plugin/src`` for the
+    tests of the module that assigns it (``plugin_source_on_path = plugin_source_fixture(PLUGIN)``)."""
+
+    @pytest.fixture(scope="module", autouse=True)
+    def plugin_source_on_path() -> Iterator[None]:
+        with source_on_path(plugin):
+            yield
+
+    return plugin_source_on_path

@@ -14,7 +14,7 @@ import pytest
 import tomllib
 import torch
 import torch.nn.functional as F
-from plugin_source import source_on_path
+from plugin_source import plugin_source_fixture
 from regression import assert_matches_stored
 
 import specsolve
@@ -25,11 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "plugins" / "specsolve-baselines"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def plugin_source_on_path():
-    """Make ``specsolve_baselines`` importable from plugins/specsolve-baselines/src for this module."""
-    with source_on_path(PLUGIN):
-        yield
+plugin_source_on_path = plugin_source_fixture(PLUGIN)  # ``specsolve_baselines`` importable from its src folder
 
 
 def unet_cls():

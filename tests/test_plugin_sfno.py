@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tomllib
 import torch
-from plugin_source import source_on_path
+from plugin_source import plugin_source_fixture
 
 th = pytest.importorskip("torch_harmonics")
 
@@ -25,11 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "plugins" / "specsolve-sfno"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def plugin_source_on_path():
-    """Make ``specsolve_sfno`` importable from plugins/specsolve-sfno/src for this module."""
-    with source_on_path(PLUGIN):
-        yield
+plugin_source_on_path = plugin_source_fixture(PLUGIN)  # ``specsolve_sfno`` importable from its src folder
 
 
 def band_limited(nlat: int, nlon: int, lmax: int, channels: int = 2, seed: int = 0) -> torch.Tensor:
