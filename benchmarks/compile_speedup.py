@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -83,20 +84,19 @@ def compare(label: str, config: str, cin: int, cout: int, shape: tuple[int, ...]
         f"\n## {label}: {n_params:,} parameters, input {list(shape)}; compiled vs eager forward max |diff| "
         f"{diff:.2e}; first call (compilation) {first_infer:.1f} s forward, {first_train:.1f} s train step"
     )
-    train = interleaved(
-        {"eager": lambda: train_step(eager), "compiled": lambda: train_step(compiled)},
-        rounds=args.rounds,
-        steps=args.steps,
-        warmup=1,
-        device=device,
-    )
-    inference = interleaved(
-        {"eager": lambda: infer(eager), "compiled": lambda: infer(compiled)},
-        rounds=args.rounds,
-        steps=args.steps,
-        warmup=1,
-        device=device,
-    )
+
+    def eager_vs_compiled(step: Callable[[torch.nn.Module], None]) -> dict:
+        """Interleaved timings of ``step`` on the eager and on the compiled model."""
+        return interleaved(
+            {"eager": lambda: step(eager), "compiled": lambda: step(compiled)},
+            rounds=args.rounds,
+            steps=args.steps,
+            warmup=1,
+            device=device,
+        )
+
+    train = eager_vs_compiled(train_step)
+    inference = eager_vs_compiled(infer)
     for phase, timings in (("train step", train), ("inference", inference)):
         for name, t in timings.items():
             print(
