@@ -219,8 +219,8 @@ MUTATIONS = [
         "issue",
         "scOT: CPB position bias removed",
         "specsolve/nn/swin.py",
-        "logits = logits + self.position_bias(window, x).unsqueeze(0)",
-        "logits = logits",
+        "        bias = self.position_bias(window, like)\n",
+        "        bias = torch.zeros_like(self.position_bias(window, like))\n",
         POS,
     ),
     (

@@ -278,6 +278,47 @@ def test_position_bias_table_and_logit_scale_clamp():
         torch.testing.assert_close(attn.attention_weights(3.0 * x, w), attn.attention_weights(x, w))
 
 
+def test_cached_position_bias_follows_parameter_changes_and_matches_autograd_path():
+    """Without autograd the CPB bias is cached per window size; every way of changing the CPB weights (in-place
+    update as an optimizer step, load_state_dict, a dtype move) must invalidate it, and the cached path must
+    compute the same outputs as the autograd path."""
+    torch.manual_seed(0)
+    model = tiny()
+    randomise_conditioning(model)
+    x, t = torch.randn(2, 2, 32, 32, dtype=torch.float64), torch.tensor([0.3, 0.8], dtype=torch.float64)
+    attn = model.encoder[0][0].attention
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            cached = model(x, t)
+        with torch.inference_mode():
+            inferred = model(x, t)
+        torch.testing.assert_close(inferred, cached, rtol=0, atol=0)
+        return cached, model(x, t).detach()
+
+    cached, fresh = both()
+    torch.testing.assert_close(cached, fresh, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        attn.cpb_mlp[0].weight.mul_(3.0)  # in place, like an optimizer step
+    changed, fresh = both()
+    assert (changed - cached).abs().max() > 1e-6
+    torch.testing.assert_close(changed, fresh, rtol=1e-12, atol=1e-12)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    model(x, t).square().mean().backward()
+    opt.step()
+    stepped, fresh = both()
+    assert (stepped - changed).abs().max() > 1e-6
+    torch.testing.assert_close(stepped, fresh, rtol=1e-12, atol=1e-12)
+    reference = tiny(seed=5)
+    randomise_conditioning(reference, seed=6)
+    model.load_state_dict(reference.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, t), reference(x, t), rtol=0, atol=0)
+    model.float()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x.float(), t.float()), reference.float()(x.float(), t.float()))
+
+
 # --- configuration and shape errors --------------------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ unconditioned layer norm). Written from the SwinV2 paper (Liu et al., CVPR 2022)
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -147,6 +149,34 @@ def relative_position_index(window: int, device: torch.device | None = None) -> 
     return rel[0] * (2 * window - 1) + rel[1]
 
 
+def _constant(build: Callable[[], Tensor]) -> Tensor:
+    """``build()`` as an ordinary tensor outside autograd, also when called under ``torch.inference_mode`` (cached
+    constants are reused in training, where an inference tensor could not be saved for backward)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return build()
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_coords_table(window: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return _constant(lambda: relative_coords_table(window, device, dtype))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_position_index(window: int, device: torch.device) -> Tensor:
+    return _constant(lambda: relative_position_index(window, device).reshape(-1))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_shift_mask(h: int, w: int, window: int, shift: int, device: torch.device) -> Tensor | None:
+    return _constant(lambda: shifted_window_mask(h, w, window, shift, device))
+
+
+def _versions(params: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
+    """Identity of parameter values: storage and in-place version counter of each (an optimizer step, a
+    ``load_state_dict`` or ``.to()`` changes one of them)."""
+    return tuple((p.data_ptr(), p._version) for p in params)
+
+
 class WindowAttention(nn.Module):
     """SwinV2 window attention with scaled cosine similarity and a continuous relative-position bias.
 
@@ -154,6 +184,11 @@ class WindowAttention(nn.Module):
     get ``-inf`` (exact zeros after the softmax) with ``mask_value=None``, else ``mask_value`` is added to their
     logits (Poseidon / SwinV2 add -100). Query and value carry a bias (``qkv_bias``), the key none.
     Input ``(B', N, C)`` windows of ``N = window**2`` tokens; the window size may change from call to call.
+
+    The logit scale is folded into the normalised queries, and the position bias and the shift mask are added
+    to the logits as one tensor. Without autograd (``torch.no_grad`` /
+    ``inference_mode``) the position bias of each window size is computed once and reused until a CPB parameter
+    changes (storage or in-place version) or the module's ``train()`` / ``eval()`` is called.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, mask_value: float | None = None) -> None:
@@ -166,30 +201,58 @@ class WindowAttention(nn.Module):
         self.key = nn.Linear(dim, dim, bias=False)
         self.value = nn.Linear(dim, dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
+        self._bias_cache: dict[tuple, tuple[tuple, Tensor]] = {}
+
+    def train(self, mode: bool = True) -> WindowAttention:
+        self._bias_cache.clear()
+        return super().train(mode)
+
+    def _position_bias(self, window: int, like: Tensor) -> Tensor:
+        table = self.cpb_mlp(_cached_coords_table(window, like.device, like.dtype))  # ((2w-1)^2, heads)
+        table = (16.0 * torch.sigmoid(table)).t()  # elementwise, so before the gather: (heads, (2w-1)^2)
+        index = _cached_position_index(window, like.device)
+        return table[:, index].view(self.num_heads, window * window, window * window)
 
     def position_bias(self, window: int, like: Tensor) -> Tensor:
         """``16 sigmoid(CPB)`` for every token pair: ``(heads, N, N)``."""
-        table = self.cpb_mlp(relative_coords_table(window, like.device, like.dtype))  # ((2w-1)^2, heads)
-        index = relative_position_index(window, like.device)
-        bias = table[index.reshape(-1)].view(window * window, window * window, -1).permute(2, 0, 1)
-        return 16.0 * torch.sigmoid(bias)
+        if torch.is_grad_enabled():
+            return self._position_bias(window, like)
+        key = (window, like.device, like.dtype)
+        versions = _versions(self.cpb_mlp.parameters())
+        hit = self._bias_cache.get(key)
+        if hit is None or hit[0] != versions:
+            hit = (versions, _constant(lambda: self._position_bias(window, like)))
+            self._bias_cache[key] = hit
+        return hit[1]
 
-    def attention_weights(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
-        """Softmax weights ``(B', heads, N, N)``; ``mask`` ``(nW, N, N)`` bool, windows ordered as in ``B'``."""
+    def _scaled_qk(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Unit queries times the clamped logit scale and unit keys, ``(B', heads, N, head_dim)`` each."""
         bw, n, _ = x.shape
         q = self.query(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.key(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
         scale = torch.clamp(self.logit_scale, max=LOGIT_SCALE_MAX).exp().to(x.dtype)
-        logits = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1) * scale
-        logits = logits + self.position_bias(window, x).unsqueeze(0)
+        return F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1)
+
+    def additive_mask(self, window: int, mask: Tensor | None, like: Tensor) -> Tensor:
+        """Position bias plus the shift mask: ``(heads, N, N)`` without ``mask``, else ``(nW, heads, N, N)``."""
+        bias = self.position_bias(window, like)
+        if mask is None:
+            return bias
+        if self.mask_value is None:
+            return bias.masked_fill(mask[:, None], float("-inf"))
+        return bias + mask[:, None].to(bias.dtype) * self.mask_value
+
+    def attention_weights(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
+        """Softmax weights ``(B', heads, N, N)``; ``mask`` ``(nW, N, N)`` bool, windows ordered as in ``B'``."""
+        bw, n, _ = x.shape
+        q, k = self._scaled_qk(x)
+        logits = q @ k.transpose(-2, -1)
+        mask_add = self.additive_mask(window, mask, x)
         if mask is not None:
             nw = mask.shape[0]
-            logits = logits.view(bw // nw, nw, self.num_heads, n, n)
-            if self.mask_value is None:
-                logits = logits.masked_fill(mask[None, :, None], float("-inf"))
-            else:
-                logits = logits + mask[None, :, None].to(logits.dtype) * self.mask_value
-            logits = logits.view(bw, self.num_heads, n, n)
+            logits = (logits.view(bw // nw, nw, self.num_heads, n, n) + mask_add).view(bw, self.num_heads, n, n)
+        else:
+            logits = logits + mask_add
         return torch.softmax(logits, dim=-1)
 
     def forward(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
@@ -236,7 +299,7 @@ class SwinV2Block(nn.Module):
         if h % window or w % window:
             raise DataError(f"scot: a {h}x{w} token grid cannot be tiled by {window}x{window} attention windows")
         y = torch.roll(x, shifts=(-shift, -shift), dims=(1, 2)) if shift else x
-        mask = shifted_window_mask(h, w, window, shift, x.device)
+        mask = _cached_shift_mask(h, w, window, shift, x.device)
         y = window_reverse(self.attention(window_partition(y, window), window, mask), window, h, w)
         if shift:
             y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
