@@ -144,3 +144,19 @@ def test_cli_and_errors(setup, tmp_path, capsys):
         specsolve.predict(ckpt, root / "test.h5", tmp_path / "bad.h5", lead_times=[-0.1])
     assert main([*args[:-1], str(tmp_path / "bad.h5"), "--lead-times", "0.5", "--input-time-index", "9"]) == 2
     assert "input_time_index 9" in capsys.readouterr().err
+
+
+def test_overlapped_writing_gives_the_same_file_as_writing_in_turn(setup, tmp_path):
+    """write_predictions with read-ahead and a writer thread (the default) and without them: the same values."""
+    from specsolve.inference.predict import lead_time_plan, write_predictions
+
+    root, conditioned, _ = setup
+    module, hp = load_module(conditioned)
+    plan = lead_time_plan(module, hp, conditioned, root / "test.h5", [0.2, 0.4], 0, None, 2)
+    files = {}
+    for overlap in (True, False):
+        files[overlap] = write_predictions(plan, tmp_path / f"pred_{overlap}.h5", overlap=overlap)
+    with h5py.File(files[True], "r") as a, h5py.File(files[False], "r") as b:
+        assert sorted(a) == sorted(b)
+        for name in a:
+            assert np.array_equal(a[name][()], b[name][()]), name

@@ -61,7 +61,8 @@ def read_ahead(items: Iterable[Any], depth: int = 2) -> Iterator[Any]:
 
 
 class BackgroundWriter:
-    """Run ``submit(fn, *args)`` calls one after another, in order, in a thread; at most ``depth`` wait.
+    """Run ``submit(fn, *args)`` calls one after another, in order, in a thread; at most ``depth`` wait
+    (``depth=0``: each call runs at once in the caller's thread).
 
     ``with BackgroundWriter() as w: w.submit(...)``: leaving the block waits until every submitted call has run and
     raises the first error one of them raised (a call after a failed one is skipped). Leave the block before
@@ -69,12 +70,14 @@ class BackgroundWriter:
     """
 
     def __init__(self, depth: int = 2) -> None:
-        self._tasks: queue.Queue = queue.Queue(maxsize=depth)
+        self._tasks: queue.Queue = queue.Queue(maxsize=max(depth, 1))
         self._error: BaseException | None = None
+        self._inline = depth == 0  # depth 0: every call runs at once in the caller's thread
         self._thread = threading.Thread(target=self._run, name="specsolve-writer", daemon=True)
 
     def __enter__(self) -> BackgroundWriter:
-        self._thread.start()
+        if not self._inline:
+            self._thread.start()
         return self
 
     def _run(self) -> None:
@@ -93,9 +96,14 @@ class BackgroundWriter:
         """Queue ``fn(*args)``; raises at once the error of an earlier call, if one failed."""
         if self._error is not None:
             raise self._error
+        if self._inline:
+            fn(*args)
+            return
         self._tasks.put((fn, args))
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._inline:
+            return
         self._tasks.put(_END)
         self._thread.join()
         if exc is None and self._error is not None:

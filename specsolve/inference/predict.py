@@ -112,10 +112,12 @@ def write_predictions(
     overwrite: bool = False,
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    overlap: bool = True,
 ) -> Path:
     """One process, one device: the batches of ``plan`` in order into one native file, renamed into place when
-    complete. Reading, compute and writing overlap: a thread reads the next batches while the model runs, another
-    writes the finished ones (:mod:`specsolve.inference.background`); the file is the same as written in turn."""
+    complete. With ``overlap`` (default) reading, compute and writing overlap: a thread reads the next batches
+    while the model runs, another writes the finished ones (:mod:`specsolve.inference.background`); the file is the
+    same as written in turn (``overlap=False``)."""
     loader = DataLoader(plan.dataset, batch_size=plan.batch_size, shuffle=False)
     done = 0
 
@@ -124,8 +126,8 @@ def write_predictions(
             writer.write(name, start, block)
 
     with NativeWriter(out, plan.coords, plan.variables, plan.attrs, plan.coord_attrs, overwrite=overwrite) as writer:
-        with BackgroundWriter() as background, torch.inference_mode():
-            for x in read_ahead(loader):
+        with BackgroundWriter(depth=2 if overlap else 0) as background, torch.inference_mode():
+            for x in read_ahead(loader) if overlap else loader:
                 background.submit(store, done, plan.infer(x.to(device)))
                 done += x.shape[0]
                 if progress is not None:
