@@ -185,8 +185,8 @@ class WindowAttention(nn.Module):
     logits (Poseidon / SwinV2 add -100). Query and value carry a bias (``qkv_bias``), the key none.
     Input ``(B', N, C)`` windows of ``N = window**2`` tokens; the window size may change from call to call.
 
-    The logit scale is folded into the normalised queries, and the position bias and the shift mask are added
-    to the logits as one tensor. Without autograd (``torch.no_grad`` /
+    The forward runs ``F.scaled_dot_product_attention`` with the logit scale folded into the normalised queries
+    and the position bias (plus the shift mask) as its additive mask. Without autograd (``torch.no_grad`` /
     ``inference_mode``) the position bias of each window size is computed once and reused until a CPB parameter
     changes (storage or in-place version) or the module's ``train()`` / ``eval()`` is called.
     """
@@ -257,9 +257,17 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: Tensor, window: int, mask: Tensor | None = None) -> Tensor:
         bw, n, c = x.shape
+        q, k = self._scaled_qk(x)
         v = self.value(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
-        out = (self.attention_weights(x, window, mask) @ v).transpose(1, 2).reshape(bw, n, c)
-        return self.proj(out)
+        mask_add = self.additive_mask(window, mask, x)
+        if mask is None:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add.unsqueeze(0), scale=1.0)
+        else:  # windows (B, nW) -> (B, nW * heads) "heads", so that the (nW, heads) mask broadcasts over B
+            nw, h = mask.shape[0], self.num_heads
+            q, k, v = (z.reshape(bw // nw, nw * h, n, self.head_dim) for z in (q, k, v))
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add.view(1, nw * h, n, n), scale=1.0)
+            out = out.view(bw, h, n, self.head_dim)
+        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
 class SwinV2Block(nn.Module):
