@@ -301,6 +301,17 @@ class AugmentedDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple:
         epoch, index = key if isinstance(key, tuple) else (0, key)
-        x, y, *rest = self.dataset[index]
+        return self._transformed(epoch, index, self.dataset[index])
+
+    def __getitems__(self, keys: list[int | tuple[int, int]]) -> list[tuple]:
+        """A batch through the wrapped dataset's batched fetch when it has one; each item as ``self[key]``."""
+        tagged = [key if isinstance(key, tuple) else (0, key) for key in keys]
+        fetch = getattr(self.dataset, "__getitems__", None)
+        indices = [index for _, index in tagged]
+        items = fetch(indices) if callable(fetch) else [self.dataset[i] for i in indices]
+        return [self._transformed(epoch, index, item) for (epoch, index), item in zip(tagged, items)]
+
+    def _transformed(self, epoch: int, index: int, item: tuple) -> tuple:
+        x, y, *rest = item
         element = self.augmentation.draw(self.seed, epoch, index)
         return (*self.augmentation.apply(element, x, y), *rest)

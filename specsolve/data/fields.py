@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,7 +136,22 @@ class FileLayout:
         return out
 
 
-class FieldDataset(Dataset):
+class AdvisedBatches:
+    """Mixin for a map-style dataset with ``advise(index)`` (announce the bytes item ``index`` will read to the
+    operating system): the DataLoader's batched fetch (``__getitems__``) announces every item of a batch before
+    reading the first, so that the batch's reads are in flight together (shuffled reads from a cold file arrive
+    about twice as fast). The items are those of ``dataset[i]``, in order."""
+
+    def advise(self, index: int) -> None:
+        raise NotImplementedError
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        for index in indices:
+            self.advise(index)
+        return [self[index] for index in indices]  # type: ignore[index]
+
+
+class FieldDataset(AdvisedBatches, Dataset):
     """Samples ``(x, y)`` with ``x: (C_in, *S)`` and ``y: (C_out, *S)``, read lazily through a reader.
 
     ``source``: a reader, or the path of one native (dimension-labelled) HDF5 file. The file is opened on first
@@ -182,6 +198,14 @@ class FieldDataset(Dataset):
             parts.append(values.reshape((channels,) + grid))
         stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
         return torch.from_numpy(np.ascontiguousarray(stacked))
+
+    def advise(self, index: int) -> None:
+        """Announce the reads of item ``index`` (:meth:`specsolve.data.readers.base.Reader.advise`)."""
+        if self.cache and index in self._cache:
+            return
+        for text in dict.fromkeys(self.inputs + self.outputs):
+            name, time = self.info.selection[text]
+            self.reader.advise(name, index, time=time, stride=self.stride)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cache and index in self._cache:

@@ -13,11 +13,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
-from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
+from specsolve.data.fields import AdvisedBatches, FileLayout
+from specsolve.data.modules.loaders import ConcatBatches, SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -40,7 +40,7 @@ def snapshot_pairs(
     return pairs
 
 
-class All2AllDataset(Dataset):
+class All2AllDataset(AdvisedBatches, Dataset):
     """Samples ``(x, y, t)``: ``x = inputs(sample, t_i)`` ``(C_in, *S)``, ``y = outputs(sample, t_j)``
     ``(C_out, *S)``, ``t = time_scale * (t_j - t_i)`` (0-dim float32), for every trajectory and every pair of
     :func:`snapshot_pairs` over the time indices ``time_start + k * time_stride``, ``k < n_snapshots``.
@@ -117,6 +117,16 @@ class All2AllDataset(Dataset):
     def snapshot(self, names: list[str], sample: int, time_index: int) -> torch.Tensor:
         """Channels of ``names`` at one stored time index: ``(C, *S)``."""
         return torch.from_numpy(np.concatenate([self._slice(n, sample, time_index) for n in names], axis=0))
+
+    def advise(self, index: int) -> None:
+        """Announce the reads of pair ``index`` (:meth:`specsolve.data.readers.base.Reader.advise`)."""
+        if not 0 <= index < len(self):
+            return
+        sample, p = divmod(index, len(self.pairs))
+        for names, k in ((self.info.inputs, self.pairs[p][0]), (self.info.outputs, self.pairs[p][1])):
+            for name in names:
+                if (name, sample, self.snapshots[k]) not in self._cache:
+                    self.reader.advise(name, sample, time=self.snapshots[k], stride=self.stride)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not 0 <= index < len(self):
@@ -246,4 +256,4 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     def _train_subset(self) -> Dataset:
         if self.n_train is None:
             return self.datasets["train"]
-        return ConcatDataset([Subset(part, range(n * len(part.pairs))) for part, n in self._train_counts()])
+        return ConcatBatches([Subset(part, range(n * len(part.pairs))) for part, n in self._train_counts()])

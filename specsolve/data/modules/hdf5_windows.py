@@ -19,11 +19,11 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
-from specsolve.data.fields import FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
+from specsolve.data.fields import AdvisedBatches, FileLayout
+from specsolve.data.modules.loaders import ConcatBatches, SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -31,7 +31,7 @@ from specsolve.registry import register
 Layout = Literal["channels", "time"]
 
 
-class WindowDataset(Dataset):
+class WindowDataset(AdvisedBatches, Dataset):
     """Windows of one file: item ``sample * windows_per_trajectory + w`` is window ``w`` of trajectory ``sample``.
 
     Read lazily through a :class:`~specsolve.data.readers.NativeReader` (one handle per process); ``stride``
@@ -101,9 +101,13 @@ class WindowDataset(Dataset):
             return self._cache[sample][name][first : first + count]
         return self._read_range(name, sample, first, count)
 
-    def _read_range(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
+    def _times(self, first: int, count: int) -> slice:
+        """The stored time indices of frames ``first .. first+count-1``."""
         t0 = self.frames[first]
-        times = slice(t0, t0 + (count - 1) * self.time_stride + 1, self.time_stride)
+        return slice(t0, t0 + (count - 1) * self.time_stride + 1, self.time_stride)
+
+    def _read_range(self, name: str, sample: int, first: int, count: int) -> np.ndarray:
+        times = self._times(first, count)
         values = self.reader.read(name, sample, time=times, stride=self.stride).astype(np.float32, copy=False)
         nspace = len(self.info.spatial_dims)
         return values.reshape((count, -1) + values.shape[values.ndim - nspace :])
@@ -119,6 +123,18 @@ class WindowDataset(Dataset):
             return frames
         lead = frames.dim() - 2 - len(self.info.spatial_dims)
         return frames.flatten(lead, lead + 1)
+
+    def advise(self, index: int) -> None:
+        """Announce the reads of window ``index`` (:meth:`specsolve.data.readers.base.Reader.advise`)."""
+        if not 0 <= index < len(self):
+            return
+        sample, w = divmod(index, len(self.starts))
+        if self.cache and sample in self._cache:
+            return
+        start = self.starts[w]
+        for names, first, count in ((self.inputs, start, self.n_in), (self.outputs, start + self.n_in, self.n_out)):
+            for name in names:
+                self.reader.advise(name, sample, time=self._times(first, count), stride=self.stride)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= index < len(self):
@@ -255,4 +271,4 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     def _train_subset(self) -> Dataset:
         if self.n_train is None:
             return self.datasets["train"]
-        return ConcatDataset([Subset(p, range(n * p.windows_per_trajectory)) for p, n in self._train_counts()])
+        return ConcatBatches([Subset(p, range(n * p.windows_per_trajectory)) for p, n in self._train_counts()])

@@ -3,6 +3,7 @@ splits stored as several trajectory files (shards)."""
 
 from __future__ import annotations
 
+import bisect
 import glob
 import itertools
 from collections.abc import Callable, Iterator
@@ -26,12 +27,34 @@ def shard_paths(pattern: str) -> list[str]:
     return paths
 
 
+class ConcatBatches(ConcatDataset):
+    """A ``ConcatDataset`` whose batched fetch (``__getitems__``) hands each part its own indices at once, so that
+    a part's batched read (e.g. :class:`specsolve.data.fields.AdvisedBatches`) is used; items keep their order."""
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for position, index in enumerate(indices):
+            if index < 0:
+                index += len(self)
+            part = bisect.bisect_right(self.cumulative_sizes, index)
+            local = index - (self.cumulative_sizes[part - 1] if part else 0)
+            groups.setdefault(part, []).append((position, local))
+        items: list[Any] = [None] * len(indices)
+        for part, members in groups.items():
+            dataset = self.datasets[part]
+            local = [i for _, i in members]
+            fetch = getattr(dataset, "__getitems__", None)
+            for (position, _), item in zip(members, fetch(local) if callable(fetch) else [dataset[i] for i in local]):
+                items[position] = item
+        return items
+
+
 def merge_shards(parts: list[Any]) -> Dataset:
     """One dataset over the shards of a split (each with ``info`` and ``spatial_shape``), describing itself like
     its first part."""
     if len(parts) == 1:
         return parts[0]
-    merged = ConcatDataset(parts)
+    merged = ConcatBatches(parts)
     merged.info = parts[0].info  # type: ignore[attr-defined]  # shared description (dims, channels, coords)
     merged.spatial_shape = parts[0].spatial_shape  # type: ignore[attr-defined]
     return merged

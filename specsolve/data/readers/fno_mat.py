@@ -255,14 +255,22 @@ class FnoMatReader(Reader):
             return None
         return open_hdf5(self.path)
 
+    def _logical(self, var: VariableInfo, samples: Any, key: tuple[slice, ...]) -> tuple[Any, ...]:
+        """The selection in the logical (sample-first, time-last for MATLAB trajectories) axis order."""
+        if var.name in self.scalar_vars:
+            return (samples, slice(0, 1))
+        if self.time_last.get(var.name):
+            return (samples,) + key[1:] + key[:1]
+        return (samples,) + key
+
+    def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]] | None:
+        if self._arrays is not None:
+            return None
+        return self.node(var.name), tuple(reversed(self._logical(var, index, key)))
+
     def _read(self, handle: Any, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
         time_last = self.time_last.get(var.name)
-        if var.name in self.scalar_vars:
-            logical: tuple[Any, ...] = (samples, slice(0, 1))
-        elif time_last:
-            logical = (samples,) + key[1:] + key[:1]
-        else:
-            logical = (samples,) + key
+        logical = self._logical(var, samples, key)
         if self._arrays is not None:
             values = self._arrays[var.name][logical]
         else:

@@ -12,6 +12,7 @@ Coordinates are the dimension scales.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -104,3 +105,6 @@ class NativeReader(Reader):
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
         return self.node(var.name)[(samples,) + key]
+
+    def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
+        return self.node(var.name), (index,) + key

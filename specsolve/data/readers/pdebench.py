@@ -140,3 +140,7 @@ class PDEBenchReader(Reader):
         if self._squeeze.get(var.name):
             return dset[(samples, 0) + key]
         return dset[(samples,) + key]
+
+    def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
+        lead: tuple[Any, ...] = (index, 0) if self._squeeze.get(var.name) else (index,)
+        return self.node(var.name), lead + key
