@@ -260,13 +260,17 @@ class WindowAttention(nn.Module):
         q, k = self._scaled_qk(x)
         v = self.value(x).view(bw, n, self.num_heads, self.head_dim).transpose(1, 2)
         mask_add = self.additive_mask(window, mask, x)
-        if mask is None:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add.unsqueeze(0), scale=1.0)
-        else:  # windows (B, nW) -> (B, nW * heads) "heads", so that the (nW, heads) mask broadcasts over B
-            nw, h = mask.shape[0], self.num_heads
-            q, k, v = (z.reshape(bw // nw, nw * h, n, self.head_dim) for z in (q, k, v))
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add.view(1, nw * h, n, n), scale=1.0)
-            out = out.view(bw, h, n, self.head_dim)
+        if mask is not None:  # windows (B, nW) -> (B, nW * heads) "heads", so that the (nW, heads) mask broadcasts
+            nw = mask.shape[0]
+            q, k, v = (z.reshape(bw // nw, nw * self.num_heads, n, self.head_dim) for z in (q, k, v))
+        mask_add = mask_add.view(1, -1, n, n)
+        if torch.is_grad_enabled() and mask_add.requires_grad:
+            # SDPA would take its math path here (no fused kernel has a mask gradient), which adds passes over the
+            # logits for fully masked rows; there are none, so the plain softmax is the same function
+            out = torch.softmax((q @ k.transpose(-2, -1)).add_(mask_add), dim=-1) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add, scale=1.0)
+        out = out.view(bw, self.num_heads, n, self.head_dim)
         return self.proj(out.transpose(1, 2).reshape(bw, n, c))
 
 
