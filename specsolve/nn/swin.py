@@ -209,9 +209,9 @@ class WindowAttention(nn.Module):
 
     def _position_bias(self, window: int, like: Tensor) -> Tensor:
         table = self.cpb_mlp(_cached_coords_table(window, like.device, like.dtype))  # ((2w-1)^2, heads)
-        table = (16.0 * torch.sigmoid(table)).t()  # elementwise, so before the gather: (heads, (2w-1)^2)
+        table = (16.0 * torch.sigmoid(table)).t().contiguous()  # elementwise, so before the gather: (heads, (2w-1)^2)
         index = _cached_position_index(window, like.device)
-        return table[:, index].view(self.num_heads, window * window, window * window)
+        return table.index_select(1, index).view(self.num_heads, window * window, window * window)
 
     def position_bias(self, window: int, like: Tensor) -> Tensor:
         """``16 sigmoid(CPB)`` for every token pair: ``(heads, N, N)``."""
