@@ -157,8 +157,8 @@ def _constant(build: Callable[[], Tensor]) -> Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_coords_table(window: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    return _constant(lambda: relative_coords_table(window, device, dtype))
+def _cached_coords_table_t(window: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    return _constant(lambda: relative_coords_table(window, device, dtype).t().contiguous())
 
 
 @functools.lru_cache(maxsize=64)
@@ -208,8 +208,12 @@ class WindowAttention(nn.Module):
         return super().train(mode)
 
     def _position_bias(self, window: int, like: Tensor) -> Tensor:
-        table = self.cpb_mlp(_cached_coords_table(window, like.device, like.dtype))  # ((2w-1)^2, heads)
-        table = (16.0 * torch.sigmoid(table)).t().contiguous()  # elementwise, so before the gather: (heads, (2w-1)^2)
+        # the CPB MLP in hidden-major layout, (hidden, (2w-1)^2) -> (heads, (2w-1)^2): Linear -> ReLU -> Linear of
+        # cpb_mlp, with cheaper products (and backward products) than its row-major form, no transposed copy
+        first, second = self.cpb_mlp[0], self.cpb_mlp[2]
+        coords = _cached_coords_table_t(window, like.device, like.dtype)  # (2, (2w-1)^2)
+        hidden = torch.addmm(first.bias[:, None], first.weight, coords).relu_()
+        table = 16.0 * torch.sigmoid(torch.mm(second.weight, hidden))  # elementwise, so before the gather
         index = _cached_position_index(window, like.device)
         return table.index_select(1, index).view(self.num_heads, window * window, window * window)
 
