@@ -23,14 +23,17 @@ Then, for each DataModule, in one fresh child process (so that peaks do not mix)
 - ``raw``: the plain h5py loop over the same datasets of the same file: slices of ``--batch`` samples along the
   sample axis, each dataset in turn (chunk-aligned block reads, the fastest plain loop);
 - ``loader``: one epoch of the DataModule's own ``train_dataloader()`` (``--workers`` workers, epoch-seeded
-  shuffling, ``--batch`` samples a batch), built from the registry as ``specsolve train`` builds it.
+  shuffling, ``--batch`` samples a batch), built from the registry as ``specsolve train`` builds it; one loader
+  for all rounds, its workers started before the first (they persist across epochs in training too).
 
 Rates are MiB per second of wall time: for ``raw`` the bytes read, for ``loader`` the bytes of the ``x`` and ``y``
 tensors delivered (equal to the file's bytes for every layout above except all2all, which delivers 31/32 of
 them). ``ratio`` = loader rate / raw rate (median over rounds, and the median of the per-round ratios). Peak
 memory is the largest sum of the proportional set sizes (PSS: pages shared by the workers and the parent count
-once) of the child and its DataLoader workers, sampled every 0.1 s by a thread of the child, per phase
-(:func:`benchmarks.harness.tree_memory_mib`); it should be the same for both file sizes.
+once) of the child and its DataLoader workers, sampled every 0.5 s by a thread of the child, per phase
+(:func:`benchmarks.harness.tree_memory_mib`); it should be the same for both file sizes. (Reading a process's PSS
+walks its page tables under its memory-map lock: sampled every 0.1 s, three processes, it slowed the loader by about
+a third; at 0.5 s the cost is within the noise. The memory of an epoch is flat, so the plateau is still sampled.)
 
 ``--phases predict,train`` adds the end-to-end phases on the native file (each in its own child):
 ``specsolve.inference.predict.predict`` of a tiny FNO, and one epoch of ``specsolve.training.run.train``.
@@ -73,7 +76,7 @@ def sample():
     while True:
         if phase[0] is not None:
             peaks[phase[0]] = max(peaks[phase[0]], tree_memory_mib(os.getpid()))
-        time.sleep(0.1)
+        time.sleep(0.5)
 
 threading.Thread(target=sample, daemon=True).start()
 
@@ -89,14 +92,14 @@ def raw():
                 nbytes += d[tuple(key)].nbytes
     return nbytes
 
+dl = dm.train_dataloader()  # one loader for all rounds: its workers persist across epochs, as in training
+next(iter(dl))  # start the workers (untimed; the pages it read are evicted before each phase)
+
 def loader(r):
-    dl = dm.train_dataloader()
     dl.sampler.set_epoch(r)
     nbytes = 0
     for b in dl:
         nbytes += b[0].nbytes + b[1].nbytes
-    del dl
-    gc.collect()
     return nbytes
 
 runs = {"raw": [], "loader": []}
@@ -107,8 +110,10 @@ for r in range(spec["rounds"]):
         t0 = time.perf_counter()
         nbytes = raw() if name == "raw" else loader(r)
         runs[name].append((time.perf_counter() - t0, nbytes / 2**20))
-        time.sleep(0.25)  # one more memory sample of this phase
+        time.sleep(0.6)  # one more memory sample of this phase
         phase[0] = None
+del dl
+gc.collect()
 child_report(runs=runs, peaks=peaks)
 """
 

@@ -28,6 +28,8 @@ file and the problem.
 from __future__ import annotations
 
 import inspect
+import itertools
+import math
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -150,55 +152,83 @@ def _last_below(r: range, hi: int) -> int | None:
 MAX_ADVISED_CHUNKS = 1024  # per read; a selection over more chunks is not announced
 
 
-def storage_byte_ranges(dset: Any, key: tuple[Any, ...]) -> list[tuple[int, int]]:
-    """``(offset, length)`` byte ranges of the file (absolute offsets, as HDF5 reports them: a user block
-    included) that hold ``dset[key]`` (``key``: an int or a slice with step > 0 per storage axis).
+class StorageMap:
+    """Where the elements of one HDF5 dataset lie in its file: :meth:`byte_ranges` of a selection.
 
-    Contiguous data: the span from the first to the last selected element. Chunked data: every chunk the selection
-    touches, compressed ones whole, uncompressed ones from the first to the last selected element in the chunk's
-    row-major order. Empty when the data are not allocated or the selection spans more than
-    ``MAX_ADVISED_CHUNKS`` chunks.
+    The layout (shape, chunk shape, item size, whether chunks are filtered, the contiguous offset) is read once;
+    chunk addresses are looked up once per chunk and remembered (up to ``MAX_REMEMBERED_CHUNKS``).
     """
-    import itertools
 
-    axes = [_selected_bounds(k, n) for k, n in zip(key, dset.shape, strict=True)]
-    if any(len(r) == 0 for r in axes):
-        return []
-    itemsize = dset.dtype.itemsize
+    MAX_REMEMBERED_CHUNKS = 1 << 20
 
-    def span(origin: tuple[int, ...], extent: tuple[int, ...]) -> tuple[int, int] | None:
-        first = last = 0
-        for r, o, c in zip(axes, origin, extent, strict=True):
-            lo, hi = _first_at_least(r, o), _last_below(r, o + c)
-            if lo is None or hi is None or lo > hi:
-                return None
-            first, last = first * c + (lo - o), last * c + (hi - o)
-        return first * itemsize, (last - first + 1) * itemsize
+    def __init__(self, dset: Any) -> None:
+        self.dset = dset
+        self.shape = tuple(dset.shape)
+        self.chunks = dset.chunks
+        self.itemsize = dset.dtype.itemsize
+        self.filtered = self.chunks is not None and dset.id.get_create_plist().get_nfilters() > 0
+        self.offset = dset.id.get_offset() if self.chunks is None else None
+        self._chunk_at: dict[tuple[int, ...], tuple[int, int] | None] = {}
 
-    if dset.chunks is None:
-        offset = dset.id.get_offset()
-        bounds = span((0,) * len(axes), tuple(dset.shape))
-        return [] if offset is None or bounds is None else [(offset + bounds[0], bounds[1])]
-    chunks = dset.chunks
-    per_axis = []
-    for r, c in zip(axes, chunks, strict=True):
-        per_axis.append(sorted({i // c for i in r}) if r.step >= c else range(r[0] // c, r[-1] // c + 1))
-    if np.prod([len(i) for i in per_axis], dtype=float) > MAX_ADVISED_CHUNKS:
-        return []
-    filtered = dset.id.get_create_plist().get_nfilters() > 0
-    ranges = []
-    for index in itertools.product(*per_axis):
-        origin = tuple(i * c for i, c in zip(index, chunks, strict=True))
-        info = dset.id.get_chunk_info_by_coord(origin)
-        if info.byte_offset is None:
-            continue
-        if filtered:
-            ranges.append((info.byte_offset, info.size))
-            continue
-        bounds = span(origin, chunks)
-        if bounds is not None:
-            ranges.append((info.byte_offset + bounds[0], bounds[1]))
-    return ranges
+    def _chunk(self, origin: tuple[int, ...]) -> tuple[int, int] | None:
+        found = self._chunk_at.get(origin, False)
+        if found is False:
+            info = self.dset.id.get_chunk_info_by_coord(origin)
+            found = None if info.byte_offset is None else (info.byte_offset, info.size)
+            if len(self._chunk_at) < self.MAX_REMEMBERED_CHUNKS:
+                self._chunk_at[origin] = found
+        return found  # type: ignore[return-value]
+
+    def byte_ranges(self, key: tuple[Any, ...]) -> list[tuple[int, int]]:
+        """``(offset, length)`` byte ranges of the file (absolute offsets, as HDF5 reports them: a user block
+        included) that hold ``dset[key]`` (``key``: an int or a slice with step > 0 per storage axis).
+
+        Contiguous data: the span from the first to the last selected element. Chunked data: every chunk the
+        selection touches, compressed ones whole, uncompressed ones from the first to the last selected element in
+        the chunk's row-major order. Empty when the data are not allocated or the selection spans more than
+        ``MAX_ADVISED_CHUNKS`` chunks.
+        """
+        axes = [_selected_bounds(k, n) for k, n in zip(key, self.shape, strict=True)]
+        if any(len(r) == 0 for r in axes):
+            return []
+        itemsize = self.itemsize
+
+        def span(origin: tuple[int, ...], extent: tuple[int, ...]) -> tuple[int, int] | None:
+            first = last = 0
+            for r, o, c in zip(axes, origin, extent, strict=True):
+                lo, hi = _first_at_least(r, o), _last_below(r, o + c)
+                if lo is None or hi is None or lo > hi:
+                    return None
+                first, last = first * c + (lo - o), last * c + (hi - o)
+            return first * itemsize, (last - first + 1) * itemsize
+
+        if self.chunks is None:
+            bounds = span((0,) * len(axes), self.shape)
+            return [] if self.offset is None or bounds is None else [(self.offset + bounds[0], bounds[1])]
+        chunks = self.chunks
+        per_axis = []
+        for r, c in zip(axes, chunks, strict=True):
+            per_axis.append(sorted({i // c for i in r}) if r.step >= c else range(r[0] // c, r[-1] // c + 1))
+        if math.prod(len(i) for i in per_axis) > MAX_ADVISED_CHUNKS:
+            return []
+        ranges = []
+        for index in itertools.product(*per_axis):
+            origin = tuple(i * c for i, c in zip(index, chunks, strict=True))
+            chunk = self._chunk(origin)
+            if chunk is None:
+                continue
+            if self.filtered:
+                ranges.append(chunk)
+                continue
+            bounds = span(origin, chunks)
+            if bounds is not None:
+                ranges.append((chunk[0] + bounds[0], bounds[1]))
+        return ranges
+
+
+def storage_byte_ranges(dset: Any, key: tuple[Any, ...]) -> list[tuple[int, int]]:
+    """:meth:`StorageMap.byte_ranges` of ``dset[key]``."""
+    return StorageMap(dset).byte_ranges(key)
 
 
 R = TypeVar("R", bound="type[Reader]")
@@ -260,6 +290,8 @@ class Reader:
         self._handle: Any = None
         self._pid: int | None = None
         self._nodes: dict[str, Any] = {}
+        self._maps: dict[int, StorageMap] = {}  # id(dataset node) -> its storage map (advise)
+        self._fd: int | None = None  # the open file's OS descriptor (advise)
 
     # -- to implement -------------------------------------------------------------------------------------
     def _open(self) -> Any:
@@ -300,7 +332,7 @@ class Reader:
         if self._handle is None or self._pid != os.getpid():
             self._handle = self._open()
             self._pid = os.getpid()
-            self._nodes = {}
+            self._nodes, self._maps, self._fd = {}, {}, None
         return self._handle
 
     def node(self, name: str) -> Any:
@@ -393,11 +425,15 @@ class Reader:
         storage = self._storage(var, index, key)
         if storage is None:
             return
-        handle = self.handle()
+        dset, storage_key = storage
         try:
-            fd = handle.id.get_vfd_handle()
-            for offset, length in storage_byte_ranges(*storage):
-                os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+            if self._fd is None:
+                self._fd = self.handle().id.get_vfd_handle()
+            layout = self._maps.get(id(dset))
+            if layout is None or layout.dset is not dset:
+                layout = self._maps[id(dset)] = StorageMap(dset)
+            for offset, length in layout.byte_ranges(storage_key):
+                os.posix_fadvise(self._fd, offset, length, os.POSIX_FADV_WILLNEED)
         except (OSError, ValueError, TypeError, RuntimeError, AttributeError):
             return  # another file driver, or storage the query does not cover: reads work as before
 
@@ -415,7 +451,7 @@ class Reader:
                 close()
         self._handle = None
         self._pid = None
-        self._nodes = {}
+        self._nodes, self._maps, self._fd = {}, {}, None
 
     def __enter__(self) -> Reader:
         return self
@@ -427,7 +463,7 @@ class Reader:
         state = self.__dict__.copy()
         state["_handle"] = None  # file handles cannot cross process boundaries
         state["_pid"] = None
-        state["_nodes"] = {}
+        state["_nodes"], state["_maps"], state["_fd"] = {}, {}, None
         return state
 
     # -- helpers for subclasses ---------------------------------------------------------------------------

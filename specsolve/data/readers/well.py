@@ -176,10 +176,10 @@ class WellReader(Reader):
         if not self.variables:
             raise DataError(f"{p}: the file lists no fields")
 
-    def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
+    def _storage_key(self, var: VariableInfo, samples: Any, key: tuple[slice, ...]) -> tuple[Any, ...]:
+        """The selection in the stored field's axes: sample, time and the varying spatial dims where the field
+        varies along them, then the tensor component."""
         src = self.sources[var.name]
-        dset = self.node(f"{src.group}/{src.field}")
-        n = len(range(*samples.indices(self.n_samples)))
         storage: tuple[Any, ...] = (samples,) if src.sample_varying else ()
         offset = 0
         if src.time_varying:
@@ -188,7 +188,19 @@ class WellReader(Reader):
         for axis, varying in enumerate(src.dim_varying):
             if varying:
                 storage += (key[offset + axis],)
-        storage += src.component
+        return storage + src.component
+
+    def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]] | None:
+        src = self.sources[var.name]
+        storage = self._storage_key(var, index, key)
+        return (self.node(f"{src.group}/{src.field}"), storage) if storage else None
+
+    def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
+        src = self.sources[var.name]
+        dset = self.node(f"{src.group}/{src.field}")
+        n = len(range(*samples.indices(self.n_samples)))
+        storage = self._storage_key(var, samples, key)
+        offset = 1 if src.time_varying else 0
         values = np.asarray(dset[storage] if storage else dset[()])
         if not src.sample_varying:
             values = values[None]
