@@ -90,8 +90,8 @@ MUTATIONS = [
         "extra",
         "Galerkin: extra 1/sqrt(d_k) in Galerkin attention",
         "specsolve/nn/galerkin.py",
-        'kv = self.attention_dropout(torch.einsum("bhnd,bhne->bhde", k, v) / n)',
-        'kv = self.attention_dropout(torch.einsum("bhnd,bhne->bhde", k, v) / n / math.sqrt(self.d_k))',
+        "kv = self.attention_dropout(torch.matmul(k.transpose(-2, -1), v) / n)",
+        "kv = self.attention_dropout(torch.matmul(k.transpose(-2, -1), v) / n / math.sqrt(self.d_k))",
         GAL,
     ),
     (
@@ -219,8 +219,8 @@ MUTATIONS = [
         "issue",
         "scOT: CPB position bias removed",
         "specsolve/nn/swin.py",
-        "        bias = self.position_bias(window, like)\n",
-        "        bias = torch.zeros_like(self.position_bias(window, like))\n",
+        "        table = 16.0 * torch.sigmoid(torch.mm(second.weight, hidden))",
+        "        table = 0.0 * torch.sigmoid(torch.mm(second.weight, hidden))",
         POS,
     ),
     (

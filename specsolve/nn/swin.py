@@ -50,7 +50,7 @@ class ConditionalLayerNorm(nn.Module):
         xhat = F.layer_norm(x, (self.dim,), eps=self.eps)
         tt = t.reshape(-1, 1).to(x.dtype)
         shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (self.dim,)
-        return self.weight(tt).view(shape) * xhat + self.bias(tt).view(shape)
+        return torch.addcmul(self.bias(tt).view(shape), self.weight(tt).view(shape), xhat)  # beta + gamma xhat
 
 
 class PlainLayerNorm(nn.LayerNorm):
@@ -187,8 +187,9 @@ class WindowAttention(nn.Module):
 
     The forward runs ``F.scaled_dot_product_attention`` with the logit scale folded into the normalised queries
     and the position bias (plus the shift mask) as its additive mask. Without autograd (``torch.no_grad`` /
-    ``inference_mode``) the position bias of each window size is computed once and reused until a CPB parameter
-    changes (storage or in-place version) or the module's ``train()`` / ``eval()`` is called.
+    ``inference_mode``) the position bias of each window size, and its sum with the shift mask, is computed once
+    and reused until a CPB parameter changes (storage or in-place version), another mask object is passed, or
+    the module's ``train()`` / ``eval()`` is called.
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, mask_value: float | None = None) -> None:
@@ -217,17 +218,21 @@ class WindowAttention(nn.Module):
         index = _cached_position_index(window, like.device)
         return table.index_select(1, index).view(self.num_heads, window * window, window * window)
 
-    def position_bias(self, window: int, like: Tensor) -> Tensor:
-        """``16 sigmoid(CPB)`` for every token pair: ``(heads, N, N)``."""
+    def _cached(self, key: tuple, mask: Tensor | None, build: Callable[[], Tensor]) -> Tensor:
+        """``build()``, reused without autograd while the CPB parameters and the ``mask`` object stay the same."""
         if torch.is_grad_enabled():
-            return self._position_bias(window, like)
-        key = (window, like.device, like.dtype)
+            return build()
         versions = _versions(self.cpb_mlp.parameters())
         hit = self._bias_cache.get(key)
-        if hit is None or hit[0] != versions:
-            hit = (versions, _constant(lambda: self._position_bias(window, like)))
+        if hit is None or hit[0] != versions or hit[1] is not mask:  # the entry holds ``mask``: no id reuse
+            hit = (versions, mask, _constant(build))
             self._bias_cache[key] = hit
-        return hit[1]
+        return hit[2]
+
+    def position_bias(self, window: int, like: Tensor) -> Tensor:
+        """``16 sigmoid(CPB)`` for every token pair: ``(heads, N, N)``."""
+        key = ("bias", window, like.device, like.dtype)
+        return self._cached(key, None, lambda: self._position_bias(window, like))
 
     def _scaled_qk(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Unit queries times the clamped logit scale and unit keys, ``(B', heads, N, head_dim)`` each."""
@@ -239,9 +244,13 @@ class WindowAttention(nn.Module):
 
     def additive_mask(self, window: int, mask: Tensor | None, like: Tensor) -> Tensor:
         """Position bias plus the shift mask: ``(heads, N, N)`` without ``mask``, else ``(nW, heads, N, N)``."""
-        bias = self.position_bias(window, like)
         if mask is None:
-            return bias
+            return self.position_bias(window, like)
+        key = ("masked", window, like.device, like.dtype)
+        return self._cached(key, mask, lambda: self._masked_bias(window, mask, like))
+
+    def _masked_bias(self, window: int, mask: Tensor, like: Tensor) -> Tensor:
+        bias = self.position_bias(window, like)
         if self.mask_value is None:
             return bias.masked_fill(mask[:, None], float("-inf"))
         return bias + mask[:, None].to(bias.dtype) * self.mask_value
@@ -320,7 +329,13 @@ class SwinV2Block(nn.Module):
         if shift:
             y = torch.roll(y, shifts=(shift, shift), dims=(1, 2))
         x = x + self.drop_path(self.norm_attention(y, t))
-        return x + self.drop_path(self.norm_mlp(self.mlp(x), t))
+        return x + self.drop_path(self.norm_mlp(self._mlp(x), t))
+
+    def _mlp(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled():
+            return self.mlp(x)
+        fc1, act, fc2 = self.mlp
+        return fc2(torch.ops.aten.gelu_(fc1(x), approximate=act.approximate))  # in place: nothing keeps fc1(x)
 
 
 class PatchMerging(nn.Module):
