@@ -132,18 +132,30 @@ class WindowDataset(AdvisedBatches, Dataset):
         if self.cache and sample in self._cache:
             return
         start = self.starts[w]
+        both = set(self.inputs) & set(self.outputs)
+        for name in both:
+            self.reader.advise(name, sample, time=self._times(start, self.n_in + self.n_out), stride=self.stride)
         for names, first, count in ((self.inputs, start, self.n_in), (self.outputs, start + self.n_in, self.n_out)):
             for name in names:
-                self.reader.advise(name, sample, time=self._times(first, count), stride=self.stride)
+                if name not in both:
+                    self.reader.advise(name, sample, time=self._times(first, count), stride=self.stride)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= index < len(self):
             raise IndexError(index)
         sample, w = divmod(index, len(self.starts))
         start = self.starts[w]
-        x = self.frames_of(self.inputs, sample, start, self.n_in)
-        y = self.frames_of(self.outputs, sample, start + self.n_in, self.n_out)
-        return self.fold(x), self.fold(y)
+        # a variable that is both input and target (the usual [a, u] -> [a, u]): its window read once
+        both = {n: self._read(n, sample, start, self.n_in + self.n_out) for n in self.inputs if n in self.outputs}
+
+        def frames(names: list[str], offset: int, count: int) -> torch.Tensor:
+            parts = [
+                both[n][offset : offset + count] if n in both else self._read(n, sample, start + offset, count)
+                for n in names
+            ]
+            return torch.from_numpy(np.concatenate(parts, axis=1))
+
+        return self.fold(frames(self.inputs, 0, self.n_in)), self.fold(frames(self.outputs, self.n_in, self.n_out))
 
     def frame_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """How many windows use each frame as input and as target."""
