@@ -319,6 +319,18 @@ def test_cached_position_bias_follows_parameter_changes_and_matches_autograd_pat
         torch.testing.assert_close(model(x.float(), t.float()), reference.float()(x.float(), t.float()))
 
 
+def test_cached_position_bias_is_kept_apart_per_autocast_dtype():
+    model = tiny().float().eval()
+    x, t = torch.randn(2, 2, 32, 32), torch.tensor([0.3, 0.8])
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # caches bfloat16 biases first
+            low = model(x, t)
+        full = model(x, t)
+    expected = model(x, t).detach()  # autograd path: nothing cached
+    assert low.dtype == torch.bfloat16 and full.dtype == torch.float32
+    torch.testing.assert_close(full, expected, rtol=1e-5, atol=1e-6)
+
+
 # --- configuration and shape errors --------------------------------------------------------------------
 
 

@@ -223,6 +223,8 @@ class WindowAttention(nn.Module):
         if torch.is_grad_enabled():
             return build()
         versions = _versions(self.cpb_mlp.parameters())
+        device = key[2].type
+        key += (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None,)  # computed dtype
         hit = self._bias_cache.get(key)
         if hit is None or hit[0] != versions or hit[1] is not mask:  # the entry holds ``mask``: no id reuse
             hit = (versions, mask, _constant(build))
