@@ -257,6 +257,14 @@ MUTATIONS = [
     ),
     (
         "extra",
+        "G-FNO: symmetric grid off-centre (official code, fixture)",
+        "specsolve/models/gfno.py",
+        "r2 = (y[:, None] - 0.5) ** 2 + (x[None, :] - 0.5) ** 2",
+        "r2 = (y[:, None] - 0.4) ** 2 + (x[None, :] - 0.5) ** 2",
+        FIX,
+    ),
+    (
+        "extra",
         "FNO: activation after the last layer (original code, fixture)",
         "specsolve/models/fno.py",
         "return self.act(x) if activate and i < len(self.spectral) - 1 else x",
