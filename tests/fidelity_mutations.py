@@ -80,7 +80,7 @@ MUTATIONS = [
     ),
     (
         "extra",
-        "Galerkin: pos appended after instead of before",
+        "Galerkin: pos appended after instead of before (Fourier attention)",
         "specsolve/nn/galerkin.py",
         "q, k, v = (torch.cat([p, t], dim=-1) for t in (q, k, v))",
         "q, k, v = (torch.cat([t, p], dim=-1) for t in (q, k, v))",
@@ -88,10 +88,24 @@ MUTATIONS = [
     ),
     (
         "extra",
+        "Galerkin: pos appended after instead of before (Galerkin attention)",
+        "specsolve/nn/galerkin.py",
+        "kv = torch.cat([torch.cat([pp, pv], dim=-1), torch.cat([kp, kv], dim=-1)], dim=-2)\n"
+        "        kv = self.attention_dropout(kv / n)  # (B, h, p + d_k, p + d_k)\n"
+        "        m = torch.matmul(kv, self.fc.weight.view(-1, h, pd + d_k).permute(1, 2, 0))  # (B, h, p + d_k, d)\n"
+        "        m_q, m_p = m[:, :, pd:].reshape(batch, h * d_k, -1), m[:, :, :pd].sum(1)",
+        "kv = torch.cat([torch.cat([kv, kp], dim=-1), torch.cat([pv, pp], dim=-1)], dim=-2)\n"
+        "        kv = self.attention_dropout(kv / n)  # (B, h, p + d_k, p + d_k)\n"
+        "        m = torch.matmul(kv, self.fc.weight.view(-1, h, pd + d_k).permute(1, 2, 0))  # (B, h, p + d_k, d)\n"
+        "        m_q, m_p = m[:, :, :d_k].reshape(batch, h * d_k, -1), m[:, :, d_k:].sum(1)",
+        GAL,
+    ),
+    (
+        "extra",
         "Galerkin: extra 1/sqrt(d_k) in Galerkin attention",
         "specsolve/nn/galerkin.py",
-        "kv = self.attention_dropout(torch.matmul(k.transpose(-2, -1), v) / n)",
-        "kv = self.attention_dropout(torch.matmul(k.transpose(-2, -1), v) / n / math.sqrt(self.d_k))",
+        "kv = self.attention_dropout(kv / n)",
+        "kv = self.attention_dropout(kv / n / math.sqrt(self.d_k))",
         GAL,
     ),
     (

@@ -132,28 +132,51 @@ class SimpleAttention(nn.Module):
         return x.reshape(batch, n, self.num_heads, self.d_k).transpose(1, 2)  # (B, h, n, d_k)
 
     def forward(self, x: Tensor, pos: Tensor) -> Tensor:
+        if self.attention == "galerkin":
+            return self._galerkin(x, pos)
         batch, n, _ = x.shape
-        q, k, v = self._heads(self.query(x)), self._heads(self.key(x)), self._heads(self.value(x))
-        if self.norm_q is not None:
-            q = self.norm_q(q)
-        k = self.norm_k(k)
-        if self.norm_v is not None:
-            v = self.norm_v(v)
+        q, k = self._heads(self.query(x)), self._heads(self.key(x))
+        q, k, v = self.norm_q(q), self.norm_k(k), self._heads(self.value(x))
         if self.pos_dim > 0:
             p = pos.to(q.dtype).unsqueeze(1).expand(batch, self.num_heads, n, self.pos_dim)
             q, k, v = (torch.cat([p, t], dim=-1) for t in (q, k, v))
-        if self.attention == "galerkin":
-            # matmul on the transposed view (no copy; einsum would permute K to a contiguous layout first)
-            kv = self.attention_dropout(torch.matmul(k.transpose(-2, -1), v) / n)  # (B, h, d_k+p, d_k+p)
-            z = torch.matmul(q, kv)
-        else:
-            scores = torch.einsum("bhnd,bhmd->bhnm", q, k)  # (B, h, n, n)
-            if self.reference_fourier_scaling:
-                scores = scores / math.sqrt(self.d_k + self.pos_dim)
-            scores = self.attention_dropout(scores / n)
-            z = torch.einsum("bhnm,bhme->bhne", scores, v)
+        scores = torch.einsum("bhnd,bhmd->bhnm", q, k)  # (B, h, n, n)
+        if self.reference_fourier_scaling:
+            scores = scores / math.sqrt(self.d_k + self.pos_dim)
+        scores = self.attention_dropout(scores / n)
+        z = torch.einsum("bhnm,bhme->bhne", scores, v)
         z = z.transpose(1, 2).reshape(batch, n, self.num_heads * (self.d_k + self.pos_dim))
         return self.fc(z)
+
+    def _galerkin(self, x: Tensor, pos: Tensor) -> Tensor:
+        """``fc(concat_h [p, Q_h] kv_h)`` with ``kv_h = [p, K_h]^T [p, V_h] / n``, reassociated (same function).
+
+        ``Q = x W_q^T + b_q`` and ``fc`` are linear, so ``fc(Z) = x A + p P + c`` with the small matrices
+        ``M_h = kv_h W_{fc,h}^T`` (``(p + d_k) x d``, ``W_{fc,h}`` the ``fc`` columns of head ``h``),
+        ``A = W_q^T [M_h]_{Q rows}``, ``P = sum_h [M_h]_{p rows}``, ``c = b_fc + b_q [M_h]_{Q rows}``: the ``n``
+        tokens pass one ``d x d`` product instead of three (query, ``Q kv``, ``fc``), and ``Q`` is never formed.
+        The blocks of ``[p, K]^T [p, V]`` are computed apart, so ``p`` is not concatenated to ``K`` and ``V``.
+        """
+        batch, n, _ = x.shape
+        h, d_k, pd = self.num_heads, self.d_k, self.pos_dim
+        k = self.norm_k(self._heads(self.key(x)))  # (B, h, n, d_k)
+        v = self.norm_v(self._heads(self.value(x)))
+        kt = k.transpose(-2, -1)  # matmul on the transposed view (no copy)
+        kv = torch.matmul(kt, v)  # (B, h, d_k, d_k)
+        p = pos.to(k.dtype)
+        if pd > 0:
+            pt = p.unsqueeze(1).transpose(-2, -1)  # (1 or B, 1, p, n)
+            pp = torch.matmul(pt, p.unsqueeze(1)).expand(batch, h, pd, pd)
+            pv, kp = torch.matmul(pt, v), torch.matmul(kt, pt.transpose(-2, -1))  # (B, h, p, d_k), (B, h, d_k, p)
+            kv = torch.cat([torch.cat([pp, pv], dim=-1), torch.cat([kp, kv], dim=-1)], dim=-2)
+        kv = self.attention_dropout(kv / n)  # (B, h, p + d_k, p + d_k)
+        m = torch.matmul(kv, self.fc.weight.view(-1, h, pd + d_k).permute(1, 2, 0))  # (B, h, p + d_k, d)
+        m_q, m_p = m[:, :, pd:].reshape(batch, h * d_k, -1), m[:, :, :pd].sum(1)  # (B, d, d), (B, p, d)
+        a = torch.matmul(self.query.weight.t(), m_q)  # (B, d, d)
+        c = (self.fc.bias + torch.matmul(self.query.bias, m_q)).unsqueeze(1)  # (B, 1, d)
+        if pd > 0:
+            c = torch.baddbmm(c, p.expand(batch, n, pd), m_p)  # (B, n, d)
+        return torch.baddbmm(c, x, a)
 
 
 class FeedForward(nn.Module):
