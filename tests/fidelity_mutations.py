@@ -66,8 +66,8 @@ MUTATIONS = [
         "issue",
         "Galerkin: FFN GELU instead of ReLU",
         "specsolve/nn/galerkin.py",
-        "return self.lr2(self.dropout(torch.relu(self.lr1(x))))",
-        "return self.lr2(self.dropout(F.gelu(self.lr1(x))))",
+        "hidden = self.dropout(torch.relu_(self.lr1(x)))",
+        "hidden = self.dropout(F.gelu(self.lr1(x)))",
         GAL,
     ),
     (

@@ -131,9 +131,10 @@ class SimpleAttention(nn.Module):
         batch, n, _ = x.shape
         return x.reshape(batch, n, self.num_heads, self.d_k).transpose(1, 2)  # (B, h, n, d_k)
 
-    def forward(self, x: Tensor, pos: Tensor) -> Tensor:
+    def forward(self, x: Tensor, pos: Tensor, residual: bool = False) -> Tensor:
+        """The attention output ``(B, n, d)``; with ``residual`` ``x`` plus it (folded into the products)."""
         if self.attention == "galerkin":
-            return self._galerkin(x, pos)
+            return self._galerkin(x, pos, residual)
         batch, n, _ = x.shape
         q, k = self._heads(self.query(x)), self._heads(self.key(x))
         q, k, v = self.norm_q(q), self.norm_k(k), self._heads(self.value(x))
@@ -146,15 +147,16 @@ class SimpleAttention(nn.Module):
         scores = self.attention_dropout(scores / n)
         z = torch.einsum("bhnm,bhme->bhne", scores, v)
         z = z.transpose(1, 2).reshape(batch, n, self.num_heads * (self.d_k + self.pos_dim))
-        return self.fc(z)
+        return x + self.fc(z) if residual else self.fc(z)
 
-    def _galerkin(self, x: Tensor, pos: Tensor) -> Tensor:
+    def _galerkin(self, x: Tensor, pos: Tensor, residual: bool) -> Tensor:
         """``fc(concat_h [p, Q_h] kv_h)`` with ``kv_h = [p, K_h]^T [p, V_h] / n``, reassociated (same function).
 
         ``Q = x W_q^T + b_q`` and ``fc`` are linear, so ``fc(Z) = x A + p P + c`` with the small matrices
         ``M_h = kv_h W_{fc,h}^T`` (``(p + d_k) x d``, ``W_{fc,h}`` the ``fc`` columns of head ``h``),
         ``A = W_q^T [M_h]_{Q rows}``, ``P = sum_h [M_h]_{p rows}``, ``c = b_fc + b_q [M_h]_{Q rows}``: the ``n``
-        tokens pass one ``d x d`` product instead of three (query, ``Q kv``, ``fc``), and ``Q`` is never formed.
+        tokens pass one ``d x d`` product instead of three (query, ``Q kv``, ``fc``), and ``Q`` is never formed;
+        with ``residual``, ``x + fc(Z) = x (I + A) + p P + c`` (no separate sum).
         The blocks of ``[p, K]^T [p, V]`` are computed apart, so ``p`` is not concatenated to ``K`` and ``V``.
         """
         batch, n, _ = x.shape
@@ -167,16 +169,18 @@ class SimpleAttention(nn.Module):
         if pd > 0:
             pt = p.unsqueeze(1).transpose(-2, -1)  # (1 or B, 1, p, n)
             pp = torch.matmul(pt, p.unsqueeze(1)).expand(batch, h, pd, pd)
-            pv, kp = torch.matmul(pt, v), torch.matmul(kt, pt.transpose(-2, -1))  # (B, h, p, d_k), (B, h, d_k, p)
+            pv, kp = torch.matmul(pt, v), torch.matmul(pt, k).transpose(-2, -1)  # (B, h, p, d_k), (B, h, d_k, p)
             kv = torch.cat([torch.cat([pp, pv], dim=-1), torch.cat([kp, kv], dim=-1)], dim=-2)
         kv = self.attention_dropout(kv / n)  # (B, h, p + d_k, p + d_k)
         m = torch.matmul(kv, self.fc.weight.view(-1, h, pd + d_k).permute(1, 2, 0))  # (B, h, p + d_k, d)
         m_q, m_p = m[:, :, pd:].reshape(batch, h * d_k, -1), m[:, :, :pd].sum(1)  # (B, d, d), (B, p, d)
         a = torch.matmul(self.query.weight.t(), m_q)  # (B, d, d)
+        if residual:
+            a = a + torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
         c = (self.fc.bias + torch.matmul(self.query.bias, m_q)).unsqueeze(1)  # (B, 1, d)
-        if pd > 0:
-            c = torch.baddbmm(c, p.expand(batch, n, pd), m_p)  # (B, n, d)
-        return torch.baddbmm(c, x, a)
+        out = torch.baddbmm(c, x, a)
+        # in place: baddbmm's backward keeps its factors, not its result
+        return out.baddbmm_(p.expand(batch, n, pd).to(out.dtype), m_p.to(out.dtype)) if pd > 0 else out
 
 
 class FeedForward(nn.Module):
@@ -188,8 +192,13 @@ class FeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.lr2 = nn.Linear(dim_feedforward, d_model)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.lr2(self.dropout(torch.relu(self.lr1(x))))
+    def forward(self, x: Tensor, residual: bool = False) -> Tensor:
+        """The FFN of ``x``; with ``residual`` ``x`` plus it (``x`` enters the second product as its addend)."""
+        hidden = self.dropout(torch.relu_(self.lr1(x)))  # in place: addmm's backward does not need its result
+        if not residual:
+            return self.lr2(hidden)
+        out = torch.addmm(x.reshape(-1, x.shape[-1]), hidden.reshape(-1, hidden.shape[-1]), self.lr2.weight.t())
+        return out.add_(self.lr2.bias).view(x.shape)
 
 
 class EncoderLayer(nn.Module):
@@ -231,8 +240,14 @@ class EncoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, pos: Tensor) -> Tensor:
-        x = x + self.dropout1(self.attn(x, pos))
-        return x + self.dropout2(self.ff(x))
+        # an inactive residual dropout (eval or p = 0) lets the residual sums fold into the products
+        if self.training and self.dropout1.p > 0:
+            x = x + self.dropout1(self.attn(x, pos))
+        else:
+            x = self.attn(x, pos, residual=True)
+        if self.training and self.dropout2.p > 0:
+            return x + self.dropout2(self.ff(x))
+        return self.ff(x, residual=True)
 
 
 class SpectralConv(nn.Module):
