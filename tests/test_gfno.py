@@ -212,6 +212,26 @@ def test_load_state_dict_after_eval_forward_uses_new_weights():
     assert torch.equal(new, expected)
 
 
+def test_inference_kernel_cache_follows_in_place_updates_and_dtype():
+    model, fresh = tiny("p4", torch.float32).eval(), tiny("p4", torch.float32).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.inference_mode():
+        first = model(x)
+        assert torch.equal(model(x), first)  # cached kernels and weights reused
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), fresh.parameters()):
+            p.mul_(1.5), q.mul_(1.5)  # in place: version counters move, the cache must not be reused
+        moved, expected = model(x), fresh(x)
+    assert not torch.allclose(moved, first)
+    torch.testing.assert_close(moved, expected, rtol=0, atol=0)
+    with torch.no_grad():
+        double = model.double()(x.double())  # new parameter tensors of another dtype
+    torch.testing.assert_close(double.float(), expected, rtol=1e-4, atol=1e-5)
+    model.float().train()
+    model(x).square().mean().backward()  # with autograd: built per call, gradients reach every parameter
+    assert all(p.grad is not None for p in model.parameters())
+
+
 # tiny G-FNO cases (2D p4, 2D p4m, 3D p4): model, config, input shape; seeded by their position
 REGRESSION_CASES = {
     "gfno_p4": ("gfno", dict(in_channels=3, out_channels=1, modes=4, width=4, group="p4"), (2, 3, 16, 16)),

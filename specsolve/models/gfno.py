@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError, DataError
@@ -21,16 +20,18 @@ from specsolve.nn.group_conv import (
     GROUP_ORDERS,
     GConv1x1,
     gather_centered,
+    gelu_,
     group_norm,
     hermitian_plane_kernel,
     hermitian_plane_parameters,
+    inference_cached,
     input_permutation,
     scatter_centered,
     spectral_real_dtype,
     stack_group_copies,
     transform,
 )
-from specsolve.nn.spectral_conv import complex_mode_matmul
+from specsolve.nn.spectral_conv import complex_mode_matmul, mode_matmul_weight, truncated_irfftn, truncated_rfftn
 from specsolve.registry import register
 
 
@@ -50,7 +51,9 @@ class GSpectralConv2d(nn.Module):
     (``kx = 0, ky = 1..m-1``, complex), ``weight_dc`` (real) and ``weight_half`` (``kx = 1..m-1``, complex), i.e.
     ``(2m-1)^2`` reals per ``(o, i, h)``. Output copy ``g`` uses ``T_g K[o, i, g^{-1} h]`` with ``T_g`` acting on
     ``(ky, kx)``; the kernel is cropped back to ``kx in [0, m)`` and applied as ``irfft2(W . rfft2(x))``.
-    The expanded kernel is rebuilt on every call.
+    On CPU the two transforms are the truncated DFTs of :mod:`specsolve.nn.spectral_conv` (the same map by
+    matrix products, on the kept modes only), elsewhere FFTs. The expanded kernel is rebuilt on every call with
+    autograd on and reused without it while the parameters are unchanged (:func:`inference_cached`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, modes: int, group: str) -> None:
@@ -78,11 +81,26 @@ class GSpectralConv2d(nn.Module):
             )
         with torch.autocast(device_type=x.device.type, enabled=False):
             real_dtype = spectral_real_dtype(x)
+
+            def build() -> tuple[Tensor, Tensor]:
+                kernel = torch.view_as_real(self.kernel(real_dtype).transpose(0, 1))  # (I|G|, O|G|, 2m-1, m, 2)
+                return kernel, mode_matmul_weight(kernel)
+
+            kernel, right = inference_cached(self, (real_dtype,), build)
+            if x.device.type == "cpu":
+                # rows 0..m-1, -m..-1 of the truncated DFT; the block uses -(m-1)..m-1 (row -m is dropped / zero)
+                spectrum = truncated_rfftn(x.to(real_dtype), [m, m])  # (B, I|G|, 2m, 2m), last axis [Re | Im]
+                block = torch.cat([spectrum[..., m + 1 :, :], spectrum[..., :m, :]], dim=-2)
+                mixed = complex_mode_matmul(block, kernel, right)  # (B, O|G|, 2m-1, 2m)
+                zero = mixed.new_zeros(*mixed.shape[:2], 1, mixed.shape[-1])
+                out = truncated_irfftn(
+                    torch.cat([mixed[..., m - 1 :, :], zero, mixed[..., : m - 1, :]], dim=-2), [m, m], (height, width)
+                )
+                return out.to(x.dtype) if x.dtype in (torch.float16, torch.bfloat16) else out
             x_ft = torch.fft.rfft2(x.to(real_dtype))
             block = gather_centered(x_ft[..., :m], dim=-2, m=m)  # (B, I|G|, 2m-1, m)
             # mixed[b, o] = sum_i block[b, i] K[o, i] per mode, as one real bmm (CPU complex bmm loops over modes)
-            kernel = torch.view_as_real(self.kernel(real_dtype).transpose(0, 1))  # (I|G|, O|G|, 2m-1, m, 2)
-            mixed = complex_mode_matmul(torch.cat([block.real, block.imag], dim=-1), kernel)
+            mixed = complex_mode_matmul(torch.cat([block.real, block.imag], dim=-1), kernel, right)
             mixed = torch.complex(mixed[..., :m], mixed[..., m:])  # (B, O|G|, 2m-1, m)
             out_ft = x_ft.new_zeros(x.shape[0], mixed.shape[1], height, width // 2 + 1)
             scatter_centered(out_ft.narrow(-1, 0, m), mixed, dim=-2, m=m)
@@ -138,5 +156,5 @@ class GFNO(nn.Module):
             x1 = mlp(group_norm(spectral(group_norm(x, self.order)), self.order))
             x = x1 + pointwise(x)
             if i < len(self.spectral) - 1:
-                x = F.gelu(x)
+                x = gelu_(x)
         return self.project(x)

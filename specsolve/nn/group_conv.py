@@ -56,6 +56,37 @@ def input_permutation(group: str) -> Tensor:
     return torch.tensor([[mul[inv[g]][h] for h in range(order)] for g in range(order)], dtype=torch.long)
 
 
+def _tracing() -> bool:
+    return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+def inference_cached(module: nn.Module, key: tuple, build):
+    """``build()``, reused across calls without autograd while the module's parameters are unchanged.
+
+    The entry is keyed on every parameter's version counter (bumped by any in-place update: optimiser steps,
+    ``load_state_dict``), storage, dtype and device, plus ``key``; with autograd on (training), under tracing,
+    compile or export nothing is cached and ``build()`` runs as before. One entry per module.
+    """
+    if torch.is_grad_enabled() or _tracing():
+        module.__dict__.pop("_inference_cache", None)
+        return build()
+    params = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in module.parameters(recurse=False))
+    full_key = (params, *key)
+    entry = module.__dict__.get("_inference_cache")
+    if entry is not None and entry[0] == full_key:
+        return entry[1]
+    value = build()
+    module.__dict__["_inference_cache"] = (full_key, value)
+    return value
+
+
+def gelu_(x: Tensor) -> Tensor:
+    """GELU; in place on ``x`` (a fresh intermediate of the caller) when autograd is off, saving an allocation."""
+    if torch.is_grad_enabled() or _tracing():
+        return F.gelu(x)
+    return torch._C._nn.gelu_(x)
+
+
 def _conv1x1(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """Pointwise channel mixing ``(B, I, *S) -> (B, O, *S)`` with ``weight (O, I)``, ``bias (O,)`` (a BLAS matmul;
     ``conv2d`` with 1x1 kernels falls back to a slow path for float64 on CPU)."""
@@ -72,7 +103,8 @@ class GConv1x1(nn.Module):
     ``kind="pool"``: regular -> trivial, weight ``(O, I)`` shared over ``h`` and summed (group pooling), so the
     output is invariant. Bias ``(O,)``, shared over ``g``. Init as in the reference code (kaiming-uniform, a=sqrt(5)):
     weight ``U(+-1/sqrt(I * |G|))`` for ``regular``, ``U(+-1/sqrt(I))`` otherwise; bias ``U(+-1/sqrt(O))``.
-    The full weight is built on every call (no cache that could go stale after ``load_state_dict``).
+    The full weight is built on every call with autograd on; without it, it is reused while the parameters'
+    version counters are unchanged (:func:`inference_cached`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, group: str, kind: str = "regular") -> None:
@@ -99,7 +131,7 @@ class GConv1x1(nn.Module):
         return w.permute(0, 2, 1, 3).reshape(out_c * g, in_c * g), self.bias.repeat_interleave(g)
 
     def forward(self, x: Tensor) -> Tensor:
-        weight, bias = self.full_weight()
+        weight, bias = inference_cached(self, (), self.full_weight)
         return _conv1x1(x, weight, bias)
 
 
@@ -112,7 +144,7 @@ class GMLP(nn.Module):
         self.mlp2 = GConv1x1(mid_channels, out_channels, group, "pool" if last_layer else "regular")
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.mlp2(F.gelu(self.mlp1(x)))
+        return self.mlp2(gelu_(self.mlp1(x)))
 
 
 def group_norm(x: Tensor, order: int, eps: float = 1e-5) -> Tensor:

@@ -134,20 +134,28 @@ def truncated_irfftn(z: Tensor, modes: list[int], shape: tuple[int, ...]) -> Ten
     return _right_matmul(z, _dft_matrix(shape[-1], m_last, "inv_last", z.dtype, z.device))
 
 
-def complex_mode_matmul(spectrum: Tensor, weight: Tensor) -> Tensor:
+def mode_matmul_weight(weight: Tensor) -> Tensor:
+    """The right factor ``(modes, I, 2 O)`` of :func:`complex_mode_matmul` for ``weight (I, O, *K, m, 2)``."""
+    in_ch, out_ch = weight.shape[:2]
+    modes = math.prod(weight.shape[2:-1])
+    return weight.reshape(in_ch, out_ch, modes, 2).permute(2, 0, 3, 1).reshape(modes, in_ch, 2 * out_ch)
+
+
+def complex_mode_matmul(spectrum: Tensor, weight: Tensor, right: Tensor | None = None) -> Tensor:
     """Mode-wise complex matmul of a :func:`truncated_rfftn` block with a complex weight, as one real ``bmm``.
 
     ``spectrum (B, I, *K, 2m)`` (last axis ``[Re | Im]``), ``weight (I, O, *K, m, 2)`` (real, imag) ->
     ``(B, O, *K, 2m)``. With ``L = [Re ; Im]`` stacked over the batch and ``R = [c | d]`` stacked over the
     outputs, ``L @ R`` holds ``Re c, Re d, Im c, Im d`` and ``(Re + i Im)(c + i d) = (Re c - Im d) + i(Re d + Im c)``.
     CPU complex ``bmm`` has no vectorised kernel and is ~100x slower than real ``bmm``.
+    ``right``: :func:`mode_matmul_weight` of ``weight``, when the caller has it already.
     """
     batch, in_ch = spectrum.shape[:2]
     out_ch, m = weight.shape[1], weight.shape[-2]
     block = spectrum.shape[2:-1]
     modes = math.prod(block) * m
     left = spectrum.reshape(batch, in_ch, -1, 2, m).permute(2, 4, 3, 0, 1).reshape(modes, 2 * batch, in_ch)
-    right = weight.reshape(in_ch, out_ch, modes, 2).permute(2, 0, 3, 1).reshape(modes, in_ch, 2 * out_ch)
+    right = mode_matmul_weight(weight) if right is None else right
     prod = torch.bmm(left, right).view(-1, m, 2, batch, 2, out_ch)
     re = prod[:, :, 0, :, 0] - prod[:, :, 1, :, 1]
     im = prod[:, :, 0, :, 1] + prod[:, :, 1, :, 0]
