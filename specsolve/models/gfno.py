@@ -154,7 +154,7 @@ class GFNO(nn.Module):
         x = self.lift(x)
         for i, (spectral, mlp, pointwise) in enumerate(zip(self.spectral, self.mlp, self.pointwise)):
             x1 = mlp(group_norm(spectral(group_norm(x, self.order)), self.order))
-            x = x1 + pointwise(x)
+            x = pointwise.add_into(x1, x)  # x1 + pointwise(x), in place (x1 is the result of the MLP's last product)
             if i < len(self.spectral) - 1:
                 x = gelu_(x)
         return self.project(x)

@@ -134,6 +134,17 @@ class GConv1x1(nn.Module):
         weight, bias = inference_cached(self, (), self.full_weight)
         return _conv1x1(x, weight, bias)
 
+    def add_into(self, out: Tensor, x: Tensor) -> Tensor:
+        """``out + self(x)``, accumulated in place into ``out`` (a fresh intermediate of the caller, e.g. the result
+        of a product whose backward does not need it): no full-size temporaries for the product or the sum."""
+        weight, bias = inference_cached(self, (), self.full_weight)
+        b = x.shape[0]
+        flat = out.view(b, out.shape[1], -1)
+        weight, x = weight.to(out.dtype), x.to(out.dtype)  # autocast: out may be of lower precision
+        flat.baddbmm_(weight.expand(b, *weight.shape), x.reshape(b, x.shape[1], -1))
+        flat.add_(bias[None, :, None])
+        return out
+
 
 class GMLP(nn.Module):
     """``GConv1x1 -> GELU -> GConv1x1`` on regular fields; ``last_layer`` ends with group pooling."""
