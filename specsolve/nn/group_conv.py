@@ -155,7 +155,18 @@ class GMLP(nn.Module):
         self.mlp2 = GConv1x1(mid_channels, out_channels, group, "pool" if last_layer else "regular")
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.mlp2(gelu_(self.mlp1(x)))
+        if torch.is_grad_enabled() or _tracing() or x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):
+            return self.mlp2(gelu_(self.mlp1(x)))
+        # without autograd on CPU: sample by sample, so the hidden layer (mid |G| channels) is one sample's
+        # worth of memory, reused, instead of a fresh full-batch allocation; the same products per sample
+        w1, b1 = inference_cached(self.mlp1, (), self.mlp1.full_weight)
+        w2, b2 = inference_cached(self.mlp2, (), self.mlp2.full_weight)
+        flat = x.reshape(x.shape[0], x.shape[1], -1)
+        out = flat.new_empty(x.shape[0], w2.shape[0], flat.shape[-1])
+        for i in range(x.shape[0]):
+            hidden = torch._C._nn.gelu_(torch.addmm(b1[:, None], w1, flat[i]))
+            torch.addmm(b2[:, None], w2, hidden, out=out[i])
+        return out.view(x.shape[0], -1, *x.shape[2:])
 
 
 def group_norm(x: Tensor, order: int, eps: float = 1e-5) -> Tensor:
