@@ -66,8 +66,8 @@ MUTATIONS = [
         "issue",
         "Galerkin: FFN GELU instead of ReLU",
         "specsolve/nn/galerkin.py",
-        "hidden = self.dropout(torch.relu_(self.lr1(x)))",
-        "hidden = self.dropout(F.gelu(self.lr1(x)))",
+        "hidden = self.dropout(torch.relu_(self.lr1(flat)))",
+        "hidden = self.dropout(F.gelu(self.lr1(flat)))",
         GAL,
     ),
     (

@@ -194,10 +194,12 @@ class FeedForward(nn.Module):
 
     def forward(self, x: Tensor, residual: bool = False) -> Tensor:
         """The FFN of ``x``; with ``residual`` ``x`` plus it (``x`` enters the second product as its addend)."""
-        hidden = self.dropout(torch.relu_(self.lr1(x)))  # in place: addmm's backward does not need its result
+        flat = x.reshape(-1, x.shape[-1])  # 2-D: the addmm result is no view (an in-place op on a view would
+        # make autograd rebuild the base gradient: a zero fill and a copy of the hidden layer per backward)
+        hidden = self.dropout(torch.relu_(self.lr1(flat)))  # in place: addmm's backward does not need its result
         if not residual:
-            return self.lr2(hidden)
-        out = torch.addmm(x.reshape(-1, x.shape[-1]), hidden.reshape(-1, hidden.shape[-1]), self.lr2.weight.t())
+            return self.lr2(hidden).view(*x.shape[:-1], -1)
+        out = torch.addmm(flat, hidden, self.lr2.weight.t())
         return out.add_(self.lr2.bias).view(x.shape)
 
 
