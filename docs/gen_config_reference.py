@@ -37,6 +37,27 @@ SECTIONS = {
 }
 
 
+# per-parameter-group settings, valid for every optimizer and model (specsolve.training.optim.param_groups)
+PARAM_GROUPS = [
+    "Every optimizer also takes `param_groups`: per-parameter-group settings for any model, e.g. Poseidon's",
+    "fine-tuning rates (embedding, recovery and time-conditioning norms 10x the body's):",
+    "",
+    "```yaml",
+    "optimizer:",
+    "  name: adamw",
+    "  lr: 5.0e-5                 # the body (every parameter no group names)",
+    "  param_groups:",
+    '    - params: ["embedding.*", "recovery.*", "*norm*.weight.*", "*norm*.bias.*"]',
+    "      lr: 5.0e-4",
+    "```",
+    "",
+    "`params` are `fnmatch` patterns over `model.named_parameters()`; a parameter joins the first group one of whose",
+    "patterns matches it, else the default group; the other keys must be the optimizer's own (`lr`, `weight_decay`,",
+    "`betas`, `momentum`, ...); a pattern that matches no parameter is an error.",
+    "",
+]
+
+
 def cell(text: str) -> str:
     """A Markdown table cell: pipes escaped (also inside code spans, as GitHub tables need)."""
     return text.replace("|", "\\|").replace("\n", " ")
@@ -117,6 +138,8 @@ def render(include_plugins: bool) -> str:
         if not of_kind:
             continue
         out += [f"## {kind}", "", f"Used as {SECTIONS.get(kind, kind)}.", ""]
+        if kind == "optimizer":
+            out += PARAM_GROUPS
         for component in of_kind:
             out += component_section(component)
     return "\n".join(out).rstrip() + "\n"
