@@ -28,7 +28,10 @@ class SampleMeanMetric(Metric):
         raise NotImplementedError
 
     def update(self, pred: Tensor, target: Tensor) -> None:
-        values = self.per_sample(pred, target)
+        self.accumulate(self.per_sample(pred, target))
+
+    def accumulate(self, values: Tensor) -> None:
+        """Add the per-sample values ``(B,)`` to the running sum and count."""
         self.total += values.double().sum()
         self.count += values.numel()
 

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
 from specsolve.errors import ConfigError, DataError
+from specsolve.metrics.relative_l2 import SampleMeanMetric
 from specsolve.registry import register
 
 CALIBRATION_LEVELS = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -130,21 +130,14 @@ def coverage_curve(
     return hits.flatten(2).to(torch.float64).mean(2).T
 
 
-class UncertaintyMetric(Metric):
+class UncertaintyMetric(SampleMeanMetric):
     """Base: a per-sample score of a probabilistic prediction, averaged over samples.
 
     ``update(pred, target, std=...)`` (Gaussian) or ``update(pred, target, samples=...)`` (ensemble; ``pred`` is
     then unused and may be ``None``). Inputs have any layout ``(B, ...)``; samples ``(B, M, ...)``.
     """
 
-    full_state_update = False
-    higher_is_better = False
     needs_uncertainty = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def score(self, pred: Tensor | None, target: Tensor, std: Tensor | None, samples: Tensor | None) -> Tensor:
         """``(B,)`` per-sample score (inputs checked and cast)."""
@@ -160,12 +153,7 @@ class UncertaintyMetric(Metric):
     def update(
         self, pred: Tensor | None, target: Tensor, std: Tensor | None = None, samples: Tensor | None = None
     ) -> None:
-        values = self.per_sample(pred, target, std, samples)
-        self.total += values.double().sum()
-        self.count += values.numel()
-
-    def compute(self) -> Tensor:
-        return self.total / self.count.clamp(min=1)
+        self.accumulate(self.per_sample(pred, target, std, samples))
 
 
 @register("metric", "crps")
