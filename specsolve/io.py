@@ -1,16 +1,18 @@
-"""Atomic file writes: every file specsolve writes goes to a temporary file beside its target and is renamed onto
-it only when complete, so a kill, a full disk or a permission error never leaves a torn file or damages the
-previous one."""
+"""File I/O. Atomic writes: every file specsolve writes goes to a temporary file beside its target and is renamed
+onto it only when complete, so a kill, a full disk or a permission error never leaves a torn file or damages the
+previous one. Checked JSON reads: :func:`read_json_object`."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from specsolve.errors import DataError
 
@@ -65,3 +67,17 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_json_object(path: str | Path, label: str | None = None) -> dict[str, Any]:
+    """The JSON object stored in ``path``; an unreadable file or another JSON value is a :class:`DataError`
+    naming the file (as ``label path`` when a label such as ``metrics file`` is given)."""
+    p = Path(path)
+    name = f"{label} {p}" if label else str(p)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{name} is not a JSON object")
+    return data

@@ -27,7 +27,6 @@ the decoder Poseidon's block order. The derived attention buffers (``relative_co
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import torch
 
 from specsolve.errors import ConfigError, DataError
+from specsolve.io import read_json_object
 from specsolve.models.scot import ScOT
 
 CONFIG = "config.json"
@@ -146,16 +146,6 @@ def specsolve_name(name: str, levels: int) -> str | None:
     return None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(data, dict):
-        raise DataError(f"{path} is not a JSON object")
-    return data
-
-
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         from safetensors.torch import load_file
@@ -173,7 +163,7 @@ def read_poseidon_weights(path: str | Path) -> dict[str, torch.Tensor]:
     if (p / "model.safetensors").is_file():
         return _read_safetensors(p / "model.safetensors")
     if (p / "model.safetensors.index.json").is_file():
-        index = _read_json(p / "model.safetensors.index.json").get("weight_map")
+        index = read_json_object(p / "model.safetensors.index.json").get("weight_map")
         if not isinstance(index, dict):
             raise DataError(f"{p / 'model.safetensors.index.json'} has no weight_map")
         state: dict[str, torch.Tensor] = {}
@@ -235,7 +225,7 @@ def _listing(names: list[str], limit: int = 8) -> str:
 def poseidon_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """A Poseidon checkpoint directory's tensors under specsolve's names (for ``finetune.checkpoint``)."""
     p = Path(path)
-    config = _read_json(p / CONFIG)
+    config = read_json_object(p / CONFIG)
     levels = len(config.get("depths", [2, 2, 6, 2]))
     return convert_state_dict(read_poseidon_weights(p), levels)
 
@@ -251,7 +241,7 @@ def load_poseidon_checkpoint(path: str | Path, dtype: torch.dtype | None = None)
         raise DataError(
             f"{p} is not a Poseidon checkpoint directory (config.json and one of {', '.join(WEIGHT_FILES)})"
         )
-    kwargs = scot_kwargs(_read_json(p / CONFIG))
+    kwargs = scot_kwargs(read_json_object(p / CONFIG))
     with torch.device("meta"):  # shapes only: every tensor comes from the file
         model = ScOT(**kwargs)
     state = poseidon_state_dict(p)

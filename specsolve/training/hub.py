@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from specsolve.errors import ConfigError, DataError
+from specsolve.io import read_json_object
 from specsolve.version import __version__
 
 HF_PREFIX = "hf://"
@@ -142,17 +143,6 @@ def model_card(manifest: Mapping[str, Any], metrics: Mapping[str, Any] | None) -
     return "\n".join(lines)
 
 
-def _read_metrics(path: str | os.PathLike[str]) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        metrics = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"metrics file {p} is not readable JSON: {type(exc).__name__}") from None
-    if not isinstance(metrics, dict):
-        raise DataError(f"metrics file {p} must hold a JSON object")
-    return metrics
-
-
 def write_hub_dir(
     checkpoint: str | os.PathLike[str],
     directory: str | os.PathLike[str],
@@ -174,7 +164,7 @@ def write_hub_dir(
         raise DataError(f"{out} already exists (pass overwrite to replace it)" if out.is_dir() else f"{out} is a file")
     module, hp = load_module(checkpoint)
     state = {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
-    metrics_data = _read_metrics(metrics) if metrics is not None else None
+    metrics_data = read_json_object(metrics, "metrics file") if metrics is not None else None
     config = hp["config"]
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
