@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import ConfigError
-from specsolve.losses.sobolev import sobolev_norm_squared
+from specsolve.losses.sobolev import side_lengths, sobolev_norm_squared
 from specsolve.pde.derivatives import fd_derivative
 from specsolve.registry import register
 
@@ -53,12 +53,10 @@ class H1Loss(nn.Module):
         eps: float = 1e-12,
     ) -> None:
         super().__init__()
-        if lengths is not None and len(lengths) != spatial_dims:
-            raise ConfigError(f"h1: lengths has {len(lengths)} entries for {spatial_dims} spatial dims")
+        self.lengths = side_lengths("h1", lengths, spatial_dims)
         if method not in ("spectral", "fd"):
             raise ConfigError(f"h1: method must be 'spectral' or 'fd', got '{method}'")
         self.spatial_dims, self.periodic, self.method = spatial_dims, periodic, method
-        self.lengths = tuple(lengths) if lengths is not None else (1.0,) * spatial_dims
         self.relative, self.seminorm, self.time_length, self.eps = relative, seminorm, time_length, eps
 
     def norm_squared(self, u: Tensor) -> Tensor:

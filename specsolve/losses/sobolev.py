@@ -129,6 +129,13 @@ def bochner_norm_squared(
     )
 
 
+def side_lengths(loss: str, lengths: Sequence[float] | None, spatial_dims: int) -> tuple[float, ...]:
+    """A loss's domain side lengths, one per spatial dim (default 1 each); a wrong count is a ``ConfigError``."""
+    if lengths is not None and len(lengths) != spatial_dims:
+        raise ConfigError(f"{loss}: lengths has {len(lengths)} entries for {spatial_dims} spatial dims")
+    return tuple(lengths) if lengths is not None else (1.0,) * spatial_dims
+
+
 @register("loss", "sobolev")
 class SobolevLoss(nn.Module):
     """``H^s_alpha`` norm loss (any real ``s``; ``s = -1``: the Spectral-Refiner ``H^{-1}`` loss), mean over batch.
@@ -162,12 +169,10 @@ class SobolevLoss(nn.Module):
         super().__init__()
         if alpha < 0:
             raise ConfigError(f"sobolev: alpha must be >= 0, got {alpha}")
-        if lengths is not None and len(lengths) != spatial_dims:
-            raise ConfigError(f"sobolev: lengths has {len(lengths)} entries for {spatial_dims} spatial dims")
+        self.lengths = side_lengths("sobolev", lengths, spatial_dims)
         if convention not in ("paper", "torch_cfd"):
             raise ConfigError(f"sobolev: convention must be 'paper' or 'torch_cfd', got '{convention}'")
         self.s, self.alpha, self.spatial_dims = s, alpha, spatial_dims
-        self.lengths = tuple(lengths) if lengths is not None else (1.0,) * spatial_dims
         self.time_length, self.relative, self.squared = time_length, relative, squared
         self.convention, self.max_modes, self.eps = convention, max_modes, eps
 
