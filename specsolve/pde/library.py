@@ -188,12 +188,34 @@ def allen_cahn(dim: int = 1, length: float = 2 * math.pi, freq: float = 1.0) -> 
 # ------------------------------------------------------------------------------------------ evolution
 
 
+def _periodic_evolution(
+    name: str,
+    op: LinearOperator,
+    exact: Callable[[Coords], torch.Tensor],
+    params: dict,
+    description: str,
+    orders: int = 1,
+) -> PDESpec:
+    """A linear evolution PDE with an exact solution on the periodic box ``[0, length)^dim`` over ``[0, time]``
+    (from ``params``), its initial condition as input (``orders`` initial conditions, the higher ones zero)."""
+    dom = _space(params["dim"], params["length"], True, params["time"])
+    return PDESpec(
+        name,
+        dom,
+        op,
+        bcs=_initial(dom, orders),
+        exact_solution=exact,
+        input_role="initial_condition",
+        params=params,
+        description=description,
+    )
+
+
 @register("pde", "heat")
 def heat(dim: int = 1, nu: float = 0.01, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """``u_t - nu lap u = 0``, periodic, initial condition as input; exact
     ``prod sin(2 pi x_i / L) exp(-nu d (2 pi / L)^2 t)``."""
     _check_dim(dim)
-    dom = _space(dim, length, True, time)
     lam = nu * dim * (2 * math.pi / length) ** 2
 
     def exact(x: Coords) -> torch.Tensor:
@@ -203,23 +225,14 @@ def heat(dim: int = 1, nu: float = 0.01, length: float = 1.0, time: float = 1.0)
         return out
 
     op = derivative(dim + 1, 0) + laplacian(dim + 1, range(1, dim + 1), -nu)
-    return PDESpec(
-        "heat",
-        dom,
-        op,
-        bcs=_initial(dom),
-        exact_solution=exact,
-        input_role="initial_condition",
-        params={"dim": dim, "nu": nu, "length": length, "time": time},
-        description="u_t - nu lap u = 0",
-    )
+    params = {"dim": dim, "nu": nu, "length": length, "time": time}
+    return _periodic_evolution("heat", op, exact, params, "u_t - nu lap u = 0")
 
 
 @register("pde", "advection")
 def advection(dim: int = 1, beta: float = 1.0, length: float = 1.0, time: float = 1.0) -> PDESpec:
     """``u_t + beta sum_i u_{x_i} = 0``, periodic; exact ``sin(2 pi sum_i (x_i - beta t) / L)``."""
     _check_dim(dim)
-    dom = _space(dim, length, True, time)
     op = derivative(dim + 1, 0)
     for i in range(1, dim + 1):
         op = op + derivative(dim + 1, i, 1, beta)
@@ -227,16 +240,8 @@ def advection(dim: int = 1, beta: float = 1.0, length: float = 1.0, time: float 
     def exact(x: Coords) -> torch.Tensor:
         return torch.sin(2 * math.pi * sum(xi - beta * x[0] for xi in x[1:]) / length)
 
-    return PDESpec(
-        "advection",
-        dom,
-        op,
-        bcs=_initial(dom),
-        exact_solution=exact,
-        input_role="initial_condition",
-        params={"dim": dim, "beta": beta, "length": length, "time": time},
-        description="u_t + beta . grad u = 0",
-    )
+    params = {"dim": dim, "beta": beta, "length": length, "time": time}
+    return _periodic_evolution("advection", op, exact, params, "u_t + beta . grad u = 0")
 
 
 @register("pde", "wave")
@@ -244,7 +249,6 @@ def wave(dim: int = 1, c: float = 1.0, length: float = 1.0, time: float = 1.0) -
     """``u_tt - c^2 lap u = 0``, periodic, ``u(0)`` as input and ``u_t(0) = 0``; exact
     ``prod sin(2 pi x_i / L) cos(2 pi c sqrt(d) t / L)``."""
     _check_dim(dim)
-    dom = _space(dim, length, True, time)
     op = derivative(dim + 1, 0, 2) + laplacian(dim + 1, range(1, dim + 1), -(c**2))
     omega = 2 * math.pi * c * math.sqrt(dim) / length
 
@@ -254,16 +258,8 @@ def wave(dim: int = 1, c: float = 1.0, length: float = 1.0, time: float = 1.0) -
             out = out * torch.sin(2 * math.pi * xi / length)
         return out
 
-    return PDESpec(
-        "wave",
-        dom,
-        op,
-        bcs=_initial(dom, 2),
-        exact_solution=exact,
-        input_role="initial_condition",
-        params={"dim": dim, "c": c, "length": length, "time": time},
-        description="u_tt - c^2 lap u = 0",
-    )
+    params = {"dim": dim, "c": c, "length": length, "time": time}
+    return _periodic_evolution("wave", op, exact, params, "u_tt - c^2 lap u = 0", orders=2)
 
 
 @register("pde", "burgers")
