@@ -144,3 +144,14 @@ def fno_mat_v73(path: Path, n: int = 3, s: int = 8, seed: int = 0) -> dict:
     with open(path, "r+b") as fh:
         fh.write(MATLAB_HEADER.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
     return {"coeff": coeff.astype(np.float32), "sol": sol.astype(np.float32)}
+
+
+# every builder with the file name the conversion and bad-input tests give it
+BUILDERS = {
+    "pdebench": (pdebench_1d, "p.hdf5"),
+    "pdebench_darcy": (pdebench_darcy, "d.hdf5"),
+    "pdebench_groups": (pdebench_groups, "g.h5"),
+    "well": (well_file, "w.hdf5"),
+    "fno_mat_v5": (fno_mat_v5, "m5.mat"),
+    "fno_mat_v73": (fno_mat_v73, "m73.mat"),
+}

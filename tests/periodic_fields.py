@@ -1,10 +1,15 @@
-"""Test inputs on the periodic unit square shared by the G-FNO and operator-fidelity tests."""
+"""Test inputs on the periodic unit square shared by the G-FNO and operator-fidelity tests, and the heat-flow
+trajectory files of the window and resume tests."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
+
+from specsolve.data.generation import generate_split
+from specsolve.data.generators.heat import HeatGenerator
 
 
 def band_limited(n: int, channels: int, kmax: int = 3, seed: int = 0) -> torch.Tensor:
@@ -20,3 +25,11 @@ def band_limited(n: int, channels: int, kmax: int = 3, seed: int = 0) -> torch.T
                 phase = 2 * math.pi * (kx * xx + ky * yy)
                 out[0, c] += a * torch.cos(phase) + b * torch.sin(phase)
     return out / (2 * kmax + 1)
+
+
+def heat_trajectories(path: Path, n: int, store_dtype: str) -> Path:
+    """``n`` trajectories of 2-D heat flow (κ = 0.01, GRF σ = 1, τ = 2), 16x16, frames every 0.1 from t = 0 to 1."""
+    gen = HeatGenerator(
+        resolution=16, dim=2, diffusivity=0.01, final_time=1.0, n_frames=10, sigma=1.0, tau=2.0, store_dtype=store_dtype
+    )
+    return generate_split(gen, path, range(n), seed=0, batch_size=n, provenance={})

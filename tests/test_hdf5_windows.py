@@ -8,10 +8,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from periodic_fields import heat_trajectories
 from torch import nn
 
-from specsolve.data.generation import generate_split
-from specsolve.data.generators.heat import HeatGenerator
 from specsolve.data.modules.hdf5_windows import WindowDataModule
 from specsolve.errors import ConfigError, DataError
 
@@ -31,11 +30,7 @@ def ns_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def heat_2d(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2-D heat flow (κ = 0.01), 16x16, frames every 0.1 from t = 0 to 1: 3 trajectories."""
-    out = tmp_path_factory.mktemp("heat") / "heat.h5"
-    gen = HeatGenerator(
-        resolution=16, dim=2, diffusivity=0.01, final_time=1.0, n_frames=10, sigma=1.0, tau=2.0, store_dtype="float64"
-    )
-    return generate_split(gen, out, range(3), seed=0, batch_size=3, provenance={})
+    return heat_trajectories(tmp_path_factory.mktemp("heat") / "heat.h5", 3, "float64")
 
 
 def test_windows_are_the_stored_frames(ns_tiny: Path) -> None:

@@ -141,14 +141,7 @@ def test_reader_pickles_without_its_handle(tmp_path: Path) -> None:
 
 
 # -- conversion ----------------------------------------------------------------------------------------------
-BUILDERS = {
-    "pdebench": (build.pdebench_1d, "p.hdf5"),
-    "pdebench_darcy": (build.pdebench_darcy, "d.hdf5"),
-    "pdebench_groups": (build.pdebench_groups, "g.h5"),
-    "well": (build.well_file, "w.hdf5"),
-    "fno_mat_v5": (build.fno_mat_v5, "m5.mat"),
-    "fno_mat_v73": (build.fno_mat_v73, "m73.mat"),
-}
+BUILDERS = build.BUILDERS
 
 
 @pytest.mark.parametrize("kind", list(BUILDERS))

@@ -20,13 +20,8 @@ from specsolve.data.convert import convert
 from specsolve.data.readers import FORMATS, open_reader
 from specsolve.errors import DataError, SpecsolveError
 
-BUILDERS = {
-    "pdebench": (build.pdebench_1d, "p.hdf5"),
-    "pdebench_groups": (build.pdebench_groups, "g.h5"),
-    "well": (build.well_file, "w.hdf5"),
-    "fno_mat_v5": (build.fno_mat_v5, "m5.mat"),
-    "fno_mat_v73": (build.fno_mat_v73, "m73.mat"),
-}
+# the 2-D Darcy file is the source of the "native" kind (see make)
+BUILDERS = {kind: entry for kind, entry in build.BUILDERS.items() if kind != "pdebench_darcy"}
 
 
 def make(kind: str, folder: Path) -> Path:

@@ -86,6 +86,13 @@ def reference(case: dict, dtype: torch.dtype) -> torch.Tensor:
     return case["reference_fp64" if dtype == torch.float64 else "reference_fp32"]
 
 
+def assert_matches_reference(got: torch.Tensor, case: dict, dtype: torch.dtype) -> None:
+    """``got`` has the shape of the case's reference output in ``dtype`` and lies within ``TOL[dtype]`` of it."""
+    expected = reference(case, dtype)
+    assert got.shape == expected.shape and got.dtype == expected.dtype == dtype
+    assert R.relative_difference(got, expected) <= TOL[dtype]
+
+
 def test_fixtures_hold_every_case_and_are_small() -> None:
     assert set(FNO) == set(R.FNO_CASES) and set(GFNO) == set(R.GFNO_CASES)
     for path in FIXTURES.glob("*_reference.pt"):
@@ -96,19 +103,13 @@ def test_fixtures_hold_every_case_and_are_small() -> None:
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp64", "fp32"])
 @pytest.mark.parametrize("name", list(R.FNO_CASES))
 def test_fno_matches_the_original_code(name: str, dtype: torch.dtype) -> None:
-    got = fno_output(name, dtype)
-    expected = reference(FNO[name], dtype)
-    assert got.shape == expected.shape and got.dtype == expected.dtype == dtype
-    assert R.relative_difference(got, expected) <= TOL[dtype]
+    assert_matches_reference(fno_output(name, dtype), FNO[name], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["fp64", "fp32"])
 @pytest.mark.parametrize("name", list(R.GFNO_CASES))
 def test_gfno_matches_the_official_code(name: str, dtype: torch.dtype) -> None:
-    got = gfno_output(name, dtype)
-    expected = reference(GFNO[name], dtype)
-    assert got.shape == expected.shape and got.dtype == expected.dtype == dtype
-    assert R.relative_difference(got, expected) <= TOL[dtype]
+    assert_matches_reference(gfno_output(name, dtype), GFNO[name], dtype)
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
+from periodic_fields import heat_trajectories
 from sigterm import SendSigterm
 
 from specsolve.config.loading import load_config
-from specsolve.data.generation import generate_split
-from specsolve.data.generators.heat import HeatGenerator
 from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.data.sampling import EpochSeededSampler
 from specsolve.training.checkpointing import Preempted
@@ -28,11 +27,7 @@ EPOCHS = 2
 @pytest.fixture(scope="module")
 def heat(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2-D heat flow, 16x16, 10 frames: 4 trajectories."""
-    out = tmp_path_factory.mktemp("heat_resume") / "heat.h5"
-    gen = HeatGenerator(
-        resolution=16, dim=2, diffusivity=0.01, final_time=1.0, n_frames=10, sigma=1.0, tau=2.0, store_dtype="float32"
-    )
-    return generate_split(gen, out, range(4), seed=0, batch_size=4, provenance={})
+    return heat_trajectories(tmp_path_factory.mktemp("heat_resume") / "heat.h5", 4, "float32")
 
 
 @pytest.fixture(scope="module")
@@ -62,44 +57,45 @@ def pdebench(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def pdebench_config(data: Path, run_dir: Path) -> dict:
+def run_config(run_dir: Path, data: dict, model: dict, optimizer: str = "adam") -> dict:
+    """An ``EPOCHS``-epoch deterministic CPU run (seed 2, lr 3e-3, no figures) of ``model`` on ``data``."""
     return {
         "seed": 2,
         "run_dir": str(run_dir),
-        "data": {"name": "pdebench", "train": str(data), "test": str(data), "inputs": ["nu"], "outputs": ["tensor"],
-                 "train_range": [0, 20], "test_range": [20, 24], "batch_size": 4, "seed": 11},
-        "model": {"name": "fno", "modes": [3, 3], "width": 8, "layers": 1},
-        "optimizer": {"name": "adam", "lr": 3e-3},
+        "data": data,
+        "model": model,
+        "optimizer": {"name": optimizer, "lr": 3e-3},
         "trainer": {"max_epochs": EPOCHS, "deterministic": True, "accelerator": "cpu"},
         "logging": {"figures": False},
-    }  # fmt: skip
+    }
+
+
+def pdebench_config(data: Path, run_dir: Path) -> dict:
+    return run_config(
+        run_dir,
+        {"name": "pdebench", "train": str(data), "test": str(data), "inputs": ["nu"], "outputs": ["tensor"],
+         "train_range": [0, 20], "test_range": [20, 24], "batch_size": 4, "seed": 11},
+        {"name": "fno", "modes": [3, 3], "width": 8, "layers": 1},
+    )  # fmt: skip
 
 
 def window_config(data: Path, run_dir: Path) -> dict:
-    return {
-        "seed": 2,
-        "run_dir": str(run_dir),
-        "data": {"name": "hdf5_windows", "train": str(data), "test": str(data), "n_in": 2, "n_out": 1,
-                 "batch_size": 4, "seed": 11},
-        "model": {"name": "fno", "modes": [4, 4], "width": 8, "layers": 1},
-        "optimizer": {"name": "adam", "lr": 3e-3},
-        "trainer": {"max_epochs": EPOCHS, "deterministic": True, "accelerator": "cpu"},
-        "logging": {"figures": False},
-    }  # fmt: skip
+    return run_config(
+        run_dir,
+        {"name": "hdf5_windows", "train": str(data), "test": str(data), "n_in": 2, "n_out": 1, "batch_size": 4,
+         "seed": 11},
+        {"name": "fno", "modes": [4, 4], "width": 8, "layers": 1},
+    )  # fmt: skip
 
 
 def all2all_config(data: Path, run_dir: Path) -> dict:
     scot = dict(embed_dim=8, depths=[1, 1], num_heads=[1, 2], skip_connections=[1, 0], patch_size=4, window_size=2)
-    return {
-        "seed": 2,
-        "run_dir": str(run_dir),
-        "data": {"name": "hdf5_all2all", "train": str(data), "test": str(data), "inputs": ["u"], "batch_size": 8,
-                 "seed": 11},
-        "model": {"name": "scot", **scot, "mlp_ratio": 2.0},
-        "optimizer": {"name": "adamw", "lr": 3e-3},
-        "trainer": {"max_epochs": EPOCHS, "deterministic": True, "accelerator": "cpu"},
-        "logging": {"figures": False},
-    }  # fmt: skip
+    return run_config(
+        run_dir,
+        {"name": "hdf5_all2all", "train": str(data), "test": str(data), "inputs": ["u"], "batch_size": 8, "seed": 11},
+        {"name": "scot", **scot, "mlp_ratio": 2.0},
+        optimizer="adamw",
+    )
 
 
 class Batches(Callback):
