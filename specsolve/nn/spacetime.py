@@ -198,8 +198,97 @@ def irfftn_at_times(out_hat: Tensor, n: int, times: Tensor) -> Tensor:
     return (z.real @ cos - z.imag @ sin) / n
 
 
+# columns of the (4 width, N) FFN intermediate per chunk of the fused CPU path: ~0.5 MB per float32 intermediate,
+# so the hidden activation, its GELU and their gradients stay in the L2 cache
+_FFN_CHUNK_ELEMENTS = 1 << 17
+
+
+def _activation_kind(activation: nn.Module) -> tuple[str, str] | None:
+    """``("gelu", approximate)`` / ``("relu", "none")`` for the activations of the fused FFN, else ``None``."""
+    if type(activation) is nn.GELU:
+        return "gelu", activation.approximate
+    if type(activation) is nn.ReLU:
+        return "relu", "none"
+    return None
+
+
+def _activate_(h: Tensor, kind: str, approximate: str) -> Tensor:
+    return torch.ops.aten.gelu_(h, approximate=approximate) if kind == "gelu" else h.relu_()
+
+
+class _FusedPointwiseFFN(torch.autograd.Function):
+    """``W2 act(W1 x + b1) + b2`` on ``x (B, C, N)``, chunked over ``N``: the ``(E, N)`` hidden activation is never
+    materialised. Only ``x`` is saved; the backward recomputes each chunk's hidden activation (one extra GEMM),
+    which on CPU is cheaper than writing, keeping and re-reading four ``E``-channel tensors per layer."""
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, kind, approximate):  # type: ignore[override]
+        batch, _, n = x.shape
+        chunk = max(64, _FFN_CHUNK_ELEMENTS // w1.shape[0])
+        out = x.new_empty(batch, w2.shape[0], n)
+        b1c, b2c = b1[:, None], b2[:, None]
+        for b in range(batch):
+            for s in range(0, n, chunk):
+                h = _activate_(torch.addmm(b1c, w1, x[b, :, s : s + chunk]), kind, approximate)
+                torch.addmm(b2c, w2, h, out=out[b, :, s : s + chunk])
+        ctx.save_for_backward(x, w1, b1, w2, b2)
+        ctx.kind, ctx.approximate = kind, approximate
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, w1, b1, w2, b2 = ctx.saved_tensors
+        kind, approximate = ctx.kind, ctx.approximate
+        needs = ctx.needs_input_grad[:5]
+        if torch.is_grad_enabled():  # double backward: the same map, recomputed differentiably
+            inputs = [t for t, need in zip((x, w1, b1, w2, b2), needs) if need]
+            out = _plain_pointwise_ffn(x, w1, b1, w2, b2, kind, approximate)
+            grads = iter(torch.autograd.grad(out, inputs, grad_out, create_graph=True, allow_unused=True))
+            return (*(next(grads) if need else None for need in needs), None, None)
+        grad_out = grad_out.contiguous()
+        batch, _, n = x.shape
+        chunk = max(64, _FFN_CHUNK_ELEMENTS // w1.shape[0])
+        need_x, need_w1, need_b1, need_w2, need_b2 = needs
+        gx = torch.empty_like(x) if need_x else None
+        gw1 = torch.zeros_like(w1) if need_w1 else None
+        gb1 = torch.zeros_like(b1) if need_b1 else None
+        gw2 = torch.zeros_like(w2) if need_w2 else None
+        gb2 = grad_out.sum(dim=(0, 2)) if need_b2 else None
+        b1c, w1t, w2t = b1[:, None], w1.t(), w2.t()
+        for b in range(batch):
+            for s in range(0, n, chunk):
+                xc, go = x[b, :, s : s + chunk], grad_out[b, :, s : s + chunk]
+                h = torch.addmm(b1c, w1, xc)
+                if gw2 is not None:
+                    g = torch.ops.aten.gelu(h, approximate=approximate) if kind == "gelu" else h.relu()
+                    gw2.addmm_(go, g.t())
+                gh = torch.mm(w2t, go)
+                if kind == "gelu":
+                    torch.ops.aten.gelu_backward.grad_input(gh, h, approximate=approximate, grad_input=gh)
+                else:
+                    gh.masked_fill_(h <= 0, 0)
+                if gw1 is not None:
+                    gw1.addmm_(gh, xc.t())
+                if gb1 is not None:
+                    gb1 += gh.sum(dim=1)
+                if gx is not None:
+                    torch.mm(w1t, gh, out=gx[b, :, s : s + chunk])
+        return gx, gw1, gb1, gw2, gb2, None, None
+
+
+def _plain_pointwise_ffn(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, kind: str, approximate: str):
+    h = torch.matmul(w1, x) + b1[:, None]
+    h = nn.functional.gelu(h, approximate=approximate) if kind == "gelu" else torch.relu(h)
+    return torch.matmul(w2, h) + b2[:, None]
+
+
 class PointwiseFFN(nn.Module):
-    """Pointwise two-layer MLP ``Conv1x1(C -> e C) -> act -> Conv1x1(e C -> C)`` on ``(B, C, X, Y, T)``."""
+    """Pointwise two-layer MLP ``Conv1x1(C -> e C) -> act -> Conv1x1(e C -> C)`` on ``(B, C, X, Y, T)``.
+
+    On CPU (ReLU or GELU, no autocast, not under ``torch.compile``) it runs as one fused, chunked autograd function
+    (:class:`_FusedPointwiseFFN`: the same map in GEMMs; forward hooks of ``linear1`` / ``linear2`` are not called
+    there); elsewhere as the two ``Conv3d`` modules.
+    """
 
     def __init__(self, channels: int, expansion: int, activation: nn.Module) -> None:
         super().__init__()
@@ -208,7 +297,29 @@ class PointwiseFFN(nn.Module):
         self.linear2 = nn.Conv3d(expansion * channels, channels, kernel_size=1)
 
     def forward(self, v: Tensor) -> Tensor:
-        return self.linear2(self.activation(self.linear1(v)))
+        kind = _activation_kind(self.activation)
+        l1, l2 = self.linear1, self.linear2
+        if (
+            kind is None
+            or v.device.type != "cpu"
+            or v.ndim != 5
+            or l1.bias is None
+            or l2.bias is None
+            or torch.compiler.is_compiling()
+            or torch.is_autocast_enabled("cpu")
+            or not (v.dtype == l1.weight.dtype == l2.weight.dtype)
+        ):
+            return l2(self.activation(l1(v)))
+        batch, channels = v.shape[:2]
+        out = _FusedPointwiseFFN.apply(
+            v.reshape(batch, channels, -1).contiguous(),
+            l1.weight.reshape(l1.out_channels, channels),
+            l1.bias,
+            l2.weight.reshape(l2.out_channels, l1.out_channels),
+            l2.bias,
+            *kind,
+        )
+        return out.view(batch, l2.out_channels, *v.shape[2:])
 
 
 def _derivative_wavenumbers(n: int, dtype: torch.dtype, device: torch.device, half: bool) -> Tensor:
