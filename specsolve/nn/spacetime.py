@@ -75,6 +75,20 @@ def _axis_slices(n: int, m_weight: int, negative: bool) -> tuple[slice, slice]:
     return slice(0, mk), slice(0, mk)
 
 
+def _keep(h: Tensor, m: int, dim: int) -> Tensor:
+    """The frequencies ``0..m-1, -m..-1`` (``2 m <= n``) of a full FFT axis, in that order."""
+    n = h.shape[dim]
+    return torch.cat([h.narrow(dim, 0, m), h.narrow(dim, n - m, m)], dim=dim)
+
+
+def _embed(h: Tensor, n: int, dim: int) -> Tensor:
+    """Inverse of :func:`_keep`: the ``2 m`` kept frequencies back on a full axis of ``n``, zero elsewhere."""
+    m = h.shape[dim] // 2
+    shape = list(h.shape)
+    shape[dim] = n - 2 * m
+    return torch.cat([h.narrow(dim, 0, m), h.new_zeros(shape), h.narrow(dim, m, m)], dim=dim)
+
+
 class SpaceTimeSpectralConv(nn.Module):
     """Space-time Fourier layer ``(B, I, X, Y, T_in) -> (B, O, X, Y, T_out)``.
 
@@ -130,9 +144,35 @@ class SpaceTimeSpectralConv(nn.Module):
         )
 
     def forward(self, v: Tensor, out_steps: int | None = None, temporal_padding: bool = False) -> Tensor:
-        out_hat, pad, n_out = self.spectrum(v, out_steps, temporal_padding)
         with torch.autocast(device_type=v.device.type, enabled=False):
-            out = torch.fft.irfftn(out_hat, s=(*out_hat.shape[-3:-1], n_out), dim=(-3, -2, -1), norm="backward")
+            v, pad, n_out = self._prepare(v, out_steps, temporal_padding)
+            nx, ny, nt = v.shape[-3:]
+            modes = self._kept(nx, ny, nt, n_out)
+            if min(modes) > 0:
+                # pruned transforms: FFT axis by axis, keeping only the kept modes after each (t, then y, then x),
+                # and back from the kept block only; no full spectrum, no zero-filled full output spectrum
+                mx, my, kt = modes
+                h = torch.fft.rfft(v, dim=-1, norm="backward")[..., :kt]
+                h = _keep(torch.fft.fft(h, dim=-2, norm="backward"), my, dim=-2)
+                h = _keep(torch.fft.fft(h, dim=-3, norm="backward"), mx, dim=-3)  # (B, I, 2 mx, 2 my, kt)
+                z = torch.cat([h.real, h.imag], dim=-1)
+                rows = []
+                for iy in range(2):
+                    wy = _axis_slices(ny, self.modes_y, negative=iy == 1)[1]
+                    quadrants = []
+                    for ix in range(2):
+                        wx = _axis_slices(nx, self.modes_x, negative=ix == 1)[1]
+                        kept = z[:, :, ix * mx : (ix + 1) * mx, iy * my : (iy + 1) * my]
+                        quadrants.append(self._mix(ix + 2 * iy, kept, wx, wy, kt, (nx, ny, n_out)))
+                    rows.append(torch.cat(quadrants, dim=2))
+                mixed = torch.cat(rows, dim=3)
+                h = torch.complex(mixed[..., :kt], mixed[..., kt:])
+                h = torch.fft.ifft(_embed(h, nx, dim=-3), dim=-3, norm="backward")
+                h = torch.fft.ifft(_embed(h, ny, dim=-2), dim=-2, norm="backward")
+                out = torch.fft.irfft(h, n=n_out, dim=-1, norm="backward")
+            else:
+                out_hat = self._full_spectrum(v, n_out)
+                out = torch.fft.irfftn(out_hat, s=(nx, ny, n_out), dim=(-3, -2, -1), norm="backward")
         return out[..., pad:] if pad else out
 
     def spectrum(
@@ -140,38 +180,57 @@ class SpaceTimeSpectralConv(nn.Module):
     ) -> tuple[Tensor, int, int]:
         """``(out_hat, pad, n_out)``: the output spectrum ``(B, O, X, Y, n_out // 2 + 1)`` of :meth:`forward` before
         its inverse FFT, the temporal padding and the inverse FFT length ``n_out = out_steps + pad``."""
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            v, pad, n_out = self._prepare(v, out_steps, temporal_padding)
+            return self._full_spectrum(v, n_out), pad, n_out
+
+    def _prepare(self, v: Tensor, out_steps: int | None, temporal_padding: bool) -> tuple[Tensor, int, int]:
+        """``(v, pad, n_out)``: ``v`` in the spectral dtype, left padded in time by ``pad``; the inverse length."""
         if v.ndim != 5 or v.shape[1] != self.in_channels:
             raise ValueError(f"space-time spectral conv expects (B, {self.in_channels}, X, Y, T), got {tuple(v.shape)}")
-        with torch.autocast(device_type=v.device.type, enabled=False):
-            real = spectral_dtype(v)
-            v = v.to(real)
-            pad = v.shape[-1] if temporal_padding else 0
-            if pad:
-                v = nn.functional.pad(v, (pad, 0))
-            batch, _, nx, ny, nt = v.shape
-            n_out = (v.shape[-1] - pad if out_steps is None else out_steps) + pad
-            v_hat = torch.fft.rfftn(v, dim=(-3, -2, -1), norm="backward")
-            kt = min(self.modes_t, nt // 2 + 1, n_out // 2 + 1)
-            out_hat = v_hat.new_zeros(batch, self.out_channels, nx, ny, n_out // 2 + 1)
-            for iy in range(2):
-                sy, wy = _axis_slices(ny, self.modes_y, negative=iy == 1)
-                for ix in range(2):
-                    sx, wx = _axis_slices(nx, self.modes_x, negative=ix == 1)
-                    group = ix + 2 * iy
-                    # block[b, o] = sum_i v_hat[b, i] w[i, o] per mode, as one real bmm (CPU complex bmm is a
-                    # per-mode loop of tiny GEMMs, most of this layer's time)
-                    kept = v_hat[:, :, sx, sy, :kt]
-                    mixed = complex_mode_matmul(
-                        torch.cat([kept.real, kept.imag], dim=-1), self.weight[group].to(real)[:, :, wx, wy, :kt]
-                    )
-                    block = torch.complex(mixed[..., :kt], mixed[..., kt:])
-                    if self.bias is not None:
-                        b = torch.view_as_complex(self.bias[group].to(real))[:, wx, wy, :kt]
-                        if self.bias_norm == "forward":
-                            b = b * (nx * ny * n_out)
-                        block = block + self.delta * b
-                    out_hat[:, :, sx, sy, :kt] = block
-        return out_hat, pad, n_out
+        v = v.to(spectral_dtype(v))
+        pad = v.shape[-1] if temporal_padding else 0
+        if pad:
+            v = nn.functional.pad(v, (pad, 0))
+        n_out = (v.shape[-1] - pad if out_steps is None else out_steps) + pad
+        return v, pad, n_out
+
+    def _kept(self, nx: int, ny: int, nt: int, n_out: int) -> list[int]:
+        """Modes kept on this grid: ``min(m, n // 2)`` per sign in x and y (:func:`_axis_slices`), ``kt`` in t."""
+        return [min(self.modes_x, nx // 2), min(self.modes_y, ny // 2), min(self.modes_t, nt // 2 + 1, n_out // 2 + 1)]
+
+    def _full_spectrum(self, v: Tensor, n_out: int) -> Tensor:
+        """Full ``rfftn`` of the prepared input, mixed on the kept modes, zero elsewhere (length ``n_out`` in t)."""
+        batch, _, nx, ny, nt = v.shape
+        v_hat = torch.fft.rfftn(v, dim=(-3, -2, -1), norm="backward")
+        kt = self._kept(nx, ny, nt, n_out)[2]
+        out_hat = v_hat.new_zeros(batch, self.out_channels, nx, ny, n_out // 2 + 1)
+        for iy in range(2):
+            sy, wy = _axis_slices(ny, self.modes_y, negative=iy == 1)
+            for ix in range(2):
+                sx, wx = _axis_slices(nx, self.modes_x, negative=ix == 1)
+                kept = v_hat[:, :, sx, sy, :kt]
+                block = self._mix(ix + 2 * iy, torch.cat([kept.real, kept.imag], dim=-1), wx, wy, kt, (nx, ny, n_out))
+                out_hat[:, :, sx, sy, :kt] = torch.complex(block[..., :kt], block[..., kt:])
+        return out_hat
+
+    def _mix(self, group: int, kept: Tensor, wx: slice, wy: slice, kt: int, grid: tuple[int, int, int]) -> Tensor:
+        """Weight group ``group`` on its kept modes: ``kept (B, I, mx, my, 2 kt)`` -> ``(B, O, mx, my, 2 kt)``
+        (last axis ``[Re | Im]``), ``block[b, o] = sum_i kept[b, i] w[i, o]`` per mode (+ ``delta`` times the bias).
+
+        The complex mix is one real bmm (:func:`~specsolve.nn.spectral_conv.complex_mode_matmul`; CPU complex bmm is a
+        per-mode loop of tiny GEMMs). ``grid``: ``(X, Y, n_out)``, for ``bias_norm="forward"``.
+        """
+        nx, ny, n_out = grid
+        real = kept.dtype
+        block = complex_mode_matmul(kept, self.weight[group].to(real)[:, :, wx, wy, :kt])
+        if self.bias is not None:
+            b = self.bias[group].to(real)[:, wx, wy, :kt]
+            b = torch.cat([b[..., 0], b[..., 1]], dim=-1)  # [Re | Im]
+            if self.bias_norm == "forward":
+                b = b * (nx * ny * n_out)
+            block = block + self.delta * b
+        return block
 
 
 def irfftn_at_times(out_hat: Tensor, n: int, times: Tensor) -> Tensor:
