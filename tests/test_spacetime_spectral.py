@@ -168,3 +168,23 @@ def test_fused_pointwise_ffn_double_backward_and_partial_grads() -> None:
     (gv,) = torch.autograd.grad(ffn(v).sum(), v)
     (gp,) = torch.autograd.grad(ffn.linear2(ffn.activation(ffn.linear1(v))).sum(), v)
     assert torch.allclose(gv, gp, rtol=0, atol=1e-12)
+
+
+def test_inference_weight_cache_follows_weight_updates() -> None:
+    conv = random_conv(2, 2, 3, 3, 2, bias=True)
+    v = torch.randn(1, 2, 8, 8, 4, dtype=torch.float64)
+    with torch.no_grad():
+        first = conv(v)
+        assert torch.allclose(first, plain_spectral_conv(conv, v), rtol=0, atol=1e-12)
+        conv.weight[1].mul_(-2.0)  # in place
+        assert torch.allclose(conv(v), plain_spectral_conv(conv, v), rtol=0, atol=1e-12)
+        state = {k: torch.randn_like(t) for k, t in conv.state_dict().items()}
+        conv.load_state_dict(state)
+        assert torch.allclose(conv(v), plain_spectral_conv(conv, v), rtol=0, atol=1e-12)
+    conv.weight[2].data = torch.randn_like(conv.weight[2])  # new storage
+    opt = torch.optim.SGD(conv.parameters(), lr=0.5)
+    conv(v).square().sum().backward()  # under autograd: no cache, gradients flow into the weights
+    assert all(p.grad is not None for p in conv.weight)
+    opt.step()
+    with torch.inference_mode():
+        assert torch.allclose(conv(v), plain_spectral_conv(conv, v), rtol=0, atol=1e-12)

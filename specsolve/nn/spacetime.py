@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from specsolve.nn.spectral_conv import complex_mode_matmul
+from specsolve.nn.spectral_conv import complex_mode_matmul, mode_matmul_weight
 from specsolve.pde.operators import wavenumbers
 
 
@@ -214,6 +214,25 @@ class SpaceTimeSpectralConv(nn.Module):
                 out_hat[:, :, sx, sy, :kt] = torch.complex(block[..., :kt], block[..., kt:])
         return out_hat
 
+    def _right_factor(self, group: int, weight: Tensor, key: tuple) -> Tensor | None:
+        """:func:`~specsolve.nn.spectral_conv.mode_matmul_weight` of ``weight`` (a slice of weight group ``group``),
+        cached between calls without autograd (inference), keyed on the parameter's identity and version counter so
+        that any update (optimizer step, ``load_state_dict``, in-place edit) rebuilds it; ``None`` (built per call)
+        under autograd or ``torch.compile``."""
+        param = self.weight[group]
+        if (param.requires_grad and torch.is_grad_enabled()) or torch.compiler.is_compiling():
+            return None
+        full_key = (group, key, weight.dtype, weight.device)
+        stamp = (id(param), param.data_ptr(), param._version)
+        cache = self.__dict__.setdefault("_right_factor_cache", {})
+        hit = cache.get(full_key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        with torch.no_grad():
+            right = mode_matmul_weight(weight)
+        cache[full_key] = (stamp, right)
+        return right
+
     def _mix(self, group: int, kept: Tensor, wx: slice, wy: slice, kt: int, grid: tuple[int, int, int]) -> Tensor:
         """Weight group ``group`` on its kept modes: ``kept (B, I, mx, my, 2 kt)`` -> ``(B, O, mx, my, 2 kt)``
         (last axis ``[Re | Im]``), ``block[b, o] = sum_i kept[b, i] w[i, o]`` per mode (+ ``delta`` times the bias).
@@ -223,7 +242,10 @@ class SpaceTimeSpectralConv(nn.Module):
         """
         nx, ny, n_out = grid
         real = kept.dtype
-        block = complex_mode_matmul(kept, self.weight[group].to(real)[:, :, wx, wy, :kt])
+        weight = self.weight[group].to(real)[:, :, wx, wy, :kt]
+        block = complex_mode_matmul(
+            kept, weight, self._right_factor(group, weight, (wx.start, wx.stop, wy.start, wy.stop, kt))
+        )
         if self.bias is not None:
             b = self.bias[group].to(real)[:, wx, wy, :kt]
             b = torch.cat([b[..., 0], b[..., 1]], dim=-1)  # [Re | Im]
