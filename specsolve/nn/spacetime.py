@@ -106,6 +106,11 @@ class SpaceTimeSpectralConv(nn.Module):
     ``out_steps`` resamples time by the inverse FFT length (``None``: keep ``T_in``). ``temporal_padding`` left
     pads time with ``T_in`` zeros before the FFT, inverts to ``out_steps + T_in`` steps and returns the last
     ``out_steps`` (against aliasing from non-periodicity in time).
+
+    Evaluation (the same map): :meth:`forward` prunes the transforms, one axis at a time (``rfft`` in t keeping
+    ``kt`` modes, ``fft`` in y keeping ``2 m`` rows, ``fft`` in x on those only) and inverts from the kept block
+    (``ifft`` in x, y on the kept columns, ``irfft`` in t); the full zero-filled spectrum is only built by
+    :meth:`spectrum` (horizon resampling). Without autograd the weights' bmm layout is cached between calls.
     """
 
     def __init__(
