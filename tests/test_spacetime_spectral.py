@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import copy
+import io
 import math
 
 import pytest
@@ -188,3 +190,20 @@ def test_inference_weight_cache_follows_weight_updates() -> None:
     opt.step()
     with torch.inference_mode():
         assert torch.allclose(conv(v), plain_spectral_conv(conv, v), rtol=0, atol=1e-12)
+
+
+def test_inference_weight_cache_is_not_pickled() -> None:
+    conv = random_conv(2, 2, 3, 3, 2, bias=False)
+    v = torch.randn(1, 2, 8, 8, 4, dtype=torch.float64)
+    with torch.no_grad():
+        expected = conv(v)
+    assert conv.__dict__.get("_right_factor_cache")
+    buffer = io.BytesIO()
+    torch.save(conv, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    clone = copy.deepcopy(conv)
+    for other in (loaded, clone):
+        assert "_right_factor_cache" not in other.__dict__
+        with torch.no_grad():
+            assert torch.equal(other(v), expected)

@@ -238,6 +238,11 @@ class SpaceTimeSpectralConv(nn.Module):
         cache[full_key] = (stamp, right)
         return right
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_right_factor_cache", None)  # derived tensors: not pickled, not deep-copied
+        return state
+
     def _mix(self, group: int, kept: Tensor, wx: slice, wy: slice, kt: int, grid: tuple[int, int, int]) -> Tensor:
         """Weight group ``group`` on its kept modes: ``kept (B, I, mx, my, 2 kt)`` -> ``(B, O, mx, my, 2 kt)``
         (last axis ``[Re | Im]``), ``block[b, o] = sum_i kept[b, i] w[i, o]`` per mode (+ ``delta`` times the bias).
