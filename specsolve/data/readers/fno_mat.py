@@ -274,7 +274,7 @@ class FnoMatReader(Reader):
         if self._arrays is not None:
             values = self._arrays[var.name][logical]
         else:
-            values = np.asarray(self.node(var.name)[tuple(reversed(logical))]).transpose()
+            values = np.asarray(self.read_node(self.node(var.name), tuple(reversed(logical)))).transpose()
         if var.name in self.scalar_vars:
             values = values[:, 0]
         elif time_last:

@@ -104,7 +104,7 @@ class NativeReader(Reader):
         return super().variable(name)
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
-        return self.node(var.name)[(samples,) + key]
+        return self.read_node(self.node(var.name), (samples,) + key)
 
     def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
         return self.node(var.name), (index,) + key

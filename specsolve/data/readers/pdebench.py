@@ -137,9 +137,8 @@ class PDEBenchReader(Reader):
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
         dset = self.node(var.name)
-        if self._squeeze.get(var.name):
-            return dset[(samples, 0) + key]
-        return dset[(samples,) + key]
+        lead: tuple[Any, ...] = (samples, 0) if self._squeeze.get(var.name) else (samples,)
+        return self.read_node(dset, lead + key)
 
     def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
         lead: tuple[Any, ...] = (index, 0) if self._squeeze.get(var.name) else (index,)

@@ -201,7 +201,7 @@ class WellReader(Reader):
         n = len(range(*samples.indices(self.n_samples)))
         storage = self._storage_key(var, samples, key)
         offset = 1 if src.time_varying else 0
-        values = np.asarray(dset[storage] if storage else dset[()])
+        values = np.asarray(self.read_node(dset, storage) if storage else dset[()])
         if not src.sample_varying:
             values = values[None]
         # re-insert the axes a field does not vary along, then broadcast them to the selected sizes
