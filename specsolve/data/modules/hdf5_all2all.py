@@ -13,11 +13,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import ConcatBatches, SplitLoaders, TrajectoryShards, channel_stats
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -252,8 +252,3 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
 
     def normalization_statistics(self) -> dict:
         return pair_statistics(self._train_counts())
-
-    def _train_subset(self) -> Dataset:
-        if self.n_train is None:
-            return self.datasets["train"]
-        return ConcatBatches([Subset(part, range(n * len(part.pairs))) for part, n in self._train_counts()])

@@ -19,11 +19,11 @@ from typing import Any, Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import ConcatBatches, SplitLoaders, TrajectoryShards, channel_stats
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -279,8 +279,3 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
                 for part in ("mean", "std"):
                     stats[f"{key}_{part}"] = stats[f"{key}_{part}"].repeat(repeat)
         return stats
-
-    def _train_subset(self) -> Dataset:
-        if self.n_train is None:
-            return self.datasets["train"]
-        return ConcatBatches([Subset(p, range(n * p.windows_per_trajectory)) for p, n in self._train_counts()])

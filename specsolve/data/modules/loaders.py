@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch import Tensor
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from specsolve.data.augmentation import AugmentedDataset, BoundAugmentation, EpochTaggedSampler
 from specsolve.data.sampling import EpochSeededSampler
@@ -173,6 +173,12 @@ class TrajectoryShards:
         n_traj = sum(p.n_trajectories for p in self._parts["train"])
         if self.n_train is not None and not 1 <= self.n_train <= n_traj:
             raise ConfigError(f"data.n_train={self.n_train} but the training files hold {n_traj} trajectories")
+
+    def _train_subset(self) -> Dataset:
+        """The training split, cut to the first ``n_train`` trajectories (all their items) when set."""
+        if self.n_train is None:
+            return self.datasets["train"]
+        return ConcatBatches([Subset(p, range(n * (len(p) // p.n_trajectories))) for p, n in self._train_counts()])
 
     def _train_counts(self) -> list[tuple[Any, int]]:
         """(part, number of its trajectories used) for the training split, honouring ``n_train``."""
