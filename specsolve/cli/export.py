@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from specsolve import api
+from specsolve.cli.options import add_checkpoint_data_out, add_overwrite, forwarded
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,8 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="write a checkpoint's model (normalisation included) as a torch.export .pt2 program, an ONNX model, "
         "or a hub directory (safetensors + config + model card) for load_pretrained / hf upload",
     )
-    p.add_argument("--checkpoint", "-c", required=True)
-    p.add_argument("--out", "-o", required=True)
+    add_checkpoint_data_out(p, data=False)
     p.add_argument("--format", default="pt2", help="pt2 (torch.export.load), onnx, or hub (a directory; default: pt2)")
     p.add_argument("--metrics", help="hub: an `evaluate --json` file for the model card and metrics.json")
     p.add_argument(
@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=1, help="batch size of the exported program (default 1)")
     p.add_argument("--no-check", action="store_true", help="skip running the written file against the checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_overwrite(p)
     p.set_defaults(func=export)
 
 
@@ -34,10 +34,7 @@ def export(args: argparse.Namespace) -> int:
     result = api.export_model(
         args.checkpoint,
         args.out,
-        format=args.format,
-        grid=args.grid,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
+        **forwarded(args, "format", "grid", "batch_size", "overwrite"),
         check=not args.no_check,
     )
     shape = "x".join(str(n) for n in result["input_shape"])

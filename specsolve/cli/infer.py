@@ -8,20 +8,19 @@ from typing import Any
 
 from specsolve import api
 from specsolve.cli import render
+from specsolve.cli.options import add_checkpoint_data_out, add_overwrite, forwarded
 from specsolve.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="write predictions of a checkpoint on a stored dataset")
-    p.add_argument("--checkpoint", "-c", required=True)
-    p.add_argument("--data", "-d", required=True)
-    p.add_argument("--out", "-o", required=True)
+    add_checkpoint_data_out(p)
     p.add_argument(
         "--stride", type=int, default=None, help="spatial stride on the stored grid (default: training stride)"
     )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    add_overwrite(p)
     p.add_argument(
         "--lead-times",
         help="time-conditioned models (scot): comma-separated lead times, e.g. 0.25,0.5,1.3, in the units of the "
@@ -68,8 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=evaluate)
 
     p = sub.add_parser("rollout", help="autoregressive rollout of a time-window checkpoint over stored trajectories")
-    p.add_argument("--checkpoint", "-c", required=True)
-    p.add_argument("--data", "-d", required=True)
+    add_checkpoint_data_out(p, out=False)
     p.add_argument("--steps", type=int, default=None, help="predicted frames per trajectory (default: all)")
     p.add_argument("--stride", type=int, default=None, help="spatial stride (default: the training stride)")
     p.add_argument("--samples", help="comma-separated trajectory indices (default: all)")
@@ -85,18 +83,8 @@ def predict(args: argparse.Namespace) -> int:
             args.checkpoint,
             args.data,
             args.out,
-            stride=args.stride,
-            batch_size=args.batch_size,
-            overwrite=args.overwrite,
-            device=args.device,
-            lead_times=args.lead_times,
-            input_time_index=args.input_time_index,
-            devices=args.devices,
-            num_nodes=args.num_nodes,
-            strategy=args.strategy,
-            accelerator=args.accelerator,
-            shard_size=args.shard_size,
-            resume=args.resume,
+            **forwarded(args, "stride", "batch_size", "overwrite", "device", "lead_times", "input_time_index"),
+            **forwarded(args, "devices", "num_nodes", "strategy", "accelerator", "shard_size", "resume"),
             progress=progress,
         )
     if out is None:  # a rank other than 0 of a distributed run: rank 0 reports
@@ -134,13 +122,7 @@ def _evaluate_resolutions(args: argparse.Namespace) -> int:
     """``evaluate -c CKPT -d DATA [-d ...] [--strides ...]``: the error-against-resolution table."""
     with render.progress_bars() as progress:
         result = api.evaluate_resolutions(
-            args.checkpoint,
-            args.data,
-            args.strides,
-            args.metrics,
-            device=args.device,
-            json_out=args.json,
-            plot=args.plot,
+            **forwarded(args, "checkpoint", "data", "strides", "metrics", "device", "plot", json_out="json"),
             progress=progress,
         )
     train_grid = result["train_grid"]
@@ -168,14 +150,7 @@ def _evaluate_resolutions(args: argparse.Namespace) -> int:
 
 def rollout(args: argparse.Namespace) -> int:
     result = api.rollout(
-        args.checkpoint,
-        args.data,
-        steps=args.steps,
-        samples=args.samples,
-        stride=args.stride,
-        device=args.device,
-        json_out=args.json,
-        plot=args.plot,
+        args.checkpoint, args.data, **forwarded(args, "steps", "samples", "stride", "device", "plot", json_out="json")
     )
     title = f"autoregressive rollout, {result['n_samples']} trajectories (context frames excluded)"
     rows = [[f"{t:.4g}", f"{err:.6g}"] for t, err in zip(result["time"], result["per_step"])]
