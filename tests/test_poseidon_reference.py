@@ -53,7 +53,9 @@ def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
 def inputs(case: dict, key: str) -> tuple[torch.Tensor, torch.Tensor]:
     spec = case["inputs"][key]
     x = deterministic_input(tuple(spec["shape"]))
-    torch.testing.assert_close(torch.stack([x.sum(), x.square().sum()]), spec["checksum"], rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        torch.stack([x.sum(), x.square().sum()]), spec["checksum"], rtol=1e-10, atol=0
+    )  # ulps of sin/cos differ by SIMD ISA
     return x, spec["t"]
 
 
