@@ -177,6 +177,54 @@ def _versions(params: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
     return tuple((p.data_ptr(), p._version) for p in params)
 
 
+def _softmax_in_place(logits: Tensor) -> Tensor:
+    if logits.device.type == "cpu" and logits.is_contiguous():
+        # the CPU last-dimension kernel reads each row before it writes it, so ``out`` may alias the input
+        return torch.ops.aten._softmax.out(logits, -1, False, out=logits)
+    return torch.softmax(logits, dim=-1)
+
+
+class BiasedSoftmaxAttention(torch.autograd.Function):
+    """``softmax(q k^T + bias) v`` with a hand-written backward that reuses its buffers.
+
+    ``q, k, v`` ``(B, H, N, D)``, ``bias`` ``(1, H, N, N)`` (broadcast over ``B``; it may need a gradient).
+    Forward: the logits are biased and normalised in place, and ``P`` is kept for the backward. Backward, with
+    ``dP = dO v^T`` and ``delta = rowsum(dO * O)`` (``= rowsum(dP * P)``): ``dS = P (dP - delta)`` in place,
+    ``dq = dS k``, ``dk = dS^T q``, ``dv = P^T dO``, ``dbias = sum_B dS``. The same function and gradients as
+    autograd through ``torch.softmax`` with two fewer ``(B, H, N, N)`` buffers per call (on CPU each fresh
+    buffer is a fresh set of zeroed pages).
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:  # type: ignore[override]
+        probs = _softmax_in_place(torch.matmul(q, k.transpose(-2, -1)).add_(bias))
+        out = torch.matmul(probs, v)
+        ctx.save_for_backward(q, k, v, probs, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        q, k, v, probs, out = ctx.saved_tensors
+        need_q, need_k, need_v, need_bias = ctx.needs_input_grad
+        grad_out = grad_out.contiguous()
+        grad_v = torch.matmul(probs.transpose(-2, -1), grad_out) if need_v else None
+        delta = (grad_out * out).sum(-1, keepdim=True)
+        grad_logits = torch.matmul(grad_out, v.transpose(-2, -1)).sub_(delta).mul_(probs)
+        grad_q = torch.matmul(grad_logits, k) if need_q else None
+        grad_k = torch.matmul(grad_logits.transpose(-2, -1), q) if need_k else None
+        grad_bias = grad_logits.sum(0, keepdim=True) if need_bias else None
+        return grad_q, grad_k, grad_v, grad_bias
+
+
+def biased_softmax_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
+    """``softmax(q k^T + bias) v`` (no scale) through :class:`BiasedSoftmaxAttention`; under autocast, or for a
+    ``bias`` not of shape ``(1, H, N, N)``, through plain autograd."""
+    device = q.device.type
+    if torch.is_autocast_enabled(device) or bias.dim() != 4 or bias.shape[0] != 1:
+        return torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1) @ v
+    return BiasedSoftmaxAttention.apply(q, k, v, bias)
+
+
 class WindowAttention(nn.Module):
     """SwinV2 window attention with scaled cosine similarity and a continuous relative-position bias.
 
@@ -282,7 +330,7 @@ class WindowAttention(nn.Module):
         if torch.is_grad_enabled() and mask_add.requires_grad:
             # SDPA would take its math path here (no fused kernel has a mask gradient), which adds passes over the
             # logits for fully masked rows; there are none, so the plain softmax is the same function
-            out = torch.softmax((q @ k.transpose(-2, -1)).add_(mask_add), dim=-1) @ v
+            out = biased_softmax_attention(q, k, v, mask_add)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add, scale=1.0)
         out = out.view(bw, self.num_heads, n, self.head_dim)
