@@ -122,7 +122,11 @@ def _evaluate_resolutions(args: argparse.Namespace) -> int:
     """``evaluate -c CKPT -d DATA [-d ...] [--strides ...]``: the error-against-resolution table."""
     with render.progress_bars() as progress:
         result = api.evaluate_resolutions(
-            **forwarded(args, "checkpoint", "data", "strides", "metrics", "device", "plot", json_out="json"),
+            args.checkpoint,
+            args.data,
+            args.strides,
+            args.metrics,
+            **forwarded(args, "device", "plot", json_out="json"),
             progress=progress,
         )
     train_grid = result["train_grid"]
