@@ -138,6 +138,16 @@ def test_empty_band_is_nan_and_bad_lengths() -> None:
         m.compute()
 
 
+@pytest.mark.parametrize("name", ["frmse_mid", "pdebench_frmse_mid"])
+def test_band_edges_need_0_lt_low_lt_high(name: str) -> None:
+    from specsolve.errors import ConfigError
+
+    for low, high in ((0, 4), (4, 4), (12, 4)):
+        with pytest.raises(ConfigError, match=rf"FRMSEMid: need 0 < low < high, got low={low}, high={high}"):
+            create("metric", name, low=low, high=high)
+    assert (create("metric", name, low=2, high=3).low, create("metric", name, low=2, high=3).high) == (2, 3)
+
+
 def test_well_vrmse_equals_the_wells_metric() -> None:
     spatial = pytest.importorskip("the_well.benchmark.metrics.spatial")
     from the_well.data.datasets import WellMetadata

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from specsolve.errors import ConfigError
 from specsolve.metrics.relative_l2 import SampleMeanMetric
 
 
@@ -36,6 +37,12 @@ def as_btc(pred: Tensor, target: Tensor, spatial_dims: int | None) -> tuple[Tens
     if not has_time:
         pred, target = pred.unsqueeze(1), target.unsqueeze(1)
     return pred, target
+
+
+def check_band_edges(metric: object, low: int, high: int) -> None:
+    """Fourier-band metrics: a :class:`ConfigError` naming ``metric``'s class unless ``0 < low < high``."""
+    if not 0 < low < high:
+        raise ConfigError(f"{type(metric).__name__}: need 0 < low < high, got low={low}, high={high}")
 
 
 def space_dims(x: Tensor) -> list[int]:

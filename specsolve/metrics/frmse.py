@@ -23,8 +23,7 @@ import math
 import torch
 from torch import Tensor
 
-from specsolve.errors import ConfigError
-from specsolve.metrics.field_metric import FieldMetric, space_dims
+from specsolve.metrics.field_metric import FieldMetric, check_band_edges, space_dims
 from specsolve.pde.operators import wavenumbers
 from specsolve.registry import register
 
@@ -45,8 +44,7 @@ class FourierBandRMSE(FieldMetric):
 
     def __init__(self, spatial_dims: int | None = None, low: int = 4, high: int = 12) -> None:
         super().__init__(spatial_dims)
-        if not 0 < low < high:
-            raise ConfigError(f"{type(self).__name__}: need 0 < low < high, got low={low}, high={high}")
+        check_band_edges(self, low, high)
         self.low, self.high = low, high
 
     def bounds(self) -> tuple[float, float]:

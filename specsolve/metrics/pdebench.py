@@ -43,7 +43,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from specsolve.errors import ConfigError
-from specsolve.metrics.field_metric import as_btc, space_dims
+from specsolve.metrics.field_metric import as_btc, check_band_edges, space_dims
 from specsolve.registry import register
 
 
@@ -200,8 +200,7 @@ class PDEBenchFRMSE(PDEBenchMetric):
         self, spatial_dims: int | None = None, low: int = 4, high: int = 12, lengths: list[float] | None = None
     ) -> None:
         super().__init__(spatial_dims)
-        if not 0 < low < high:
-            raise ConfigError(f"{type(self).__name__}: need 0 < low < high, got low={low}, high={high}")
+        check_band_edges(self, low, high)
         self.low, self.high = low, high
         self.lengths = None if lengths is None else [float(v) for v in lengths]
 
