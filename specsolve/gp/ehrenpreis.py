@@ -126,8 +126,7 @@ def woodbury_nlml(
     f, log_s = _design(phi, log_var, likelihood)
     noise = torch.exp(log_noise)
     s, mp = f.shape
-    a = f.conj().transpose(0, 1) @ f + noise * torch.diag(torch.exp(-log_s)).to(f.dtype)
-    chol = torch.linalg.cholesky(a)
+    chol = _woodbury_cholesky(f, log_s, noise)
     fy = f.conj().transpose(0, 1) @ y.to(f.dtype)
     proj = torch.linalg.solve_triangular(chol, fy[:, None], upper=False)[:, 0]
     quad = (y.pow(2).sum() - proj.abs().pow(2).sum()) / (2.0 * noise)
@@ -142,6 +141,19 @@ def _design(phi: Tensor, log_var: Tensor, likelihood: Likelihood) -> tuple[Tenso
     if likelihood == "complex":
         return phi, log_var
     raise ConfigError(f"likelihood must be 'real_part' or 'complex', got '{likelihood}'")
+
+
+def _woodbury_cholesky(f: Tensor, log_s: Tensor, noise: Tensor) -> Tensor:
+    """Lower Cholesky factor of the Woodbury system ``A = F^H F + sigma_0^2 S^{-1}`` (``S = diag(exp(log_s))``)."""
+    a = f.conj().transpose(0, 1) @ f + noise * torch.diag(torch.exp(-log_s)).to(f.dtype)
+    return torch.linalg.cholesky(a)
+
+
+def _kernel_cholesky(f: Tensor, sv: Tensor, log_noise: Tensor) -> Tensor:
+    """Lower Cholesky factor of the kernel matrix ``K = Re(F S F^H) + sigma_0^2 I`` (``sv``: the diagonal of ``S``)."""
+    k = ((f * sv) @ f.conj().transpose(0, 1)).real
+    k = k + torch.exp(log_noise) * torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
+    return torch.linalg.cholesky(k)
 
 
 def woodbury_posterior(
@@ -159,8 +171,7 @@ def woodbury_posterior(
     f, log_s = _design(phi, log_var, likelihood)
     fs, _ = _design(phi_star, log_var, likelihood)
     noise = torch.exp(log_noise)
-    a = f.conj().transpose(0, 1) @ f + noise * torch.diag(torch.exp(-log_s)).to(f.dtype)
-    chol = torch.linalg.cholesky(a)
+    chol = _woodbury_cholesky(f, log_s, noise)
     w = torch.cholesky_solve((f.conj().transpose(0, 1) @ y.to(f.dtype))[:, None], chol)[:, 0]
     mean = (fs @ w).real
     proj = torch.linalg.solve_triangular(chol, fs.conj().transpose(0, 1), upper=False)
@@ -174,9 +185,7 @@ def dense_nlml(
     """The same NLML as :func:`woodbury_nlml` (real-part model) through the ``s x s`` kernel matrix
     ``K = F S F^T + sigma_0^2 I`` (cheaper when there are more features than data)."""
     f, log_s = _design(phi, log_var, likelihood)
-    k = ((f * torch.exp(log_s).to(f.dtype)) @ f.conj().transpose(0, 1)).real
-    k = k + torch.exp(log_noise) * torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
-    chol = torch.linalg.cholesky(k)
+    chol = _kernel_cholesky(f, torch.exp(log_s).to(f.dtype), log_noise)
     alpha = torch.cholesky_solve(y[:, None], chol)[:, 0]
     return 0.5 * (y * alpha).sum() + torch.log(torch.diagonal(chol)).sum() + 0.5 * y.numel() * math.log(2 * math.pi)
 
@@ -193,9 +202,7 @@ def dense_posterior(
     f, log_s = _design(phi, log_var, likelihood)
     fs, _ = _design(phi_star, log_var, likelihood)
     sv = torch.exp(log_s).to(f.dtype)
-    k = ((f * sv) @ f.conj().transpose(0, 1)).real
-    k = k + torch.exp(log_noise) * torch.eye(k.shape[0], dtype=k.dtype, device=k.device)
-    chol = torch.linalg.cholesky(k)
+    chol = _kernel_cholesky(f, sv, log_noise)
     ks = ((fs * sv) @ f.conj().transpose(0, 1)).real  # (s*, s)
     mean = ks @ torch.cholesky_solve(y[:, None], chol)[:, 0]
     prior_var = ((fs * sv) * fs.conj()).real.sum(-1)
