@@ -89,6 +89,7 @@ class All2AllDataset(AdvisedBatches, Dataset):
             raise DataError(f"{path}: no snapshot pair satisfies allowed_transitions / max_lead")
         times = self.info.time[self.snapshots]
         self.lead_times = [float(time_scale * (times[j] - times[i])) for i, j in self.pairs]
+        self._lead_time_tensors = [torch.tensor(t, dtype=torch.float32) for t in self.lead_times]  # collate copies
         self.stride, self.cache = stride, cache
         self._cache: dict[tuple[str, int, int], np.ndarray] = {}
 
@@ -116,7 +117,10 @@ class All2AllDataset(AdvisedBatches, Dataset):
 
     def snapshot(self, names: list[str], sample: int, time_index: int) -> torch.Tensor:
         """Channels of ``names`` at one stored time index: ``(C, *S)``."""
-        return torch.from_numpy(np.concatenate([self._slice(n, sample, time_index) for n in names], axis=0))
+        parts = [self._slice(n, sample, time_index) for n in names]
+        if len(parts) == 1 and not self.cache:  # a fresh array of its own: no copy needed
+            return torch.from_numpy(parts[0])
+        return torch.from_numpy(np.concatenate(parts, axis=0))
 
     def advise(self, index: int) -> None:
         """Announce the reads of pair ``index`` (:meth:`specsolve.data.readers.base.Reader.advise`)."""
@@ -135,7 +139,7 @@ class All2AllDataset(AdvisedBatches, Dataset):
         i, j = self.pairs[p]
         x = self.snapshot(self.info.inputs, sample, self.snapshots[i])
         y = self.snapshot(self.info.outputs, sample, self.snapshots[j])
-        return x, y, torch.tensor(self.lead_times[p], dtype=torch.float32)
+        return x, y, self._lead_time_tensors[p]
 
 
 def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:
