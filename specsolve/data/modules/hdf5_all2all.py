@@ -89,7 +89,6 @@ class All2AllDataset(AdvisedBatches, Dataset):
             raise DataError(f"{path}: no snapshot pair satisfies allowed_transitions / max_lead")
         times = self.info.time[self.snapshots]
         self.lead_times = [float(time_scale * (times[j] - times[i])) for i, j in self.pairs]
-        self._lead_time_tensors = [torch.tensor(t, dtype=torch.float32) for t in self.lead_times]  # collate copies
         self.stride, self.cache = stride, cache
         self._cache: dict[tuple[str, int, int], np.ndarray] = {}
 
@@ -139,7 +138,7 @@ class All2AllDataset(AdvisedBatches, Dataset):
         i, j = self.pairs[p]
         x = self.snapshot(self.info.inputs, sample, self.snapshots[i])
         y = self.snapshot(self.info.outputs, sample, self.snapshots[j])
-        return x, y, self._lead_time_tensors[p]
+        return x, y, torch.tensor(self.lead_times[p], dtype=torch.float32)
 
 
 def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:
