@@ -11,7 +11,9 @@ reference, or the reference's into ours, through the mappings of the reference-e
 compared once (``same function``: max |ours - ref| / max |ref|, float32), and then timed in the same process with
 the same thread count in interleaved rounds (:func:`benchmarks.harness.interleaved`):
 
-- train step: forward + the same relative-L2 loss + backward + ``Adam.step`` (train mode);
+- train step: forward + the same relative-L2 loss + backward + an Adam step (train mode): specsolve's registered
+  ``adam`` optimizer (what ``specsolve train`` builds: torch's fused kernel for real parameters) against the
+  reference codes' ``torch.optim.Adam`` (their training scripts' default, torch's per-tensor loop on CPU);
 - inference: ``torch.no_grad`` forward in eval mode.
 
 The printed ratio is specsolve speed / reference speed = reference median time / specsolve median time (> 1:
@@ -58,6 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmarks.harness import interleaved, set_threads, speed_ratio
+from specsolve.registry import create
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("fno", "st_fno", "galerkin", "gfno", "scot")
@@ -313,8 +316,10 @@ BUILDERS: dict[str, Callable[[argparse.Namespace, int], Case]] = {
 # ---------------------------------------------------------------------------------------------------------------
 # timing
 # ---------------------------------------------------------------------------------------------------------------
-def train_step(model: nn.Module, forward: Callable[[], Tensor], target: Tensor) -> Callable[[], None]:
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+def train_step(
+    model: nn.Module, forward: Callable[[], Tensor], target: Tensor, optimizer: Callable[..., torch.optim.Optimizer]
+) -> Callable[[], None]:
+    opt = optimizer(model.parameters())
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
@@ -337,8 +342,10 @@ def measure(case: Case, rounds: int) -> dict[str, tuple[float, float, float, flo
     out = {}
     case.ours.train(), case.ref.train()
     steps = {
-        "specsolve": train_step(case.ours, case.ours_forward, case.ours_target),
-        "reference": train_step(case.ref, case.ref_forward, case.ref_target),
+        "specsolve": train_step(case.ours, case.ours_forward, case.ours_target, create("optimizer", "adam", lr=1e-4)),
+        "reference": train_step(
+            case.ref, case.ref_forward, case.ref_target, lambda params: torch.optim.Adam(params, lr=1e-4)
+        ),
     }
     t = interleaved(steps, rounds=rounds, warmup=1)
     out["train"] = (t["specsolve"].median, t["reference"].median, *speed_ratio(t, "specsolve", "reference"))
