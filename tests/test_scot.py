@@ -25,6 +25,7 @@ from specsolve.data.native import NativeWriter, VariableSpec
 from specsolve.errors import ConfigError, DataError
 from specsolve.models.scot import ScOT, adapt_for_finetuning, fourier_resample, load_weights
 from specsolve.nn.swin import (
+    SUBNORMAL_FLOOR,
     ConditionalLayerNorm,
     SwinV2Block,
     WindowAttention,
@@ -182,6 +183,30 @@ def test_biased_softmax_attention_matches_autograd_softmax(dtype, masked):
         assert torch.autograd.gradcheck(
             biased_softmax_attention, (q, k, v, bias.detach().clamp(min=-50).requires_grad_())
         )
+
+
+def test_floored_attention_keeps_float32_normal_and_matches_autograd_softmax():
+    """With Poseidon's finite shift mask (-100 added) the masked probabilities are float32 subnormals (slow on
+    CPUs); the floor of the training attention keeps every probability normal, and the output and gradients
+    still equal autograd's through the plain softmax at float32 rounding."""
+    gen = torch.Generator().manual_seed(5)
+    b, h, n, d = 2, 3, 32, 8
+    q, k, v = (torch.randn(b, h, n, d, generator=gen, requires_grad=True) for _ in range(3))
+    masked = torch.rand(1, h, n, n, generator=gen) < 0.5
+    bias = (torch.randn(1, h, n, n, generator=gen) - 100.0 * masked).requires_grad_(True)
+    grad = torch.randn(b, h, n, d, generator=gen)
+    expected = torch.softmax(q @ k.transpose(-2, -1) + bias, dim=-1) @ v
+    plain_probs = torch.softmax((q @ k.transpose(-2, -1) + bias).detach(), dim=-1)
+    tiny = torch.finfo(torch.float32).tiny
+    assert ((plain_probs > 0) & (plain_probs < tiny)).any()  # the case the floor is for
+    want = torch.autograd.grad(expected, (q, k, v, bias), grad)
+    out = biased_softmax_attention(q, k, v, bias, floor=SUBNORMAL_FLOOR)
+    probs = out.grad_fn.saved_tensors[3]
+    assert probs.min() >= tiny
+    got = torch.autograd.grad(out, (q, k, v, bias), grad)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
 
 
 def test_window_and_shift_per_level():

@@ -177,6 +177,10 @@ def _versions(params: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
     return tuple((p.data_ptr(), p._version) for p in params)
 
 
+#: log-probability floor of the training attention with a finite shift mask (see :class:`BiasedSoftmaxAttention`)
+SUBNORMAL_FLOOR = 60.0
+
+
 def _softmax_in_place(logits: Tensor) -> Tensor:
     if logits.device.type == "cpu" and logits.is_contiguous():
         # the CPU last-dimension kernel reads each row before it writes it, so ``out`` may alias the input
@@ -193,11 +197,21 @@ class BiasedSoftmaxAttention(torch.autograd.Function):
     ``dq = dS k``, ``dk = dS^T q``, ``dv = P^T dO``, ``dbias = sum_B dS``. The same function and gradients as
     autograd through ``torch.softmax`` with two fewer ``(B, H, N, N)`` buffers per call (on CPU each fresh
     buffer is a fresh set of zeroed pages).
+
+    ``floor`` (None: off): the logits are raised to at least ``rowmax - floor`` before the softmax, so that no
+    probability falls below ``exp(-floor)`` times the row's largest. With a finite shift mask (Poseidon adds
+    -100) the masked probabilities are otherwise ``~exp(-100)``: float32 subnormals, on which x86 CPUs run
+    the softmax, ``P v`` and the backward products several times slower. With ``floor = 60`` a probability moves
+    by at most ``exp(-60) ~ 1e-26`` of the row's largest, far below float32 rounding of any output; the backward
+    is the softmax gradient at the floored logits.
     """
 
     @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:  # type: ignore[override]
-        probs = _softmax_in_place(torch.matmul(q, k.transpose(-2, -1)).add_(bias))
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, bias: Tensor, floor: float | None = None) -> Tensor:  # type: ignore[override]
+        logits = torch.matmul(q, k.transpose(-2, -1)).add_(bias)
+        if floor is not None:
+            torch.maximum(logits, logits.amax(-1, keepdim=True).sub_(floor), out=logits)
+        probs = _softmax_in_place(logits)
         out = torch.matmul(probs, v)
         ctx.save_for_backward(q, k, v, probs, out)
         return out
@@ -205,7 +219,7 @@ class BiasedSoftmaxAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         q, k, v, probs, out = ctx.saved_tensors
-        need_q, need_k, need_v, need_bias = ctx.needs_input_grad
+        need_q, need_k, need_v, need_bias, _ = ctx.needs_input_grad
         grad_out = grad_out.contiguous()
         grad_v = torch.matmul(probs.transpose(-2, -1), grad_out) if need_v else None
         delta = (grad_out * out).sum(-1, keepdim=True)
@@ -213,16 +227,16 @@ class BiasedSoftmaxAttention(torch.autograd.Function):
         grad_q = torch.matmul(grad_logits, k) if need_q else None
         grad_k = torch.matmul(grad_logits.transpose(-2, -1), q) if need_k else None
         grad_bias = grad_logits.sum(0, keepdim=True) if need_bias else None
-        return grad_q, grad_k, grad_v, grad_bias
+        return grad_q, grad_k, grad_v, grad_bias, None
 
 
-def biased_softmax_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor) -> Tensor:
-    """``softmax(q k^T + bias) v`` (no scale) through :class:`BiasedSoftmaxAttention`; under autocast, or for a
-    ``bias`` not of shape ``(1, H, N, N)``, through plain autograd."""
+def biased_softmax_attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, floor: float | None = None) -> Tensor:
+    """``softmax(q k^T + bias) v`` (no scale) through :class:`BiasedSoftmaxAttention` (``floor`` there); under
+    autocast, or for a ``bias`` not of shape ``(1, H, N, N)``, through plain autograd (no floor)."""
     device = q.device.type
     if torch.is_autocast_enabled(device) or bias.dim() != 4 or bias.shape[0] != 1:
         return torch.softmax(torch.matmul(q, k.transpose(-2, -1)) + bias, dim=-1) @ v
-    return BiasedSoftmaxAttention.apply(q, k, v, bias)
+    return BiasedSoftmaxAttention.apply(q, k, v, bias, floor)
 
 
 class WindowAttention(nn.Module):
@@ -330,7 +344,8 @@ class WindowAttention(nn.Module):
         if torch.is_grad_enabled() and mask_add.requires_grad:
             # SDPA would take its math path here (no fused kernel has a mask gradient), which adds passes over the
             # logits for fully masked rows; there are none, so the plain softmax is the same function
-            out = biased_softmax_attention(q, k, v, mask_add)
+            floor = SUBNORMAL_FLOOR if mask is not None and self.mask_value is not None else None
+            out = biased_softmax_attention(q, k, v, mask_add, floor)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask_add, scale=1.0)
         out = out.view(bw, self.num_heads, n, self.head_dim)
