@@ -207,3 +207,20 @@ def test_inference_weight_cache_is_not_pickled() -> None:
         assert "_right_factor_cache" not in other.__dict__
         with torch.no_grad():
             assert torch.equal(other(v), expected)
+
+
+@pytest.mark.parametrize("n, kt", [(10, 5), (9, 5), (8, 5), (20, 3), (1, 1)])
+def test_time_dft_matrices_are_the_truncated_rfft_and_irfft(n: int, kt: int) -> None:
+    """The matmul DFT of the pruned layer in time: rfft keeping ``kt`` modes, and irfft of ``kt`` modes (the
+    rest zero) to length ``n``, Nyquist mode of an even ``n`` included (its weight 1, its imaginary part dropped)."""
+    from specsolve.nn.spacetime import time_analysis_matrix, time_synthesis_matrix
+
+    gen = torch.Generator().manual_seed(1)
+    v = torch.randn(3, 4, n, dtype=torch.float64, generator=gen)
+    got = torch.view_as_complex((v @ time_analysis_matrix(n, kt, torch.float64, v.device)).unflatten(-1, (kt, 2)))
+    torch.testing.assert_close(got, torch.fft.rfft(v, dim=-1)[..., :kt], rtol=0, atol=1e-12)
+    h = torch.randn(3, 4, kt, dtype=torch.complex128, generator=gen)
+    full = torch.zeros(3, 4, n // 2 + 1, dtype=torch.complex128)
+    full[..., :kt] = h
+    out = torch.view_as_real(h).flatten(-2) @ time_synthesis_matrix(n, kt, torch.float64, h.device)
+    torch.testing.assert_close(out, torch.fft.irfft(full, n=n, dim=-1), rtol=0, atol=1e-12)

@@ -14,6 +14,7 @@ Conventions (Cao, Brarda, Li, Xi, ICLR 2025, arXiv 2405.17211; reference ``scaom
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -60,6 +61,28 @@ def space_time_encoding(
         basis = torch.sin if k % 2 == 0 else torch.cos
         pe[3 + k] = (envelope * basis(math.pi * (k + 1) * gt))[None, None, :]
     return pe
+
+
+@functools.lru_cache(maxsize=64)
+def time_analysis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``M (n, 2 kt)``: ``v @ M`` is ``view_as_real(rfft(v, norm="backward")[..., :kt]).flatten(-2)`` for real
+    ``v (..., n)`` (``M[t, (k, Re | Im)] = (cos, -sin)(2 pi k t / n)``). With the few temporal modes of the ST-FNO the DFT as a matmul is
+    cheaper than the FFT plus the zero-filled full spectra of its backward; built in float64, cached."""
+    angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(kt, dtype=torch.float64)) / n
+    return torch.stack([torch.cos(angle), -torch.sin(angle)], dim=-1).flatten(1).to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def time_synthesis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``S (2 kt, n)``: ``view_as_real(h).flatten(-2) @ S`` is ``irfft(h, n, norm="backward")`` for ``h (..., kt)``
+    (the modes ``>= kt`` zero): ``(c_k / n) (Re h_k cos - Im h_k sin)(2 pi k t / n)`` summed over ``k``, with
+    ``c_k = 1`` for ``k = 0`` and the Nyquist mode of an even ``n`` and ``2`` otherwise (their imaginary parts
+    drop out as in ``irfft``). Requires ``kt <= n // 2 + 1``."""
+    k = torch.arange(kt, dtype=torch.float64)
+    weight = torch.where((k == 0) | (2 * k == n), 1.0, 2.0).to(torch.float64) / n
+    angle = 2 * math.pi * torch.outer(k, torch.arange(n, dtype=torch.float64)) / n
+    rows = torch.stack([weight[:, None] * torch.cos(angle), -weight[:, None] * torch.sin(angle)], dim=1)
+    return rows.reshape(2 * kt, n).to(dtype=dtype, device=device)
 
 
 def _axis_slices(n: int, m_weight: int, negative: bool) -> tuple[slice, slice]:
@@ -157,7 +180,8 @@ class SpaceTimeSpectralConv(nn.Module):
                 # pruned transforms: FFT axis by axis, keeping only the kept modes after each (t, then y, then x),
                 # and back from the kept block only; no full spectrum, no zero-filled full output spectrum
                 mx, my, kt = modes
-                h = torch.fft.rfft(v, dim=-1, norm="backward")[..., :kt]
+                h = v @ time_analysis_matrix(nt, kt, v.dtype, v.device)  # rfft(v)[..., :kt] as [Re, Im] pairs
+                h = torch.view_as_complex(h.unflatten(-1, (kt, 2)))
                 h = _keep(torch.fft.fft(h, dim=-2, norm="backward"), my, dim=-2)
                 h = _keep(torch.fft.fft(h, dim=-3, norm="backward"), mx, dim=-3)  # (B, I, 2 mx, 2 my, kt)
                 z = torch.cat([h.real, h.imag], dim=-1)
@@ -174,7 +198,7 @@ class SpaceTimeSpectralConv(nn.Module):
                 h = torch.complex(mixed[..., :kt], mixed[..., kt:])
                 h = torch.fft.ifft(_embed(h, nx, dim=-3), dim=-3, norm="backward")
                 h = torch.fft.ifft(_embed(h, ny, dim=-2), dim=-2, norm="backward")
-                out = torch.fft.irfft(h, n=n_out, dim=-1, norm="backward")
+                out = torch.view_as_real(h).flatten(-2) @ time_synthesis_matrix(n_out, kt, h.real.dtype, h.device)
             else:
                 out_hat = self._full_spectrum(v, n_out)
                 out = torch.fft.irfftn(out_hat, s=(nx, ny, n_out), dim=(-3, -2, -1), norm="backward")
