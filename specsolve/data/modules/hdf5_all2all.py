@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats, one_storage_collate
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -103,23 +103,30 @@ class All2AllDataset(AdvisedBatches, Dataset):
     def spatial_shape(self) -> tuple[int, ...]:
         return tuple(len(range(0, n, self.stride)) for n in self.info.spatial_shape)
 
+    def _frame(self, values: np.ndarray) -> np.ndarray:
+        """One frame as the reader returns it -> ``(C, *S)`` float32."""
+        values = values.astype(np.float32, copy=False)
+        nspace = len(self.info.spatial_dims)
+        return values.reshape((-1,) + values.shape[values.ndim - nspace :])
+
     def _slice(self, name: str, sample: int, time_index: int) -> np.ndarray:
         key = (name, sample, time_index)
         if key in self._cache:
             return self._cache[key]
-        values = self.reader.read(name, sample, time=time_index, stride=self.stride).astype(np.float32, copy=False)
-        nspace = len(self.info.spatial_dims)
-        values = values.reshape((-1,) + values.shape[values.ndim - nspace :])
+        values = self._frame(self.reader.read(name, sample, time=time_index, stride=self.stride))
         if self.cache:
             self._cache[key] = values
         return values
 
-    def snapshot(self, names: list[str], sample: int, time_index: int) -> torch.Tensor:
-        """Channels of ``names`` at one stored time index: ``(C, *S)``."""
-        parts = [self._slice(n, sample, time_index) for n in names]
+    def _channels(self, parts: list[np.ndarray]) -> torch.Tensor:
+        """The frames of a snapshot's variables as one ``(C, *S)`` tensor."""
         if len(parts) == 1 and not self.cache:  # a fresh array of its own: no copy needed
             return torch.from_numpy(parts[0])
         return torch.from_numpy(np.concatenate(parts, axis=0))
+
+    def snapshot(self, names: list[str], sample: int, time_index: int) -> torch.Tensor:
+        """Channels of ``names`` at one stored time index: ``(C, *S)``."""
+        return self._channels([self._slice(n, sample, time_index) for n in names])
 
     def advise(self, index: int) -> None:
         """Announce the reads of pair ``index`` (:meth:`specsolve.data.readers.base.Reader.advise`)."""
@@ -139,6 +146,39 @@ class All2AllDataset(AdvisedBatches, Dataset):
         x = self.snapshot(self.info.inputs, sample, self.snapshots[i])
         y = self.snapshot(self.info.outputs, sample, self.snapshots[j])
         return x, y, torch.tensor(self.lead_times[p], dtype=torch.float32)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The DataLoader's batched fetch: ``[self[i] for i in indices]`` (the same items, values and errors), with
+        the batch's frames read together (:meth:`specsolve.data.readers.NativeReader.read_frames`: every read
+        announced before the first, one buffer, one finite check) instead of two ``read`` calls an item."""
+        n, n_pairs = len(self), len(self.pairs)
+        if not all(type(i) is int and 0 <= i < n for i in indices):
+            return [self[i] for i in indices]  # raises IndexError as the per-item path does
+        inputs, outputs, snapshots = self.info.inputs, self.info.outputs, self.snapshots
+        requests: list[tuple[str, int, int]] = []  # the reads of the per-item path, in its order
+        for index in indices:
+            sample, p = divmod(index, n_pairs)
+            i, j = self.pairs[p]
+            requests.extend((name, sample, snapshots[i]) for name in inputs)
+            requests.extend((name, sample, snapshots[j]) for name in outputs)
+        if self.cache:  # only the frames not cached yet, each once (the items then come from the cache)
+            requests = [key for key in dict.fromkeys(requests) if key not in self._cache]
+        try:
+            frames = self.reader.read_frames(requests, stride=self.stride)
+        except DataError:
+            return [self[i] for i in indices]  # the per-item path raises the same error for the same frame
+        if self.cache:
+            for key, values in zip(requests, frames):
+                self._cache[key] = self._frame(values)
+            return [self[i] for i in indices]
+        items = []
+        k, n_in, n_out = 0, len(inputs), len(outputs)
+        for index in indices:
+            x = self._channels([self._frame(v) for v in frames[k : k + n_in]])
+            y = self._channels([self._frame(v) for v in frames[k + n_in : k + n_in + n_out]])
+            k += n_in + n_out
+            items.append((x, y, torch.tensor(self.lead_times[index % n_pairs], dtype=torch.float32)))
+        return items
 
 
 def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:
@@ -178,8 +218,11 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     ``n_train`` takes the first ``n_train`` training trajectories (all their pairs). Other parameters as ``hdf5``
     (``seed``: the shuffling order of epoch ``e`` is a permutation seeded by ``seed + e``; ``augmentation``
     transforms ``x`` and ``y`` of a training pair alike, ``t`` unchanged).
-    The trainer calls the model as ``model(x, t)`` for these three-element batches.
+    The trainer calls the model as ``model(x, t)`` for these three-element batches. In DataLoader workers a batch is
+    stacked into one shared storage (:func:`~specsolve.data.modules.loaders.one_storage_collate`).
     """
+
+    collate_fn = staticmethod(one_storage_collate)
 
     def __init__(
         self,
