@@ -174,19 +174,7 @@ def test_read_frames_raises_the_error_of_read_for_the_first_bad_frame(tmp_path: 
 
 
 def pair_dataset(path: Path, **options) -> All2AllDataset:
-    config = dict(
-        inputs=["u"],
-        outputs=["u"],
-        time_indices=None,
-        time_stride=1,
-        n_snapshots=None,
-        time_start=0,
-        allowed_transitions=None,
-        max_lead=None,
-        time_scale=1.0,
-    )
-    config.update(options)
-    return All2AllDataset(path, **config)
+    return All2AllDataset(path, **{"inputs": ["u"], "outputs": ["u"], **options})
 
 
 CASES = {

@@ -235,19 +235,7 @@ class _InputFrames(Dataset):
         else:
             from specsolve.data.modules.hdf5_all2all import All2AllDataset
 
-            self.frames = All2AllDataset(
-                reader.path,
-                inputs,
-                inputs,
-                time_indices=[time_index],
-                time_stride=1,
-                n_snapshots=None,
-                time_start=0,
-                allowed_transitions=None,
-                max_lead=None,
-                time_scale=1.0,
-                stride=stride,
-            )
+            self.frames = All2AllDataset(reader.path, inputs, inputs, time_indices=[time_index], stride=stride)
             self.info = self.frames.info
 
     def __len__(self) -> int:
