@@ -208,7 +208,8 @@ class StorageMap:
             and len(self.shape) > 0
         )
 
-    def _chunk(self, origin: tuple[int, ...]) -> tuple[int, int] | None:
+    def chunk_address(self, origin: tuple[int, ...]) -> tuple[int, int] | None:
+        """``(file offset, stored size)`` of the chunk that starts at ``origin`` (None: not allocated); remembered."""
         found = self._chunk_at.get(origin, False)
         if found is False:
             info = self.dset.id.get_chunk_info_by_coord(origin)
@@ -252,7 +253,7 @@ class StorageMap:
         ranges = []
         for index in itertools.product(*per_axis):
             origin = tuple(i * c for i, c in zip(index, chunks, strict=True))
-            chunk = self._chunk(origin)
+            chunk = self.chunk_address(origin)
             if chunk is None:
                 continue
             if self.filtered:
@@ -313,7 +314,7 @@ class StorageMap:
                 return None
             address = self.offset
         else:
-            chunk = self._chunk(tuple(origin))
+            chunk = self.chunk_address(tuple(origin))
             if chunk is None:
                 return None
             address = chunk[0]

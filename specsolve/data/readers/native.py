@@ -251,13 +251,12 @@ class _FramePlan:
             self.origin = tuple(
                 k.indices(n)[0] // c * c for k, n, c in zip(storage_key[1:], layout.shape[1:], layout.chunks[1:])
             )
-            chunk = layout._chunk((index, *self.origin))
-            assert chunk is not None  # direct_read found it
-            self.base = plan.offset - chunk[0]
+            chunk = layout.chunk_address((index, *self.origin))  # allocated: direct_read found it
+            self.base = plan.offset - chunk[0]  # type: ignore[index]
 
     def at(self, index: int) -> tuple[int, DirectRead] | None:
         """The file offset of the frame of sample ``index`` and its direct read."""
         if self.layout.chunks is None:
             return self.base + index * self.step, self.plan
-        chunk = self.layout._chunk((index, *self.origin))
+        chunk = self.layout.chunk_address((index, *self.origin))
         return None if chunk is None else (chunk[0] + self.base, self.plan)
