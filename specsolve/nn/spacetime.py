@@ -66,8 +66,9 @@ def space_time_encoding(
 @functools.lru_cache(maxsize=64)
 def time_analysis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``M (n, 2 kt)``: ``v @ M`` is ``view_as_real(rfft(v, norm="backward")[..., :kt]).flatten(-2)`` for real
-    ``v (..., n)`` (``M[t, (k, Re | Im)] = (cos, -sin)(2 pi k t / n)``). With the few temporal modes of the ST-FNO the DFT as a matmul is
-    cheaper than the FFT plus the zero-filled full spectra of its backward; built in float64, cached."""
+    ``v (..., n)`` (``M[t, (k, Re | Im)] = (cos, -sin)(2 pi k t / n)``). With the few temporal modes of the
+    ST-FNO the DFT as a matmul is cheaper than the FFT plus the zero-filled full spectra of its backward; built in
+    float64, cached."""
     angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(kt, dtype=torch.float64)) / n
     return torch.stack([torch.cos(angle), -torch.sin(angle)], dim=-1).flatten(1).to(dtype=dtype, device=device)
 
@@ -130,9 +131,10 @@ class SpaceTimeSpectralConv(nn.Module):
     pads time with ``T_in`` zeros before the FFT, inverts to ``out_steps + T_in`` steps and returns the last
     ``out_steps`` (against aliasing from non-periodicity in time).
 
-    Evaluation (the same map): :meth:`forward` prunes the transforms, one axis at a time (``rfft`` in t keeping
-    ``kt`` modes, ``fft`` in y keeping ``2 m`` rows, ``fft`` in x on those only) and inverts from the kept block
-    (``ifft`` in x, y on the kept columns, ``irfft`` in t); the full zero-filled spectrum is only built by
+    Evaluation (the same map): :meth:`forward` prunes the transforms, one axis at a time (the ``kt`` temporal
+    modes by a DFT matmul, :func:`time_analysis_matrix`; ``fft`` in y keeping ``2 m`` rows, ``fft`` in x on those
+    only) and inverts from the kept block (``ifft`` in x, y on the kept columns, then :func:`time_synthesis_matrix`
+    in t); the full zero-filled spectrum is only built by
     :meth:`spectrum` (horizon resampling). Without autograd the weights' bmm layout is cached between calls.
     """
 

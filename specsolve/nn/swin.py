@@ -251,7 +251,8 @@ class WindowAttention(nn.Module):
     and the position bias (plus the shift mask) as its additive mask. Without autograd (``torch.no_grad`` /
     ``inference_mode``) the position bias of each window size, and its sum with the shift mask, is computed once
     and reused until a CPB parameter changes (storage or in-place version), another mask object is passed, or
-    the module's ``train()`` / ``eval()`` is called.
+    the module's ``train()`` / ``eval()`` is called. Under autograd it runs :func:`biased_softmax_attention`
+    instead, with the logit floor :data:`SUBNORMAL_FLOOR` when the shift mask is finite (``mask_value``).
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, mask_value: float | None = None) -> None:
