@@ -210,17 +210,42 @@ def test_inference_weight_cache_is_not_pickled() -> None:
 
 
 @pytest.mark.parametrize("n, kt", [(10, 5), (9, 5), (8, 5), (20, 3), (1, 1)])
-def test_time_dft_matrices_are_the_truncated_rfft_and_irfft(n: int, kt: int) -> None:
-    """The matmul DFT of the pruned layer in time: rfft keeping ``kt`` modes, and irfft of ``kt`` modes (the
-    rest zero) to length ``n``, Nyquist mode of an even ``n`` included (its weight 1, its imaginary part dropped)."""
+def test_time_dft_matrices_are_the_truncated_fft_and_the_irfft_weights(n: int, kt: int) -> None:
+    """The matmul DFT of the pruned layer in time, on ``[Re | Im]`` blocks: the complex FFT keeping ``kt`` modes;
+    and back, ``sum_k c_k h_k exp(2 pi i k t / n) / n`` (``c_k = 2`` but 1 for the zero and an even ``n``'s Nyquist
+    mode), whose real part is irfft of the ``kt`` modes (the rest zero) to length ``n``."""
     from specsolve.nn.spacetime import time_analysis_matrix, time_synthesis_matrix
 
     gen = torch.Generator().manual_seed(1)
-    v = torch.randn(3, 4, n, dtype=torch.float64, generator=gen)
-    got = torch.view_as_complex((v @ time_analysis_matrix(n, kt, torch.float64, v.device)).unflatten(-1, (kt, 2)))
-    torch.testing.assert_close(got, torch.fft.rfft(v, dim=-1)[..., :kt], rtol=0, atol=1e-12)
+    u = torch.randn(3, 4, n, dtype=torch.complex128, generator=gen)
+    got = torch.cat([u.real, u.imag], -1) @ time_analysis_matrix(n, kt, torch.float64, u.device)
+    torch.testing.assert_close(
+        torch.complex(got[..., :kt], got[..., kt:]), torch.fft.fft(u)[..., :kt], rtol=0, atol=1e-12
+    )
     h = torch.randn(3, 4, kt, dtype=torch.complex128, generator=gen)
+    k = torch.arange(kt)
+    weighted = torch.zeros(3, 4, n, dtype=torch.complex128)
+    weighted[..., :kt] = torch.where((k == 0) | (2 * k == n), 1.0, 2.0) * h
+    out = torch.cat([h.real, h.imag], -1) @ time_synthesis_matrix(n, kt, torch.float64, h.device)
+    torch.testing.assert_close(torch.complex(out[..., :n], out[..., n:]), torch.fft.ifft(weighted), rtol=0, atol=1e-12)
     full = torch.zeros(3, 4, n // 2 + 1, dtype=torch.complex128)
     full[..., :kt] = h
-    out = torch.view_as_real(h).flatten(-2) @ time_synthesis_matrix(n, kt, torch.float64, h.device)
-    torch.testing.assert_close(out, torch.fft.irfft(full, n=n, dim=-1), rtol=0, atol=1e-12)
+    torch.testing.assert_close(out[..., :n], torch.fft.irfft(full, n=n, dim=-1), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, m", [(10, 5), (9, 4), (16, 3), (2, 1)])
+def test_spatial_dft_matrices_are_the_fft_and_ifft_on_the_kept_frequencies(n: int, m: int) -> None:
+    """The pruned layer's x / y transforms: ``fft`` on the rows ``0..m-1, -m..-1`` of a real signal, and ``ifft`` of
+    those ``2 m`` frequencies with every other one zero."""
+    from specsolve.nn.spacetime import spatial_analysis_matrix, spatial_synthesis_matrix
+
+    gen = torch.Generator().manual_seed(2)
+    kept = torch.cat([torch.arange(m), torch.arange(n - m, n)])
+    u = torch.randn(n, 5, dtype=torch.float64, generator=gen)
+    cos, minus_sin = spatial_analysis_matrix(n, m, torch.float64, u.device)
+    torch.testing.assert_close(torch.complex(cos @ u, minus_sin @ u), torch.fft.fft(u, dim=0)[kept], rtol=0, atol=1e-12)
+    h = torch.randn(2 * m, 5, dtype=torch.complex128, generator=gen)
+    full = torch.zeros(n, 5, dtype=torch.complex128)
+    full[kept] = h
+    cos, sin = spatial_synthesis_matrix(n, m, torch.float64, h.device)
+    torch.testing.assert_close(torch.complex(cos, sin) @ h, torch.fft.ifft(full, dim=0), rtol=0, atol=1e-12)

@@ -63,27 +63,57 @@ def space_time_encoding(
     return pe
 
 
+def _kept_frequencies(n: int, m: int) -> Tensor:
+    """The kept frequencies ``0 .. m-1, -m .. -1`` of an ``n``-point axis (``2 m <= n``), float64."""
+    return torch.cat([torch.arange(m), torch.arange(-m, 0)]).to(torch.float64)
+
+
+@functools.lru_cache(maxsize=64)
+def spatial_analysis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(2, 2 m, n)``: ``[cos; -sin](2 pi f_q j / n)`` for the kept frequencies ``f = 0 .. m-1, -m .. -1``, so that
+    ``M[0] @ u + i M[1] @ u`` is ``fft(u, norm="backward")`` on those rows for a real ``u (n, ...)``. Float64, cached."""
+    angle = 2 * math.pi * torch.outer(_kept_frequencies(n, m), torch.arange(n, dtype=torch.float64)) / n
+    return torch.stack([torch.cos(angle), -torch.sin(angle)]).to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def spatial_synthesis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(2, n, 2 m)``: ``[cos; sin](2 pi f_q j / n) / n``, so that ``(M[0] + i M[1]) @ h`` is
+    ``ifft(h, norm="backward")`` of the ``2 m`` kept frequencies (``0 .. m-1, -m .. -1``, zero elsewhere)."""
+    angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), _kept_frequencies(n, m)) / n
+    return (torch.stack([torch.cos(angle), torch.sin(angle)]) / n).to(dtype=dtype, device=device)
+
+
 @functools.lru_cache(maxsize=64)
 def time_analysis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``M (n, 2 kt)``: ``v @ M`` is ``view_as_real(rfft(v, norm="backward")[..., :kt]).flatten(-2)`` for real
-    ``v (..., n)`` (``M[t, (k, Re | Im)] = (cos, -sin)(2 pi k t / n)``). With the few temporal modes of the
-    ST-FNO the DFT as a matmul is cheaper than the FFT plus the zero-filled full spectra of its backward; built in
-    float64, cached."""
+    """``(2 n, 2 kt)``: ``[Re u | Im u] @ M`` is ``[Re | Im]`` of ``fft(u, norm="backward")[..., :kt]`` for a
+    complex signal ``u (..., n)`` stored as ``[Re | Im]`` blocks (``M = [[cos, -sin], [sin, cos]](2 pi t k / n)``)."""
     angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(kt, dtype=torch.float64)) / n
-    return torch.stack([torch.cos(angle), -torch.sin(angle)], dim=-1).flatten(1).to(dtype=dtype, device=device)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    return torch.cat([torch.cat([cos, -sin], 1), torch.cat([sin, cos], 1)]).to(dtype=dtype, device=device)
 
 
 @functools.lru_cache(maxsize=64)
 def time_synthesis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``S (2 kt, n)``: ``view_as_real(h).flatten(-2) @ S`` is ``irfft(h, n, norm="backward")`` for ``h (..., kt)``
-    (the modes ``>= kt`` zero): ``(c_k / n) (Re h_k cos - Im h_k sin)(2 pi k t / n)`` summed over ``k``, with
-    ``c_k = 1`` for ``k = 0`` and the Nyquist mode of an even ``n`` and ``2`` otherwise (their imaginary parts
-    drop out as in ``irfft``). Requires ``kt <= n // 2 + 1``."""
+    """``(2 kt, 2 n)``: ``[Re h | Im h] @ S`` is ``[Re | Im]`` of ``sum_k (c_k / n) h_k exp(2 pi i k t / n)``
+    (``t < n``) for ``h (..., kt)`` in ``[Re | Im]`` blocks, with ``c_k = 1`` for ``k = 0`` and the Nyquist mode of
+    an even ``n`` and ``2`` otherwise: the real part of it, taken after the other axes' inverses, is ``irfft``'s
+    (the modes ``>= kt`` zero). Requires ``kt <= n // 2 + 1``."""
     k = torch.arange(kt, dtype=torch.float64)
-    weight = torch.where((k == 0) | (2 * k == n), 1.0, 2.0).to(torch.float64) / n
+    weight = torch.where((k == 0) | (2 * k == n), 1.0, 2.0).to(torch.float64)[:, None] / n
     angle = 2 * math.pi * torch.outer(k, torch.arange(n, dtype=torch.float64)) / n
-    rows = torch.stack([weight[:, None] * torch.cos(angle), -weight[:, None] * torch.sin(angle)], dim=1)
-    return rows.reshape(2 * kt, n).to(dtype=dtype, device=device)
+    cos, sin = weight * torch.cos(angle), weight * torch.sin(angle)
+    return torch.cat([torch.cat([cos, sin], 1), torch.cat([-sin, cos], 1)]).to(dtype=dtype, device=device)
+
+
+def _complex_products(p: Tensor, k: int) -> Tensor:
+    """``(C + i S) h`` from ``p = [C; S] @ h`` for a complex ``h`` stored as ``[Re | Im]`` blocks of ``k`` on its last
+    axis: ``p`` of ``N * 2 * M * 2 * k`` elements laid out ``(N, [C; S], M, [Re | Im], k)`` -> ``(N, M, 2, k)``,
+    ``[Re | Im]`` blocks again."""
+    p = p.reshape(p.shape[0], 2, -1, 2, k)
+    real = p[:, 0, :, 0] - p[:, 1, :, 1]
+    imag = p[:, 0, :, 1] + p[:, 1, :, 0]
+    return torch.stack([real, imag], dim=-2)
 
 
 def _axis_slices(n: int, m_weight: int, negative: bool) -> tuple[slice, slice]:
@@ -97,20 +127,6 @@ def _axis_slices(n: int, m_weight: int, negative: bool) -> tuple[slice, slice]:
     if negative:
         return slice(n - mk, n), slice(m_weight - mk, m_weight)
     return slice(0, mk), slice(0, mk)
-
-
-def _keep(h: Tensor, m: int, dim: int) -> Tensor:
-    """The frequencies ``0..m-1, -m..-1`` (``2 m <= n``) of a full FFT axis, in that order."""
-    n = h.shape[dim]
-    return torch.cat([h.narrow(dim, 0, m), h.narrow(dim, n - m, m)], dim=dim)
-
-
-def _embed(h: Tensor, n: int, dim: int) -> Tensor:
-    """Inverse of :func:`_keep`: the ``2 m`` kept frequencies back on a full axis of ``n``, zero elsewhere."""
-    m = h.shape[dim] // 2
-    shape = list(h.shape)
-    shape[dim] = n - 2 * m
-    return torch.cat([h.narrow(dim, 0, m), h.new_zeros(shape), h.narrow(dim, m, m)], dim=dim)
 
 
 class SpaceTimeSpectralConv(nn.Module):
@@ -131,11 +147,11 @@ class SpaceTimeSpectralConv(nn.Module):
     pads time with ``T_in`` zeros before the FFT, inverts to ``out_steps + T_in`` steps and returns the last
     ``out_steps`` (against aliasing from non-periodicity in time).
 
-    Evaluation (the same map): :meth:`forward` prunes the transforms, one axis at a time (the ``kt`` temporal
-    modes by a DFT matmul, :func:`time_analysis_matrix`; ``fft`` in y keeping ``2 m`` rows, ``fft`` in x on those
-    only) and inverts from the kept block (``ifft`` in x, y on the kept columns, then :func:`time_synthesis_matrix`
-    in t); the full zero-filled spectrum is only built by
-    :meth:`spectrum` (horizon resampling). Without autograd the weights' bmm layout is cached between calls.
+    Evaluation (the same map): :meth:`forward` prunes the transforms to the kept modes, one axis at a time, each
+    a real DFT matmul over the kept frequencies only (y, then t, then x; back in x, t, y), see :meth:`_pruned`;
+    with few modes per axis these GEMMs are cheaper than FFTs and their transposing copies, and the backward
+    has no zero-filled full spectra. The full zero-filled spectrum is only built by :meth:`spectrum` (horizon
+    resampling). Without autograd the weights' bmm layout is cached between calls.
     """
 
     def __init__(
@@ -179,32 +195,45 @@ class SpaceTimeSpectralConv(nn.Module):
             nx, ny, nt = v.shape[-3:]
             modes = self._kept(nx, ny, nt, n_out)
             if min(modes) > 0:
-                # pruned transforms: FFT axis by axis, keeping only the kept modes after each (t, then y, then x),
-                # and back from the kept block only; no full spectrum, no zero-filled full output spectrum
-                mx, my, kt = modes
-                h = v @ time_analysis_matrix(nt, kt, v.dtype, v.device)  # rfft(v)[..., :kt] as [Re, Im] pairs
-                h = torch.view_as_complex(h.unflatten(-1, (kt, 2)))
-                h = _keep(torch.fft.fft(h, dim=-2, norm="backward"), my, dim=-2)
-                h = _keep(torch.fft.fft(h, dim=-3, norm="backward"), mx, dim=-3)  # (B, I, 2 mx, 2 my, kt)
-                z = torch.cat([h.real, h.imag], dim=-1)
-                rows = []
-                for iy in range(2):
-                    wy = _axis_slices(ny, self.modes_y, negative=iy == 1)[1]
-                    quadrants = []
-                    for ix in range(2):
-                        wx = _axis_slices(nx, self.modes_x, negative=ix == 1)[1]
-                        kept = z[:, :, ix * mx : (ix + 1) * mx, iy * my : (iy + 1) * my]
-                        quadrants.append(self._mix(ix + 2 * iy, kept, wx, wy, kt, (nx, ny, n_out)))
-                    rows.append(torch.cat(quadrants, dim=2))
-                mixed = torch.cat(rows, dim=3)
-                h = torch.complex(mixed[..., :kt], mixed[..., kt:])
-                h = torch.fft.ifft(_embed(h, nx, dim=-3), dim=-3, norm="backward")
-                h = torch.fft.ifft(_embed(h, ny, dim=-2), dim=-2, norm="backward")
-                out = torch.view_as_real(h).flatten(-2) @ time_synthesis_matrix(n_out, kt, h.real.dtype, h.device)
+                out = self._pruned(v, modes, n_out)
             else:
                 out_hat = self._full_spectrum(v, n_out)
                 out = torch.fft.irfftn(out_hat, s=(nx, ny, n_out), dim=(-3, -2, -1), norm="backward")
         return out[..., pad:] if pad else out
+
+    def _pruned(self, v: Tensor, modes: list[int], n_out: int) -> Tensor:
+        """The layer with the transforms pruned to the kept modes, each a real matmul on the last or the
+        second-to-last axis (no transposing FFT passes): ``y`` of the real input
+        (:func:`spatial_analysis_matrix`, rows ``(frequency, Re | Im)``), then ``t`` of that complex signal
+        (:func:`time_analysis_matrix`), then ``x`` (complex, :func:`_complex_products`); the mix; and back in the
+        reverse order (:func:`spatial_synthesis_matrix`, :func:`time_synthesis_matrix`), the real part taken in
+        the last (``y``) product."""
+        batch, _, nx, ny, nt = v.shape
+        mx, my, kt = modes
+        dtype, device = v.dtype, v.device
+        to_y = spatial_analysis_matrix(ny, my, dtype, device).transpose(0, 1).reshape(4 * my, ny)
+        h = torch.matmul(to_y, v.reshape(-1, ny, nt))  # (B I X, 2 my, [Re | Im] nt)
+        h = h.view(-1, 2 * nt) @ time_analysis_matrix(nt, kt, dtype, device)  # (B I X 2 my, [Re | Im] kt)
+        to_x = spatial_analysis_matrix(nx, mx, dtype, device).reshape(4 * mx, nx)
+        h = torch.matmul(to_x, h.view(batch * self.in_channels, nx, 4 * my * kt))
+        z = _complex_products(h, kt).view(batch, self.in_channels, 2 * mx, 2 * my, 2 * kt)
+        rows = []
+        for iy in range(2):
+            wy = _axis_slices(ny, self.modes_y, negative=iy == 1)[1]
+            quadrants = []
+            for ix in range(2):
+                wx = _axis_slices(nx, self.modes_x, negative=ix == 1)[1]
+                kept = z[:, :, ix * mx : (ix + 1) * mx, iy * my : (iy + 1) * my]
+                quadrants.append(self._mix(ix + 2 * iy, kept, wx, wy, kt, (nx, ny, n_out)))
+            rows.append(torch.cat(quadrants, dim=2))
+        mixed = torch.cat(rows, dim=3)  # (B, O, 2 mx, 2 my, [Re | Im] kt)
+        from_x = spatial_synthesis_matrix(nx, mx, dtype, device).reshape(2 * nx, 2 * mx)
+        g = torch.matmul(from_x, mixed.reshape(batch * self.out_channels, 2 * mx, 4 * my * kt))
+        g = _complex_products(g, kt).view(-1, 2 * kt) @ time_synthesis_matrix(n_out, kt, dtype, device)
+        cos, sin = spatial_synthesis_matrix(ny, my, dtype, device)
+        from_y = torch.stack([cos, -sin], dim=-1).reshape(ny, 4 * my)  # columns (frequency, Re | Im): Re(E g)
+        out = torch.matmul(from_y, g.view(-1, 4 * my, n_out))
+        return out.view(batch, self.out_channels, nx, ny, n_out)
 
     def spectrum(
         self, v: Tensor, out_steps: int | None = None, temporal_padding: bool = False
