@@ -1,6 +1,6 @@
 """File I/O. Atomic writes: every file specsolve writes goes to a temporary file beside its target and is renamed
 onto it only when complete, so a kill, a full disk or a permission error never leaves a torn file or damages the
-previous one. Checked JSON reads: :func:`read_json_object`."""
+previous one. Checked JSON reads: :func:`read_json_object`; checked input paths: :func:`existing_file`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ from specsolve.errors import DataError
 
 # errors of the write itself (disk full, quota, read-only or forbidden target): reported as one line naming the path
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
+
+
+def existing_file(path: str | Path, what: str = "data file", what_path: str = "data path") -> Path:
+    """``path`` as a :class:`~pathlib.Path` once it is known to name an existing file that is not a directory; else
+    a :class:`DataError` ``"<what> not found: <path>"`` or ``"<what_path> is a directory, not a file: <path>"``."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{what} not found: {p}")
+    if p.is_dir():
+        raise DataError(f"{what_path} is a directory, not a file: {p}")
+    return p
 
 
 def _write_failed(path: Path, exc: OSError) -> DataError:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import DataError, SpecsolveError
+from specsolve.io import existing_file
 
 
 def match_state_dict(model: nn.Module, state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, list[str]]]:
@@ -35,11 +36,7 @@ def load_weights_only(path: str | Path, what: str = "checkpoint") -> Any:
     """``torch.load(path, weights_only=True)`` on CPU with one-line errors: ``what`` names the file in them; a
     pickle that carries code is refused (:class:`SpecsolveError`), a missing / unreadable file is a
     :class:`DataError`."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{what} not found: {p}")
-    if p.is_dir():
-        raise DataError(f"{what} path is a directory, not a file: {p}")
+    p = existing_file(path, what, f"{what} path")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -34,6 +34,7 @@ from specsolve.data.readers.pdebench import COORDINATE_NAMES, PDEBenchReader
 from specsolve.data.readers.pdebench_groups import PDEBenchGroupsReader, sample_groups
 from specsolve.data.readers.well import FIELD_GROUPS, WellReader
 from specsolve.errors import DataError, RegistryError
+from specsolve.io import existing_file
 from specsolve.registry import entry_point_group
 from specsolve.registry import get as registry_get
 
@@ -98,11 +99,7 @@ def _plugin_readers() -> list[type[Reader]]:
 def detect_format(path: str | Path) -> str:
     """The format name of one file: ``native``, ``pdebench``, ``pdebench_groups``, ``well``, ``fno_mat`` or a
     plugin format whose reader's :meth:`~specsolve.data.readers.base.Reader.detect` accepts the file."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"data file not found: {p}")
-    if p.is_dir():
-        raise DataError(f"data path is a directory, not a file: {p}")
+    p = existing_file(path)
     with guard(p, "detecting the format"):
         if not h5py.is_hdf5(str(p)):
             with open(p, "rb") as fh:

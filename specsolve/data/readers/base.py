@@ -41,6 +41,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from specsolve.errors import DataError, SpecsolveError
+from specsolve.io import existing_file
 from specsolve.registry import register
 
 TIME = "time"
@@ -88,11 +89,7 @@ def open_hdf5(path: str | Path) -> Any:
     """
     import h5py
 
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"data file not found: {p}")
-    if p.is_dir():
-        raise DataError(f"data path is a directory, not a file: {p}")
+    p = existing_file(path)
     try:
         return h5py.File(p, "r")
     except OSError as exc:
