@@ -207,6 +207,11 @@ def test_floored_attention_keeps_float32_normal_and_matches_autograd_softmax():
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+    # a training-sized upstream gradient: dS = P (dP - delta) of the masked pairs stays normal too (one batch
+    # entry, so the bias gradient is dS itself)
+    out = biased_softmax_attention(q[:1], k[:1], v[:1], bias, floor=SUBNORMAL_FLOOR)
+    (grad_bias,) = torch.autograd.grad(out, (bias,), 1e-12 * grad[:1])
+    assert (grad_bias[masked.expand_as(grad_bias)].abs() >= tiny).all()
 
 
 def test_window_and_shift_per_level():

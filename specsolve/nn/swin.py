@@ -178,7 +178,7 @@ def _versions(params: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
 
 
 #: log-probability floor of the training attention with a finite shift mask (see :class:`BiasedSoftmaxAttention`)
-SUBNORMAL_FLOOR = 60.0
+SUBNORMAL_FLOOR = 30.0
 
 
 def _softmax_in_place(logits: Tensor) -> Tensor:
@@ -201,9 +201,11 @@ class BiasedSoftmaxAttention(torch.autograd.Function):
     ``floor`` (None: off): the logits are raised to at least ``rowmax - floor`` before the softmax, so that no
     probability falls below ``exp(-floor)`` times the row's largest. With a finite shift mask (Poseidon adds
     -100) the masked probabilities are otherwise ``~exp(-100)``: float32 subnormals, on which x86 CPUs run
-    the softmax, ``P v`` and the backward products several times slower. With ``floor = 60`` a probability moves
-    by at most ``exp(-60) ~ 1e-26`` of the row's largest, far below float32 rounding of any output; the backward
-    is the softmax gradient at the floored logits.
+    the softmax, ``P v`` and the backward products several times slower. With ``floor = 30`` a probability moves
+    by at most ``exp(-30) ~ 1e-13`` of the row's largest (a row of ``N = 256`` by ``N exp(-30) ~ 2e-11``, far
+    below float32 rounding of any output), and the backward's ``dS = P (dP - delta)`` stays normal unless
+    ``|dP - delta|`` falls below ``~1e-25`` (with ``floor = 60`` the usual ``~1e-12`` of a training gradient
+    already gave subnormal ``dS``); the backward is the softmax gradient at the floored logits.
     """
 
     @staticmethod
