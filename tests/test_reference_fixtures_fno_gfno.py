@@ -115,9 +115,9 @@ def test_gfno_matches_the_official_code(name: str, dtype: torch.dtype) -> None:
 @pytest.fixture
 def fresh_dft_matrices():
     """The truncated-DFT matrices are cached: build them anew under a mutation, and drop the mutated ones after."""
-    spectral_conv._cached_dft_matrix.cache_clear()
+    spectral_conv.dft_matrix.cache_clear()
     yield
-    spectral_conv._cached_dft_matrix.cache_clear()
+    spectral_conv.dft_matrix.cache_clear()
 
 
 @pytest.mark.parametrize("name", ["fno2d_tiny", "fno3d_tiny"])

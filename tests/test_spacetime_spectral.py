@@ -249,3 +249,17 @@ def test_spatial_dft_matrices_are_the_fft_and_ifft_on_the_kept_frequencies(n: in
     full[kept] = h
     cos, sin = spatial_synthesis_matrix(n, m, torch.float64, h.device)
     torch.testing.assert_close(torch.complex(cos, sin) @ h, torch.fft.ifft(full, dim=0), rtol=0, atol=1e-12)
+
+
+def test_cached_dft_matrices_made_in_inference_mode_still_train() -> None:
+    """The DFT matrices are cached: the first call under ``torch.inference_mode`` (prediction) must not leave
+    inference tensors behind that a later training step would have to save for backward."""
+    conv = SpaceTimeSpectralConv(3, 4, 3, 2, 3)
+    v = torch.randn(2, 3, 10, 11, 7)  # a grid no other test uses, so that inference mode makes the cache entries
+    with torch.inference_mode():
+        expected = conv(v)
+    v.requires_grad_(True)
+    out = conv(v)
+    out.square().sum().backward()
+    torch.testing.assert_close(out.detach(), expected)
+    assert v.grad is not None and v.grad.abs().sum() > 0

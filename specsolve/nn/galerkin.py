@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import DataError
-from specsolve.nn.spectral_conv import _dft_matrix, complex_mode_matmul
+from specsolve.nn.spectral_conv import complex_mode_matmul, dft_matrix
 
 AttentionType = Literal["galerkin", "fourier"]
 
@@ -303,10 +303,10 @@ class SpectralConv(nn.Module):
                 # equals the "ortho" rfft / irfft pair; no transposed copies, no full spectrum
                 (n,) = spatial
                 batch = real.shape[0]
-                fwd = _dft_matrix(n, m, "fwd_last", real.dtype, real.device)  # (n, 2m)
+                fwd = dft_matrix(n, m, "fwd_last", real.dtype, real.device)  # (n, 2m)
                 spectrum = torch.bmm(real.transpose(1, 2), fwd.expand(batch, -1, -1))  # (B, I, 2m)
                 mixed = complex_mode_matmul(spectrum, self.weight[0].to(real.dtype))  # (B, O, 2m)
-                inv = _dft_matrix(n, m, "inv_last", real.dtype, real.device).t()  # (n, 2m)
+                inv = dft_matrix(n, m, "inv_last", real.dtype, real.device).t()  # (n, 2m)
                 return torch.bmm(inv.expand(batch, -1, -1), mixed.transpose(1, 2))  # (B, n, O)
             real = real.movedim(-1, 1)  # (B, I, *S)
             weights = [torch.view_as_complex(w.to(real.dtype)) for w in self.weight]

@@ -14,13 +14,13 @@ Conventions (Cao, Brarda, Li, Xi, ICLR 2025, arXiv 2405.17211; reference ``scaom
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
 from torch import Tensor, nn
 
-from specsolve.nn.spectral_conv import complex_mode_matmul, mode_matmul_weight
+from specsolve.nn.cached import cached_constant
+from specsolve.nn.spectral_conv import complex_mode_matmul, kept_frequencies, mode_matmul_weight
 from specsolve.pde.operators import wavenumbers
 
 
@@ -63,28 +63,33 @@ def space_time_encoding(
     return pe
 
 
-def _kept_frequencies(n: int, m: int) -> Tensor:
-    """The kept frequencies ``0 .. m-1, -m .. -1`` of an ``n``-point axis (``2 m <= n``), float64."""
-    return torch.cat([torch.arange(m), torch.arange(-m, 0)]).to(torch.float64)
-
-
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def spatial_analysis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2, 2 m, n)``: ``[cos; -sin](2 pi f_q j / n)`` for the kept frequencies ``f = 0 .. m-1, -m .. -1``, so that
-    ``M[0] @ u + i M[1] @ u`` is ``fft(u, norm="backward")`` on those rows for a real ``u (n, ...)``. Float64, cached."""
-    angle = 2 * math.pi * torch.outer(_kept_frequencies(n, m), torch.arange(n, dtype=torch.float64)) / n
+    ``M[0] @ u + i M[1] @ u`` is ``fft(u, norm="backward")`` on those rows for a real ``u (n, ...)``."""
+    angle = (
+        2
+        * math.pi
+        * torch.outer(kept_frequencies(n, m, last=False).to(torch.float64), torch.arange(n, dtype=torch.float64))
+        / n
+    )
     return torch.stack([torch.cos(angle), -torch.sin(angle)]).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def spatial_synthesis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2, n, 2 m)``: ``[cos; sin](2 pi f_q j / n) / n``, so that ``(M[0] + i M[1]) @ h`` is
     ``ifft(h, norm="backward")`` of the ``2 m`` kept frequencies (``0 .. m-1, -m .. -1``, zero elsewhere)."""
-    angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), _kept_frequencies(n, m)) / n
+    angle = (
+        2
+        * math.pi
+        * torch.outer(torch.arange(n, dtype=torch.float64), kept_frequencies(n, m, last=False).to(torch.float64))
+        / n
+    )
     return (torch.stack([torch.cos(angle), torch.sin(angle)]) / n).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def time_analysis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2 n, 2 kt)``: ``[Re u | Im u] @ M`` is ``[Re | Im]`` of ``fft(u, norm="backward")[..., :kt]`` for a
     complex signal ``u (..., n)`` stored as ``[Re | Im]`` blocks (``M = [[cos, -sin], [sin, cos]](2 pi t k / n)``)."""
@@ -93,7 +98,7 @@ def time_analysis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.devi
     return torch.cat([torch.cat([cos, -sin], 1), torch.cat([sin, cos], 1)]).to(dtype=dtype, device=device)
 
 
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def time_synthesis_matrix(n: int, kt: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2 kt, 2 n)``: ``[Re h | Im h] @ S`` is ``[Re | Im]`` of ``sum_k (c_k / n) h_k exp(2 pi i k t / n)``
     (``t < n``) for ``h (..., kt)`` in ``[Re | Im]`` blocks, with ``c_k = 1`` for ``k = 0`` and the Nyquist mode of

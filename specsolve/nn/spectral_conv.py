@@ -12,7 +12,6 @@ FFT-unfriendly sizes such as FNO's padded 94 = 2 x 47; ``"auto"`` picks ``dft`` 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from typing import Literal
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from specsolve.errors import DataError
+from specsolve.nn.cached import cached_constant
 
 SpectralBackend = Literal["auto", "fft", "dft"]
 
@@ -30,13 +30,6 @@ def kept_frequencies(n: int, m: int, last: bool) -> Tensor:
     if last:
         return torch.arange(m)
     return torch.cat([torch.arange(m), torch.arange(-m, 0)])
-
-
-def _dft_matrix(n: int, m: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """:func:`_build_dft_matrix`, cached per ``(n, m, kind, dtype, device)`` (built in the graph under compile)."""
-    if torch.compiler.is_compiling():
-        return _build_dft_matrix(n, m, kind, dtype, device)
-    return _cached_dft_matrix(n, m, kind, dtype, device)
 
 
 def _build_dft_matrix(n: int, m: int, kind: str, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -50,28 +43,27 @@ def _build_dft_matrix(n: int, m: int, kind: str, dtype: torch.dtype, device: tor
     - ``"inv_last"`` ``(2m, n)``: ``[w C^T ; -w S^T] / n`` with the Hermitian weights ``w`` (2, and 1 for the
       zero and Nyquist modes), so that ``[Re | Im] @ inv_last`` is the irfft of the kept modes.
 
-    Built in float64 and cast; made outside inference mode so that a cached matrix can enter autograd later.
+    Built in float64 and cast. :func:`dft_matrix` is its cached form (:func:`~specsolve.nn.cached.cached_constant`).
     """
-    with torch.inference_mode(False):
-        freqs = kept_frequencies(n, m, kind.endswith("last")).to(torch.float64)
-        angle = (2 * math.pi / n) * torch.outer(torch.arange(n, dtype=torch.float64), freqs)
-        cos, sin = angle.cos(), angle.sin()
-        if kind == "fwd_last":
-            out = torch.cat([cos, -sin], dim=1)
-        elif kind == "fwd":
-            out = torch.cat([cos.T, sin.T], dim=0)
-        elif kind == "inv":
-            out = torch.cat([cos, sin], dim=1) / n
-        else:
-            weight = torch.full((m,), 2.0, dtype=torch.float64)
-            weight[0] = 1.0
-            if n % 2 == 0 and m > n // 2:
-                weight[n // 2] = 1.0
-            out = torch.cat([(cos * weight).T, -(sin * weight).T], dim=0) / n
-        return out.to(dtype=dtype, device=device).contiguous()
+    freqs = kept_frequencies(n, m, kind.endswith("last")).to(torch.float64)
+    angle = (2 * math.pi / n) * torch.outer(torch.arange(n, dtype=torch.float64), freqs)
+    cos, sin = angle.cos(), angle.sin()
+    if kind == "fwd_last":
+        out = torch.cat([cos, -sin], dim=1)
+    elif kind == "fwd":
+        out = torch.cat([cos.T, sin.T], dim=0)
+    elif kind == "inv":
+        out = torch.cat([cos, sin], dim=1) / n
+    else:
+        weight = torch.full((m,), 2.0, dtype=torch.float64)
+        weight[0] = 1.0
+        if n % 2 == 0 and m > n // 2:
+            weight[n // 2] = 1.0
+        out = torch.cat([(cos * weight).T, -(sin * weight).T], dim=0) / n
+    return out.to(dtype=dtype, device=device).contiguous()
 
 
-_cached_dft_matrix = functools.lru_cache(maxsize=64)(_build_dft_matrix)
+dft_matrix = cached_constant(_build_dft_matrix)
 
 
 def _left_matmul(matrix: Tensor, batched: Tensor) -> Tensor:
@@ -100,12 +92,12 @@ def truncated_rfftn(x: Tensor, modes: list[int]) -> Tensor:
     real/imaginary combination on the (small) kept block.
     """
     d = len(modes)
-    z = _right_matmul(x, _dft_matrix(x.shape[-1], modes[-1], "fwd_last", x.dtype, x.device))
+    z = _right_matmul(x, dft_matrix(x.shape[-1], modes[-1], "fwd_last", x.dtype, x.device))
     m_last = modes[-1]
     for axis in reversed(range(z.dim() - d, z.dim() - 1)):
         n, m = z.shape[axis], modes[axis - z.dim() + d]
         lead, trail = z.shape[:axis], z.shape[axis + 1 :]
-        t = _left_matmul(_dft_matrix(n, m, "fwd", z.dtype, z.device), z.reshape(-1, n, math.prod(trail)))
+        t = _left_matmul(dft_matrix(n, m, "fwd", z.dtype, z.device), z.reshape(-1, n, math.prod(trail)))
         # rows: C-part, S-part; last axis: Re, Im halves. (c - i s)(R + i I) = (cR + sI) + i(cI - sR)
         t = t.view(t.shape[0], 2, 2 * m, -1, 2, m_last)
         re = t[:, 0, :, :, 0] + t[:, 1, :, :, 1]
@@ -129,9 +121,9 @@ def truncated_irfftn(z: Tensor, modes: list[int], shape: tuple[int, ...]) -> Ten
         # [[Re | Im]; [-Im | Re]] stacked along the frequency axis: [C | S] @ it = [C Re - S Im | C Im + S Re]
         swapped = torch.stack([-y[..., 1, :], y[..., 0, :]], dim=-2)
         stacked = torch.cat([y, swapped], dim=1).view(y.shape[0], 2 * k, -1)
-        out = _left_matmul(_dft_matrix(n, k // 2, "inv", z.dtype, z.device), stacked)
+        out = _left_matmul(dft_matrix(n, k // 2, "inv", z.dtype, z.device), stacked)
         z = out.view(*lead, n, *trail)
-    return _right_matmul(z, _dft_matrix(shape[-1], m_last, "inv_last", z.dtype, z.device))
+    return _right_matmul(z, dft_matrix(shape[-1], m_last, "inv_last", z.dtype, z.device))
 
 
 def mode_matmul_weight(weight: Tensor) -> Tensor:

@@ -8,7 +8,6 @@ unconditioned layer norm). Written from the SwinV2 paper (Liu et al., CVPR 2022)
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable
 
@@ -17,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import DataError
+from specsolve.nn.cached import cached_constant
 
 LOGIT_SCALE_MAX = math.log(100.0)  # SwinV2 clamps the learnable logit scale at 1 / 0.01
 CPB_HIDDEN = 512  # hidden width of the continuous position-bias MLP (SwinV2)
@@ -156,19 +156,19 @@ def _constant(build: Callable[[], Tensor]) -> Tensor:
         return build()
 
 
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def _cached_coords_table_t(window: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    return _constant(lambda: relative_coords_table(window, device, dtype).t().contiguous())
+    return relative_coords_table(window, device, dtype).t().contiguous()
 
 
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def _cached_position_index(window: int, device: torch.device) -> Tensor:
-    return _constant(lambda: relative_position_index(window, device).reshape(-1))
+    return relative_position_index(window, device).reshape(-1)
 
 
-@functools.lru_cache(maxsize=64)
+@cached_constant
 def _cached_shift_mask(h: int, w: int, window: int, shift: int, device: torch.device) -> Tensor | None:
-    return _constant(lambda: shifted_window_mask(h, w, window, shift, device))
+    return shifted_window_mask(h, w, window, shift, device)
 
 
 def _versions(params: Iterable[Tensor]) -> tuple[tuple[int, int], ...]:
