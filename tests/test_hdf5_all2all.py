@@ -205,7 +205,7 @@ def test_batched_fetch_returns_the_items_of_getitem(tmp_path: Path, case: str, c
             expected = reference[index]
             assert len(item) == 3
             for a, b in zip(item, expected):
-                assert a.dtype == b.dtype and a.shape == b.shape and a.is_contiguous() == b.is_contiguous()
+                assert a.dtype == b.dtype and a.shape == b.shape  # (a batch's items are contiguous views)
                 assert torch.equal(a, b), (case, index)
     if layout != "gzip" and not cache:
         assert calls == []  # read through read_frames' direct reads, not frame by frame
@@ -301,3 +301,72 @@ def test_one_storage_collate_equals_default_collate(kind: str) -> None:
                 assert (a[0].untyped_storage().data_ptr() == a[1].untyped_storage().data_ptr()) is shared
     with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
         list(torch.utils.data.DataLoader(Items("shapes"), batch_size=4, num_workers=1, collate_fn=one_storage_collate))
+
+
+class SharedViews(torch.utils.data.Dataset):
+    """Items ``(x, t)`` as views of one shared storage per batch, in the batch layout (``order="batch"``), or
+    shuffled within it (``"shuffled"``: not that layout, so the collate must copy them into order)."""
+
+    def __init__(self, order: str) -> None:
+        self.order = order
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int):
+        return torch.full((2, 3), float(i)), torch.tensor(0.5 * i)
+
+    def __getitems__(self, indices: list[int]):
+        b = len(indices)
+        flat = torch.empty(b * 7).share_memory_()
+        x, t = flat[: 6 * b].view(b, 2, 3), flat[6 * b :]
+        slots = list(range(b)) if self.order == "batch" else list(reversed(range(b)))
+        for slot, i in zip(slots, indices):
+            x[slot], t[slot] = self[i]
+        return [(x[slot], t[slot]) for slot in slots]
+
+
+@pytest.mark.parametrize("order", ["batch", "shuffled"])
+def test_one_storage_collate_hands_over_a_batch_laid_out_in_place(monkeypatch, order: str) -> None:
+    """Items already consecutive views of one shared storage go over uncopied (the storage of the batch is theirs);
+    any other views are copied into a new storage, in item order: both equal default_collate."""
+    import specsolve.data.modules.loaders as loaders
+
+    monkeypatch.setattr(loaders, "get_worker_info", lambda: object())  # as in a DataLoader worker
+    dataset = SharedViews(order)
+    items = dataset.__getitems__([3, 1, 6, 4])
+    batch = one_storage_collate(items)
+    expected = default_collate([dataset[i] for i in [3, 1, 6, 4]])
+    for a, b in zip(batch, expected):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    in_place = batch[0].untyped_storage().data_ptr() == items[0][0].untyped_storage().data_ptr()
+    assert in_place is (order == "batch")
+    assert batch[1].untyped_storage().data_ptr() == batch[0].untyped_storage().data_ptr()
+
+
+@pytest.mark.parametrize("layout", ["sample_chunks", "gzip"])
+def test_all2all_batches_from_workers_are_their_read_storage(monkeypatch, tmp_path: Path, layout: str) -> None:
+    """In a DataLoader worker a batch's frames are read into the storage that reaches the main process: the
+    collate hands the batch storage of ``__getitems__`` over uncopied (direct reads, and frames read by h5py
+    and copied into place alike), and over a real worker the three fields are views of one storage."""
+    import specsolve.data.modules.loaders as loaders
+
+    trajectories(tmp_path / "t.h5", layout)
+    dataset = pair_dataset(tmp_path / "t.h5", **CASES["several_inputs"])
+    with monkeypatch.context() as patch:
+        patch.setattr(loaders, "get_worker_info", lambda: object())
+        items = dataset.__getitems__([4, 0, 9])
+        batch = one_storage_collate(items)
+    assert batch[0].untyped_storage().data_ptr() == items[0][0].untyped_storage().data_ptr()
+    assert items[0][0].untyped_storage().is_shared()
+    for a, b in zip(batch, default_collate([dataset[i] for i in [4, 0, 9]])):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=5, num_workers=1, collate_fn=one_storage_collate)
+    for k, batch in enumerate(loader):
+        expected = default_collate([dataset[i] for i in range(5 * k, min(5 * k + 5, len(dataset)))])
+        for a, b in zip(batch, expected):
+            assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        storage = batch[0].untyped_storage()
+        assert batch[0].data_ptr() == storage.data_ptr()
+        assert storage.nbytes() == sum(field.nbytes for field in batch)
+        assert all(field.untyped_storage().data_ptr() == storage.data_ptr() for field in batch)

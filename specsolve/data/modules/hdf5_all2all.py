@@ -7,6 +7,7 @@ a trajectory with snapshots ``u(t_0), ..., u(t_K)`` gives the ``(K+1)(K+2)/2`` s
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,13 @@ from torch.utils.data import Dataset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats, one_storage_collate
+from specsolve.data.modules.loaders import (
+    SplitLoaders,
+    TrajectoryShards,
+    channel_stats,
+    one_storage_collate,
+    shared_buffer,
+)
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -150,35 +157,61 @@ class All2AllDataset(AdvisedBatches, Dataset):
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The DataLoader's batched fetch: ``[self[i] for i in indices]`` (the same items, values and errors), with
         the batch's frames read together (:meth:`specsolve.data.readers.NativeReader.read_frames`: every read
-        announced before the first, one buffer, one finite check) instead of two ``read`` calls an item."""
+        announced before the first, one finite check) straight into one storage laid out as the batch
+        (``x`` of every item, then ``y``, then ``t``; shared memory in a DataLoader worker), so that
+        :func:`~specsolve.data.modules.loaders.one_storage_collate` hands it over without a copy."""
         n, n_pairs = len(self), len(self.pairs)
         if not all(type(i) is int and 0 <= i < n for i in indices):
             return [self[i] for i in indices]  # raises IndexError as the per-item path does
-        inputs, outputs, snapshots = self.info.inputs, self.info.outputs, self.snapshots
-        requests: list[tuple[str, int, int]] = []  # the reads of the per-item path, in its order
+        if self.cache:
+            return self._cached_items(indices)
+        inputs, outputs, snapshots, b = self.info.inputs, self.info.outputs, self.snapshots, len(indices)
+        points = math.prod(self.spatial_shape)
+        x_size, y_size = self.info.n_channels(inputs) * points, self.info.n_channels(outputs) * points
+        requests: list[tuple[str, int, int]] = []  # the x frames of every item, then the y frames
+        for names, end in ((inputs, 0), (outputs, 1)):
+            for index in indices:
+                sample, p = divmod(index, n_pairs)
+                requests.extend((name, sample, snapshots[self.pairs[p][end]]) for name in names)
+        flat = shared_buffer(b * (x_size + y_size + 1))
+        values = flat.numpy()
+        frames_region = values[: b * (x_size + y_size)]
+        try:
+            frames = self.reader.read_frames(requests, stride=self.stride, out=frames_region)
+        except DataError:
+            return [self[i] for i in indices]  # the per-item path raises the same error for the same frame
+        position, address = 0, frames_region.ctypes.data
+        for frame in frames:
+            frame = self._frame(frame)
+            if position + frame.size > frames_region.size:
+                return [self[i] for i in indices]
+            if frame.ctypes.data != address + position * 4 or not frame.flags.c_contiguous:  # not read in place
+                frames_region[position : position + frame.size] = frame.reshape(-1)
+            position += frame.size
+        if position != frames_region.size:
+            return [self[i] for i in indices]
+        values[frames_region.size :] = [self.lead_times[index % n_pairs] for index in indices]
+        x = flat[: b * x_size].view(b, -1, *self.spatial_shape)
+        y = flat[b * x_size : b * (x_size + y_size)].view(b, -1, *self.spatial_shape)
+        return list(zip(x.unbind(0), y.unbind(0), flat[b * (x_size + y_size) :].unbind(0)))
+
+    def _cached_items(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """``[self[i] for i in indices]`` with the frames not cached yet read together, each once."""
+        n_pairs, snapshots = len(self.pairs), self.snapshots
+        requests: list[tuple[str, int, int]] = []
         for index in indices:
             sample, p = divmod(index, n_pairs)
             i, j = self.pairs[p]
-            requests.extend((name, sample, snapshots[i]) for name in inputs)
-            requests.extend((name, sample, snapshots[j]) for name in outputs)
-        if self.cache:  # only the frames not cached yet, each once (the items then come from the cache)
-            requests = [key for key in dict.fromkeys(requests) if key not in self._cache]
+            requests.extend((name, sample, snapshots[i]) for name in self.info.inputs)
+            requests.extend((name, sample, snapshots[j]) for name in self.info.outputs)
+        requests = [key for key in dict.fromkeys(requests) if key not in self._cache]
         try:
             frames = self.reader.read_frames(requests, stride=self.stride)
         except DataError:
-            return [self[i] for i in indices]  # the per-item path raises the same error for the same frame
-        if self.cache:
-            for key, values in zip(requests, frames):
-                self._cache[key] = self._frame(values)
             return [self[i] for i in indices]
-        items = []
-        k, n_in, n_out = 0, len(inputs), len(outputs)
-        for index in indices:
-            x = self._channels([self._frame(v) for v in frames[k : k + n_in]])
-            y = self._channels([self._frame(v) for v in frames[k + n_in : k + n_in + n_out]])
-            k += n_in + n_out
-            items.append((x, y, torch.tensor(self.lead_times[index % n_pairs], dtype=torch.float32)))
-        return items
+        for key, frame in zip(requests, frames):
+            self._cache[key] = self._frame(frame)
+        return [self[i] for i in indices]
 
 
 def pair_statistics(parts: list[tuple[All2AllDataset, int]]) -> dict[str, torch.Tensor]:

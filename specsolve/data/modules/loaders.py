@@ -106,6 +106,38 @@ class ResumableDataLoader(DataLoader):
             batch_sampler.sampler = _SkipFirst(batch_sampler, done * int(batch_sampler.batch_size))
 
 
+def shared_buffer(numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """A 1-D tensor of ``numel`` elements in a new shared-memory storage (what a DataLoader worker hands over to the
+    main process as it is); outside a worker, an ordinary one."""
+    if get_worker_info() is None:
+        return torch.empty(numel, dtype=dtype)
+    return torch.empty(0, dtype=dtype).new(torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel))
+
+
+def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:
+    """The fields of ``batch`` as they are when its items are already laid out as :func:`one_storage_collate` lays
+    them out (field ``k`` of item ``i`` the ``i``-th consecutive block of field ``k``'s run, the runs one after the
+    other in one shared storage): views of that storage, without a copy; None otherwise."""
+    first = batch[0]
+    storage = first[0].untyped_storage()
+    if not storage.is_shared():
+        return None
+    address, start, fields = storage.data_ptr(), first[0].storage_offset(), []
+    for k, value in enumerate(first):
+        size = value.numel()
+        for i, item in enumerate(batch):
+            other = item[k]
+            if (
+                other.untyped_storage().data_ptr() != address
+                or other.storage_offset() != start + i * size
+                or not other.is_contiguous()
+            ):
+                return None
+        fields.append(value.new_empty(0).set_(storage, start, (len(batch), *value.shape)))
+        start += len(batch) * size
+    return fields
+
+
 def one_storage_collate(batch: list[Any]) -> Any:
     """``default_collate(batch)``, the same tensors, with a batch of tuples of CPU tensors of one dtype stacked, in
     a DataLoader worker, into one shared-memory storage (each field a contiguous view of it) instead of one per
@@ -115,7 +147,8 @@ def one_storage_collate(batch: list[Any]) -> Any:
     a socket and mapped one by one: for small items (the 2 x 16 KiB frames of an ``hdf5_all2all`` pair, 2 MiB
     batches) that costs about as much per batch as reading it (1-2 ms per storage), so ``(x, y, t)`` in one storage
     instead of three delivers batches about half as fast again. Anything else, and the main process
-    (``num_workers=0``: no shared memory), goes through ``default_collate``.
+    (``num_workers=0``: no shared memory), goes through ``default_collate``. Items that are already laid out so in
+    one shared storage (``hdf5_all2all`` reads a batch's frames into one) are handed over as they are, uncopied.
     """
     first = batch[0] if batch else None
     if get_worker_info() is None or type(first) is not tuple or not first:
@@ -134,8 +167,11 @@ def one_storage_collate(batch: list[Any]) -> Any:
                 or value.is_nested
             ):
                 return default_collate(batch)
+    in_place = _consecutive_views(batch)
+    if in_place is not None:
+        return in_place
     counts = [len(batch) * value.numel() for value in first]
-    flat = first[0].new(first[0]._typed_storage()._new_shared(sum(counts), device=first[0].device))
+    flat = shared_buffer(sum(counts), dtype)
     fields, start = [], 0
     for k, (value, count) in enumerate(zip(first, counts)):
         out = flat[start : start + count].view(len(batch), *value.shape)

@@ -131,7 +131,9 @@ class NativeReader(Reader):
     def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
         return self.node(var.name), (index,) + key
 
-    def read_frames(self, requests: Sequence[tuple[str, int, int]], stride: int = 1) -> list[np.ndarray]:
+    def read_frames(
+        self, requests: Sequence[tuple[str, int, int]], stride: int = 1, out: np.ndarray | None = None
+    ) -> list[np.ndarray]:
         """``[self.read(name, index, time=t, stride=stride) for name, index, t in requests]``: the same arrays, and
         the same error for the first request that fails, for many single-frame reads at once (the shuffled
         snapshot pairs of ``hdf5_all2all``: two 16 KiB frames an item, where the per-read work of :meth:`read`
@@ -143,12 +145,17 @@ class NativeReader(Reader):
         into one shared buffer (the frames are disjoint views of it), and the buffer is checked finite with one
         sum. Any other request (another dtype, a negative index, a frame across chunks), a short read, and a
         buffer that is not all finite go through :meth:`read` itself, which then reports the problem as usual.
+
+        ``out``: a 1-D C-contiguous float32 array used as that buffer when it has exactly the size of the direct
+        reads (the caller's batch storage: a frame read in place needs no copy); otherwise a new one is used.
         """
         prepared = self._frame_plans(requests, stride)
         if prepared is None:
             return [self.read(name, index, time=t, stride=stride) for name, index, t in requests]
         fd, plans = prepared
-        buffer = np.empty(sum(plan.count for _, plan in filter(None, plans)), dtype=np.float32)
+        total = sum(plan.count for _, plan in filter(None, plans))
+        usable = out is not None and out.dtype == np.float32 and out.ndim == 1 and out.flags.c_contiguous
+        buffer = out if usable and out.size == total else np.empty(total, dtype=np.float32)  # type: ignore[union-attr]
         views: list[np.ndarray | None] = []
         start = 0
         for entry in plans:
