@@ -304,8 +304,9 @@ def test_one_storage_collate_equals_default_collate(kind: str) -> None:
 
 
 class SharedViews(torch.utils.data.Dataset):
-    """Items ``(x, t)`` as views of one shared storage per batch, in the batch layout (``order="batch"``), or
-    shuffled within it (``"shuffled"``: not that layout, so the collate must copy them into order)."""
+    """Items ``(x, t)`` as views of one shared storage per batch, in the batch layout (``order="batch"``),
+    shuffled within it (``"shuffled"``), or in the batch layout at the start of a larger storage (``"larger"``): only
+    the first may be handed over uncopied."""
 
     def __init__(self, order: str) -> None:
         self.order = order
@@ -318,15 +319,15 @@ class SharedViews(torch.utils.data.Dataset):
 
     def __getitems__(self, indices: list[int]):
         b = len(indices)
-        flat = torch.empty(b * 7).share_memory_()
+        flat = torch.empty(b * 7 + (1 if self.order == "larger" else 0)).share_memory_()
         x, t = flat[: 6 * b].view(b, 2, 3), flat[6 * b :]
-        slots = list(range(b)) if self.order == "batch" else list(reversed(range(b)))
+        slots = list(reversed(range(b))) if self.order == "shuffled" else list(range(b))
         for slot, i in zip(slots, indices):
             x[slot], t[slot] = self[i]
         return [(x[slot], t[slot]) for slot in slots]
 
 
-@pytest.mark.parametrize("order", ["batch", "shuffled"])
+@pytest.mark.parametrize("order", ["batch", "shuffled", "larger"])
 def test_one_storage_collate_hands_over_a_batch_laid_out_in_place(monkeypatch, order: str) -> None:
     """Items already consecutive views of one shared storage go over uncopied (the storage of the batch is theirs);
     any other views are copied into a new storage, in item order: both equal default_collate."""

@@ -117,10 +117,13 @@ def shared_buffer(numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
 def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:
     """The fields of ``batch`` as they are when its items are already laid out as :func:`one_storage_collate` lays
     them out (field ``k`` of item ``i`` the ``i``-th consecutive block of field ``k``'s run, the runs one after the
-    other in one shared storage): views of that storage, without a copy; None otherwise."""
+    other in one shared storage that holds the batch and nothing else): views of that storage, without a copy; None
+    otherwise (views into a larger shared tensor, e.g. a dataset's own, are copied as ``default_collate`` would)."""
     first = batch[0]
     storage = first[0].untyped_storage()
-    if not storage.is_shared():
+    if not storage.is_shared() or first[0].storage_offset() != 0:
+        return None
+    if storage.nbytes() != len(batch) * sum(value.numel() * value.element_size() for value in first):
         return None
     address, start, fields = storage.data_ptr(), first[0].storage_offset(), []
     for k, value in enumerate(first):
