@@ -67,12 +67,8 @@ def space_time_encoding(
 def spatial_analysis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2, 2 m, n)``: ``[cos; -sin](2 pi f_q j / n)`` for the kept frequencies ``f = 0 .. m-1, -m .. -1``, so that
     ``M[0] @ u + i M[1] @ u`` is ``fft(u, norm="backward")`` on those rows for a real ``u (n, ...)``."""
-    angle = (
-        2
-        * math.pi
-        * torch.outer(kept_frequencies(n, m, last=False).to(torch.float64), torch.arange(n, dtype=torch.float64))
-        / n
-    )
+    freqs = kept_frequencies(n, m, last=False).to(torch.float64)
+    angle = 2 * math.pi * torch.outer(freqs, torch.arange(n, dtype=torch.float64)) / n
     return torch.stack([torch.cos(angle), -torch.sin(angle)]).to(dtype=dtype, device=device)
 
 
@@ -80,12 +76,8 @@ def spatial_analysis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.de
 def spatial_synthesis_matrix(n: int, m: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2, n, 2 m)``: ``[cos; sin](2 pi f_q j / n) / n``, so that ``(M[0] + i M[1]) @ h`` is
     ``ifft(h, norm="backward")`` of the ``2 m`` kept frequencies (``0 .. m-1, -m .. -1``, zero elsewhere)."""
-    angle = (
-        2
-        * math.pi
-        * torch.outer(torch.arange(n, dtype=torch.float64), kept_frequencies(n, m, last=False).to(torch.float64))
-        / n
-    )
+    freqs = kept_frequencies(n, m, last=False).to(torch.float64)
+    angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), freqs) / n
     return (torch.stack([torch.cos(angle), torch.sin(angle)]) / n).to(dtype=dtype, device=device)
 
 
