@@ -11,15 +11,20 @@ import torch
 T = TypeVar("T")
 
 
+def constant(build: Callable[[], T]) -> T:
+    """``build()`` as an ordinary tensor outside autograd, also when called under ``torch.inference_mode`` (a
+    cached constant is reused in training, where an inference tensor could not be saved for backward)."""
+    with torch.inference_mode(False), torch.no_grad():
+        return build()
+
+
 def cached_constant(build: Callable[..., T]) -> Callable[..., T]:
-    """``build(*args)`` cached per (hashable) arguments, 64 entries. The value is built outside inference mode and
-    autograd, so a constant first made under ``torch.inference_mode`` (prediction) can still enter a training
-    graph later; under ``torch.compile`` it is built in the graph instead of read from the cache. ``get.cache_clear()``
-    empties the cache."""
+    """``build(*args)`` cached per (hashable) arguments, 64 entries, each made by :func:`constant` (so one first
+    made under ``torch.inference_mode``, in prediction, can still enter a training graph later); under
+    ``torch.compile`` it is built in the graph instead of read from the cache. ``get.cache_clear()`` empties it."""
 
     def made(*args):  # type: ignore[no-untyped-def]
-        with torch.inference_mode(False), torch.no_grad():
-            return build(*args)
+        return constant(lambda: build(*args))
 
     cached = functools.lru_cache(maxsize=64)(made)
 

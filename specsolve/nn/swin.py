@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specsolve.errors import DataError
-from specsolve.nn.cached import cached_constant
+from specsolve.nn.cached import cached_constant, constant
 
 LOGIT_SCALE_MAX = math.log(100.0)  # SwinV2 clamps the learnable logit scale at 1 / 0.01
 CPB_HIDDEN = 512  # hidden width of the continuous position-bias MLP (SwinV2)
@@ -147,13 +147,6 @@ def relative_position_index(window: int, device: torch.device | None = None) -> 
     coords = torch.stack(torch.meshgrid(ar, ar, indexing="ij")).flatten(1)  # (2, N)
     rel = (coords[:, :, None] - coords[:, None, :]) + (window - 1)  # (2, N, N) in [0, 2w-2]
     return rel[0] * (2 * window - 1) + rel[1]
-
-
-def _constant(build: Callable[[], Tensor]) -> Tensor:
-    """``build()`` as an ordinary tensor outside autograd, also when called under ``torch.inference_mode`` (cached
-    constants are reused in training, where an inference tensor could not be saved for backward)."""
-    with torch.inference_mode(False), torch.no_grad():
-        return build()
 
 
 @cached_constant
@@ -292,7 +285,7 @@ class WindowAttention(nn.Module):
         key += (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None,)  # computed dtype
         hit = self._bias_cache.get(key)
         if hit is None or hit[0] != versions or hit[1] is not mask:  # the entry holds ``mask``: no id reuse
-            hit = (versions, mask, _constant(build))
+            hit = (versions, mask, constant(build))
             self._bias_cache[key] = hit
         return hit[2]
 

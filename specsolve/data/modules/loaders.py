@@ -111,7 +111,8 @@ def shared_buffer(numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
     main process as it is); outside a worker, an ordinary one."""
     if get_worker_info() is None:
         return torch.empty(numel, dtype=dtype)
-    return torch.empty(0, dtype=dtype).new(torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel))
+    empty = torch.empty(0, dtype=dtype)
+    return empty.new(empty._typed_storage()._new_shared(numel))
 
 
 def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:
@@ -125,7 +126,7 @@ def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:
         return None
     if storage.nbytes() != len(batch) * sum(value.numel() * value.element_size() for value in first):
         return None
-    address, start, fields = storage.data_ptr(), first[0].storage_offset(), []
+    address, start, fields = storage.data_ptr(), 0, []
     for k, value in enumerate(first):
         size = value.numel()
         for i, item in enumerate(batch):
