@@ -18,6 +18,8 @@ from omegaconf import OmegaConf
 from tiny_models import TINY_SCOT
 from torch.utils.data import default_collate
 
+import specsolve.data.batch_storage as batch_storage
+import specsolve.data.modules.loaders as loaders
 from specsolve.config.loading import load_config
 from specsolve.data.modules.hdf5_all2all import All2AllDataModule, All2AllDataset
 from specsolve.data.modules.loaders import one_storage_collate
@@ -331,8 +333,6 @@ class SharedViews(torch.utils.data.Dataset):
 def test_one_storage_collate_hands_over_a_batch_laid_out_in_place(monkeypatch, order: str) -> None:
     """Items already consecutive views of one shared storage go over uncopied (the storage of the batch is theirs);
     any other views are copied into a new storage, in item order: both equal default_collate."""
-    import specsolve.data.modules.loaders as loaders
-
     monkeypatch.setattr(loaders, "get_worker_info", lambda: object())  # as in a DataLoader worker
     dataset = SharedViews(order)
     items = dataset.__getitems__([3, 1, 6, 4])
@@ -350,12 +350,11 @@ def test_all2all_batches_from_workers_are_their_read_storage(monkeypatch, tmp_pa
     """In a DataLoader worker a batch's frames are read into the storage that reaches the main process: the
     collate hands the batch storage of ``__getitems__`` over uncopied (direct reads, and frames read by h5py
     and copied into place alike), and over a real worker the three fields are views of one storage."""
-    import specsolve.data.modules.loaders as loaders
-
     trajectories(tmp_path / "t.h5", layout)
     dataset = pair_dataset(tmp_path / "t.h5", **CASES["several_inputs"])
     with monkeypatch.context() as patch:
-        patch.setattr(loaders, "get_worker_info", lambda: object())
+        patch.setattr(loaders, "get_worker_info", lambda: object())  # as in a DataLoader worker
+        patch.setattr(batch_storage, "get_worker_info", lambda: object())
         items = dataset.__getitems__([4, 0, 9])
         batch = one_storage_collate(items)
     assert batch[0].untyped_storage().data_ptr() == items[0][0].untyped_storage().data_ptr()

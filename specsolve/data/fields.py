@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from specsolve.data.batch_storage import shared_buffer
 from specsolve.data.readers import NativeReader, Reader
 from specsolve.data.readers.base import TIME
 from specsolve.errors import ConfigError, DataError
@@ -214,6 +215,42 @@ class FieldDataset(AdvisedBatches, Dataset):
         if self.cache:
             self._cache[index] = item
         return item
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The DataLoader's batched fetch: ``[self[i] for i in indices]`` (the same items, values and errors, read
+        in the same order), every item announced first (:class:`AdvisedBatches`), read straight into one storage
+        laid out as the batch (``x`` of every item, then ``y``; shared memory in a DataLoader worker: see
+        :meth:`specsolve.data.readers.base.Reader.read_block`'s ``out``), so that
+        :func:`~specsolve.data.modules.loaders.one_storage_collate` hands it over without a copy. Cached datasets,
+        per-sample scalars and empty channel lists go item by item."""
+        n, info = len(self), self.info
+        selectors = self.inputs + self.outputs
+        if (
+            self.cache
+            or not (self.inputs and self.outputs)
+            or not all(info.on_grid[text] for text in selectors)
+            or not all(type(i) is int and 0 <= i < n for i in indices)
+        ):
+            return super().__getitems__(indices)
+        for index in indices:
+            self.advise(index)
+        grid, points, b = self.spatial_shape, int(np.prod(self.spatial_shape)), len(indices)
+        x_size, y_size = info.n_channels(self.inputs) * points, info.n_channels(self.outputs) * points
+        flat = shared_buffer(b * (x_size + y_size))
+        values = flat.numpy()
+        items = []
+        for k, index in enumerate(indices):
+            fields = []
+            for names, start in ((self.inputs, k * x_size), (self.outputs, b * x_size + k * y_size)):
+                begin = start
+                for text in names:
+                    name, time = info.selection[text]
+                    size = info.channels[text] * points
+                    self.reader.read(name, index, time=time, stride=self.stride, out=values[start : start + size])
+                    start += size
+                fields.append(flat[begin:start].view(-1, *grid))
+            items.append((fields[0], fields[1]))
+        return items
 
 
 def sample_blocks(dataset: Dataset, block: int = 64) -> Iterator[tuple[str, torch.Tensor]]:

@@ -17,14 +17,9 @@ import torch
 from torch.utils.data import Dataset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
+from specsolve.data.batch_storage import shared_buffer
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import (
-    SplitLoaders,
-    TrajectoryShards,
-    channel_stats,
-    one_storage_collate,
-    shared_buffer,
-)
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats, one_storage_collate
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset, Subset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import FieldDataset, channel_statistics, pointwise_statistics
-from specsolve.data.modules.loaders import SplitLoaders, merge_shards, shard_paths
+from specsolve.data.modules.loaders import SplitLoaders, merge_shards, one_storage_collate, shard_paths
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
@@ -48,7 +48,13 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         samples only, the FNO Darcy scripts' ``UnitGaussianNormalizer``; ties the model to the training grid).
     augmentation : symmetry augmentation of the training split (``{group: p4}``, ``{translate: true,
         periodic_axes: [x, y]}``, ...: :class:`specsolve.data.augmentation.SymmetryAugmentation`); None = off.
+
+    In DataLoader workers a batch is read straight into one shared storage
+    (:meth:`specsolve.data.fields.FieldDataset.__getitems__`) and handed over as it is
+    (:func:`~specsolve.data.modules.loaders.one_storage_collate`).
     """
+
+    collate_fn = staticmethod(one_storage_collate)
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, default_collate, get_worker_info
 
 from specsolve.data.augmentation import AugmentedDataset, BoundAugmentation, EpochTaggedSampler
+from specsolve.data.batch_storage import shared_buffer
 from specsolve.data.sampling import EpochSeededSampler
 from specsolve.errors import ConfigError, DataError
 
@@ -104,15 +105,6 @@ class ResumableDataLoader(DataLoader):
         batch_sampler = self.batch_sampler
         if done and batch_sampler is not None and hasattr(batch_sampler, "sampler"):
             batch_sampler.sampler = _SkipFirst(batch_sampler, done * int(batch_sampler.batch_size))
-
-
-def shared_buffer(numel: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """A 1-D tensor of ``numel`` elements in a new shared-memory storage (what a DataLoader worker hands over to the
-    main process as it is); outside a worker, an ordinary one."""
-    if get_worker_info() is None:
-        return torch.empty(numel, dtype=dtype)
-    empty = torch.empty(0, dtype=dtype)
-    return empty.new(empty._typed_storage()._new_shared(numel))
 
 
 def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:

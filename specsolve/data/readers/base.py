@@ -372,6 +372,14 @@ class VariableInfo:
         return 4 * int(np.prod(self.shape, dtype=np.int64))
 
 
+def check_out(out: np.ndarray, size: int) -> None:
+    """Raise ValueError unless ``out`` is a 1-D C-contiguous float32 array of ``size`` elements (a read's ``out``)."""
+    if not (out.dtype == np.float32 and out.ndim == 1 and out.flags.c_contiguous and out.size == size):
+        raise ValueError(
+            f"out must be a 1-D C-contiguous float32 array of {size} elements, got {out.dtype} {out.shape}"
+        )
+
+
 def _selected_length(n: int, s: slice) -> int:
     return len(range(*s.indices(n)))
 
@@ -404,6 +412,14 @@ class Reader:
         """Samples ``samples`` of ``var`` with ``key`` (one slice per per-sample dim, steps > 0) applied, as an
         array of shape ``(n_selected_samples, *selected)`` in the variable's dim order."""
         raise NotImplementedError
+
+    def _read_into(
+        self, handle: Any, var: VariableInfo, samples: slice, key: tuple[slice, ...], out: np.ndarray
+    ) -> np.ndarray | None:
+        """:meth:`_read` with ``out`` (1-D float32, the size of the selection) offered as the place for the values:
+        the array (a view of ``out`` where they were read in place, e.g. :meth:`read_node`), or None (the default:
+        :meth:`read_block` reads with :meth:`_read` and copies into ``out``)."""
+        return None
 
     @classmethod
     def open(cls, path: Path, **options: Any) -> Reader:
@@ -478,25 +494,42 @@ class Reader:
         return tuple(key), drop_time
 
     def read_block(
-        self, name: str, start: int, stop: int, time: int | slice | None = None, stride: int = 1
+        self,
+        name: str,
+        start: int,
+        stop: int,
+        time: int | slice | None = None,
+        stride: int = 1,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Samples ``start:stop`` of ``name``: shape ``(stop - start, *dims)`` (float32 for float data)."""
+        """Samples ``start:stop`` of ``name``: shape ``(stop - start, *dims)`` (float32 for float data).
+
+        ``out``: a 1-D C-contiguous float32 array of exactly the block's size (a caller's batch storage): the
+        values, converted to float32, are returned in it (read in place where the reader can, else copied)."""
         var = self.variable(name)
         if not 0 <= start <= stop <= self.n_samples:
             raise IndexError(f"samples {start}:{stop} out of range for {self.n_samples} samples")
         key, drop_time = self.selection(var, time, stride)
         expected = (stop - start,) + tuple(_selected_length(n, s) for n, s in zip(var.shape, key))
+        if out is not None:
+            check_out(out, math.prod(expected))
         if start == stop:
             return np.zeros(expected[:1] + expected[2:] if drop_time else expected, dtype=np.float32)
         with guard(self.path, f"reading '{name}'"):
-            values = np.asarray(self._read(self.handle(), var, slice(start, stop, 1), key))
+            handle, samples = self.handle(), slice(start, stop, 1)
+            values = None if out is None else self._read_into(handle, var, samples, key, out)
+            values = np.asarray(self._read(handle, var, samples, key) if values is None else values)
         if values.dtype.kind not in "fiub":
             raise DataError(f"{self.path}: variable '{name}' holds non-numeric data ({values.dtype})")
         if values.shape != expected:
             raise DataError(f"{self.path}: variable '{name}' read back with shape {values.shape}, expected {expected}")
         if drop_time:
             values = values[:, 0]
-        if np.issubdtype(values.dtype, np.floating) and values.dtype != np.float32:
+        if out is not None and not np.may_share_memory(values, out):
+            with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf, reported below
+                out.reshape(values.shape)[...] = values
+            values = out.reshape(values.shape)
+        elif np.issubdtype(values.dtype, np.floating) and values.dtype != np.float32:
             with np.errstate(over="ignore"):  # out-of-range values become inf and are reported below
                 values = values.astype(np.float32)
         # a sum is finite only if every term is (NaN and inf propagate); the elementwise test runs only when the
@@ -554,7 +587,7 @@ class Reader:
             layout = self._maps[id(dset)] = StorageMap(dset)
         return layout
 
-    def read_node(self, dset: Any, key: tuple[Any, ...]) -> np.ndarray:
+    def read_node(self, dset: Any, key: tuple[Any, ...], out: np.ndarray | None = None) -> np.ndarray:
         """``dset[key]`` for an HDF5 dataset of this reader's open file (``key``: ints and slices with step > 0).
 
         Where the selection is one contiguous run of plain numbers in the file (:meth:`StorageMap.direct_read`:
@@ -563,25 +596,31 @@ class Reader:
         spend most of their time in HDF5's per-read overhead, about five times the cost of the read itself.
         Anything else (filtered chunks, selections across chunks, unallocated data, other drivers), and a short
         read, goes through h5py, which also reports damaged files.
+
+        ``out`` (1-D, C-contiguous): where a direct read of exactly ``out``'s dtype and size is the whole selection,
+        it is read into ``out`` and a view of it returned (no copy); otherwise ``out`` is not touched.
         """
         fd = self._descriptor()
         plan = None if fd is None else self.storage_map(dset).direct_read(key)
         if plan is not None:
-            out = np.empty(plan.count, dtype=plan.dtype)
+            in_place = out is not None and out.dtype == plan.dtype and out.size == plan.count
+            buffer = out if in_place else np.empty(plan.count, dtype=plan.dtype)
             try:
-                complete = os.preadv(fd, [out], plan.offset) == plan.nbytes
+                complete = os.preadv(fd, [buffer], plan.offset) == plan.nbytes
             except OSError:
                 complete = False
             if complete:
-                return out.reshape(plan.shape)[plan.post]
+                return buffer.reshape(plan.shape)[plan.post]
         return dset[key]
 
-    def read(self, name: str, index: int, time: int | slice | None = None, stride: int = 1) -> np.ndarray:
-        """One sample of ``name`` with the variable's per-sample dims."""
+    def read(
+        self, name: str, index: int, time: int | slice | None = None, stride: int = 1, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One sample of ``name`` with the variable's per-sample dims (``out``: as :meth:`read_block`)."""
         if not -self.n_samples <= index < self.n_samples:
             raise IndexError(f"sample {index} out of range for {self.n_samples} samples")
         index = index % self.n_samples
-        return self.read_block(name, index, index + 1, time, stride)[0]
+        return self.read_block(name, index, index + 1, time, stride, out)[0]
 
     def close(self) -> None:
         if self._handle is not None and self._pid == os.getpid():
@@ -664,22 +703,36 @@ class ConcatReader(Reader):
         self.paths = [r.path for r in self.readers]
 
     def read_block(
-        self, name: str, start: int, stop: int, time: int | slice | None = None, stride: int = 1
+        self,
+        name: str,
+        start: int,
+        stop: int,
+        time: int | slice | None = None,
+        stride: int = 1,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         if not 0 <= start <= stop <= self.n_samples:
             raise IndexError(f"samples {start}:{stop} out of range for {self.n_samples} samples")
-        parts = []
-        for i, reader in enumerate(self.readers):
+        spans = []
+        for i in range(len(self.readers)):
             lo, hi = max(start, self.offsets[i]), min(stop, self.offsets[i + 1])
             if lo < hi:
-                offset = int(self.offsets[i])
-                parts.append(reader.read_block(name, int(lo) - offset, int(hi) - offset, time, stride))
+                spans.append((i, int(lo) - int(self.offsets[i]), int(hi) - int(self.offsets[i])))
+        if len(spans) == 1:  # within one shard: that reader fills out as it can
+            i, lo, hi = spans[0]
+            return self.readers[i].read_block(name, lo, hi, time, stride, out)
+        parts = [self.readers[i].read_block(name, lo, hi, time, stride) for i, lo, hi in spans]
         if not parts:
             var = self.variable(name)
             key, drop = self.selection(var, time, stride)
             shape = tuple(_selected_length(n, s) for n, s in zip(var.shape, key))
             return np.zeros((0,) + (shape[1:] if drop else shape), dtype=np.float32)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        values = np.concatenate(parts, axis=0)
+        if out is not None:
+            check_out(out, values.size)
+            out.reshape(values.shape)[...] = values
+            return out.reshape(values.shape)
+        return values
 
     def close(self) -> None:
         for reader in self.readers:

@@ -128,6 +128,11 @@ class NativeReader(Reader):
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
         return self.read_node(self.node(var.name), (samples,) + key)
 
+    def _read_into(
+        self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...], out: np.ndarray
+    ) -> np.ndarray:
+        return self.read_node(self.node(var.name), (samples,) + key, out)
+
     def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
         return self.node(var.name), (index,) + key
 

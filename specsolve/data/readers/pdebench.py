@@ -136,9 +136,14 @@ class PDEBenchReader(Reader):
                 )
 
     def _read(self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...]) -> np.ndarray:
-        dset = self.node(var.name)
         lead: tuple[Any, ...] = (samples, 0) if self._squeeze.get(var.name) else (samples,)
-        return self.read_node(dset, lead + key)
+        return self.read_node(self.node(var.name), lead + key)
+
+    def _read_into(
+        self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...], out: np.ndarray
+    ) -> np.ndarray:
+        lead: tuple[Any, ...] = (samples, 0) if self._squeeze.get(var.name) else (samples,)
+        return self.read_node(self.node(var.name), lead + key, out)
 
     def _storage(self, var: VariableInfo, index: int, key: tuple[slice, ...]) -> tuple[Any, tuple[Any, ...]]:
         lead: tuple[Any, ...] = (index, 0) if self._squeeze.get(var.name) else (index,)

@@ -210,3 +210,12 @@ class WellReader(Reader):
                 values = np.expand_dims(values, 1 + offset + axis)
         target = (n,) + tuple(len(range(*s.indices(size))) for s, size in zip(key, var.shape))
         return values if values.shape == target else np.array(np.broadcast_to(values, target))
+
+    def _read_into(
+        self, handle: h5py.File, var: VariableInfo, samples: slice, key: tuple[slice, ...], out: np.ndarray
+    ) -> np.ndarray | None:
+        src = self.sources[var.name]
+        if not (src.sample_varying and all(src.dim_varying)):
+            return None  # broadcast axes: read by _read
+        storage = self._storage_key(var, samples, key)
+        return self.read_node(self.node(f"{src.group}/{src.field}"), storage, out) if storage else None
