@@ -22,9 +22,10 @@ Then, for each DataModule, in one fresh child process (so that peaks do not mix)
 
 - ``raw``: the plain h5py loop over the same datasets of the same file: slices of ``--batch`` samples along the
   sample axis, each dataset in turn (chunk-aligned block reads, the fastest plain loop);
-- ``loader``: one epoch of the DataModule's own ``train_dataloader()`` (``--workers`` workers, epoch-seeded
-  shuffling, ``--batch`` samples a batch), built from the registry as ``specsolve train`` builds it; one loader
-  for all rounds, its workers started before the first (they persist across epochs in training too).
+- ``loader``: one epoch of the DataModule's own ``train_dataloader()`` (``--workers`` worker processes, or as
+  many loader threads with ``--worker-kind threads``, i.e. ``data.workers: threads``; epoch-seeded shuffling,
+  ``--batch`` samples a batch), built from the registry as ``specsolve train`` builds it; one loader for all
+  rounds, its workers started before the first (they persist across epochs in training too).
 
 Rates are MiB per second of wall time: for ``raw`` the bytes read, for ``loader`` the bytes of the ``x`` and ``y``
 tensors delivered (equal to the file's bytes for every layout above except all2all, which delivers 31/32 of
@@ -245,6 +246,8 @@ SUFFIX = {"native": ".h5", "pdebench": ".hdf5", "fno_mat": ".mat", "well": ".hdf
 
 def module_config(module: str, path: Path, args: argparse.Namespace) -> dict:
     config = {"train": str(path), "batch_size": args.batch, "num_workers": args.workers, **MODULES[module][1]}
+    if args.worker_kind != "processes":
+        config["workers"] = args.worker_kind
     if module == "hdf5_windows":
         config.update(n_in=args.frames // 4, n_out=args.frames // 4, window_stride=args.frames // 2)
     return config
@@ -335,6 +338,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=32, help="time frames per sample")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--worker-kind",
+        choices=["processes", "threads"],
+        default="processes",
+        help="the DataModules' data.workers: --workers worker processes or loader threads",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (more only on a quiet machine)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved raw / loader rounds per DataModule")
     parser.add_argument("--modules", default=",".join(MODULES), help="DataModules to measure")

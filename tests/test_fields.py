@@ -6,6 +6,9 @@ Tiny files written with h5py; every value distinct (variable, sample, time, x, y
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -18,9 +21,9 @@ import specsolve.data.batch_storage as batch_storage
 import specsolve.data.modules.loaders as loaders
 from specsolve.data.fields import FieldDataset
 from specsolve.data.modules.hdf5_fields import open_fields
-from specsolve.data.modules.loaders import one_storage_collate
+from specsolve.data.modules.loaders import ThreadedDataLoader, one_storage_collate
 from specsolve.data.readers import NativeReader, PDEBenchReader
-from specsolve.errors import DataError
+from specsolve.errors import ConfigError, DataError
 from specsolve.registry import create
 
 N, T, X, Y = 5, 4, 8, 6
@@ -157,10 +160,10 @@ def test_read_block_into_out(tmp_path: Path, layout: str, dtype: str) -> None:
     """``out`` receives the values ``read_block`` returns (float32), read in place where one direct read is the
     whole block (float32, unfiltered), copied otherwise; a wrong buffer is refused."""
     reader = NativeReader(native(tmp_path / "f.h5", layout, dtype))
-    for name, start, stop, time in (("u", 1, 3, None), ("u", 2, 3, slice(1, 3)), ("u", 4, 5, 2), ("a", 0, 5, None)):
-        expected = reader.read_block(name, start, stop, time)
+    for name, start, stop, frames in (("u", 1, 3, None), ("u", 2, 3, slice(1, 3)), ("u", 4, 5, 2), ("a", 0, 5, None)):
+        expected = reader.read_block(name, start, stop, frames)
         out = np.full(expected.size, -1.0, dtype=np.float32)
-        got = reader.read_block(name, start, stop, time, out=out)
+        got = reader.read_block(name, start, stop, frames, out=out)
         assert got.dtype == np.float32 and got.shape == expected.shape and np.array_equal(got, expected)
         assert np.shares_memory(got, out) and np.array_equal(out, expected.reshape(-1))
     sample = reader.read("u", 3)
@@ -189,3 +192,122 @@ def test_pdebench_reads_into_out(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(reader, "_read", None)  # in place: the copying read is not used
     got = reader.read("Vx", 1, out=out)
     assert np.array_equal(got, expected) and got.ctypes.data == out.ctypes.data
+
+
+# -- loader threads (data.workers: threads) ---------------------------------------------------------------------
+
+
+def batches(loader) -> list[list[torch.Tensor]]:
+    return [[field.clone() for field in batch] for batch in loader]
+
+
+def test_loader_threads_deliver_the_batches_of_worker_processes(tmp_path: Path) -> None:
+    """``workers: threads`` gives the batches of ``workers: processes`` (and of no workers), in the sampler's order,
+    epoch after epoch; each batch is the storage its thread read it into (``x`` then ``y``), handed over uncopied."""
+    path = str(native(tmp_path / "f.h5", n=13))
+    config = {"train": path, "test": path, "inputs": ["a", "u[0]"], "outputs": ["u[1:]"], "batch_size": 4}
+    runs = {}
+    for workers, n in (("threads", 2), ("processes", 2), ("processes", 0)):
+        module = create("dataset", "hdf5", **config, num_workers=n, workers=workers)
+        loader = module.train_dataloader()
+        assert isinstance(loader, ThreadedDataLoader) and loader.threads == (n if workers == "threads" else 0)
+        epochs = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)
+            epochs.append(batches(loader))
+        runs[(workers, n)] = epochs + [batches(module.val_dataloader())]
+        if workers == "threads":
+            x, y = next(iter(loader))
+            storage = x.untyped_storage()
+            assert y.untyped_storage().data_ptr() == storage.data_ptr() == x.data_ptr()
+            assert storage.nbytes() == x.nbytes + y.nbytes
+    reference = runs[("processes", 0)]
+    assert [len(epoch) for epoch in reference] == [4, 4, 4]
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(reference[0], reference[1]))  # shuffled per epoch
+    for run in runs.values():
+        for epoch, expected in zip(run, reference):
+            assert len(epoch) == len(expected)
+            for batch, reference_batch in zip(epoch, expected):
+                assert all(torch.equal(a, b) for a, b in zip(batch, reference_batch))
+
+
+class OwnTensor(torch.utils.data.Dataset):
+    """Items that are consecutive views of the dataset's own tensor, which holds exactly one batch."""
+
+    def __init__(self) -> None:
+        self.data = torch.arange(24.0).view(2, 4, 3)  # x of every item, then y: a batch storage's layout
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.data[0, i], self.data[1, i])
+
+
+def test_loader_threads_copy_what_they_did_not_read(tmp_path: Path) -> None:
+    """A batch laid out like a batch storage but not made by the loader thread (the dataset's own memory) is
+    copied, so that changing a batch never changes the dataset; per-item datasets work too."""
+    dataset = OwnTensor()
+    loader = ThreadedDataLoader(dataset, batch_size=4, threads=2, collate_fn=one_storage_collate)
+    (x, y) = next(iter(loader))
+    assert x.untyped_storage().data_ptr() != dataset.data.untyped_storage().data_ptr()
+    assert torch.equal(x, dataset.data[0]) and torch.equal(y, dataset.data[1])
+    x.zero_()
+    assert dataset.data.sum() == 276
+
+
+def test_loader_threads_raise_a_batch_error_and_stop_cleanly(tmp_path: Path) -> None:
+    path = native(tmp_path / "f.h5", n=12)
+    with h5py.File(path, "r+") as f:
+        f["u"][9, 0, 0, 0] = np.nan
+    dataset = FieldDataset(path, ["a"], ["u"])
+    loader = ThreadedDataLoader(dataset, batch_size=2, threads=3, collate_fn=one_storage_collate)
+    with pytest.raises(DataError) as item_error:
+        dataset[9]
+    seen = []
+    with pytest.raises(DataError) as batch_error:
+        for batch in loader:
+            seen.append(batch)
+    assert str(batch_error.value) == str(item_error.value) and len(seen) == 4  # batches 0-3 before the bad one
+    for _ in zip(range(1), ThreadedDataLoader(dataset, batch_size=2, threads=2)):  # an early break ends the pool
+        pass
+    with pytest.raises(ConfigError, match="num_workers=0"):
+        ThreadedDataLoader(dataset, batch_size=2, threads=2, num_workers=1)
+    with pytest.raises(ConfigError, match="key 'workers' expects"):
+        create("dataset", "hdf5", train=str(path), inputs=["a"], outputs=["u"], workers="fibers")
+
+
+def test_a_resumed_threaded_epoch_skips_the_batches_done(tmp_path: Path) -> None:
+    path = str(native(tmp_path / "f.h5", n=12))
+    module = create("dataset", "hdf5", train=path, inputs=["a"], outputs=["u"], batch_size=2, num_workers=2)
+    threaded = create(
+        "dataset", "hdf5", train=path, inputs=["a"], outputs=["u"], batch_size=2, num_workers=2, workers="threads"
+    )
+    full, resumed = module.train_dataloader(), threaded.train_dataloader()
+    full.sampler.set_epoch(3)
+    resumed.load_state_dict({"epoch": 3, "batches_done": 4})
+    expected, got = batches(full)[4:], batches(resumed)
+    assert len(got) == len(expected) == 2
+    assert all(torch.equal(a, b) for batch, ref in zip(got, expected) for a, b in zip(batch, ref))
+
+
+def test_loader_threads_open_a_file_once(monkeypatch, tmp_path: Path) -> None:
+    """Threads asking for a reader's handle together open the file once (one descriptor for the direct reads)."""
+    reader = NativeReader(native(tmp_path / "f.h5"))
+    opened, real_open = [], reader._open
+
+    def slow_open():
+        opened.append(1)
+        time.sleep(0.05)
+        return real_open()
+
+    monkeypatch.setattr(reader, "_open", slow_open)
+    start = threading.Barrier(6)
+
+    def first_read(_: int) -> np.ndarray:
+        start.wait()
+        return reader.read("u", 2)
+
+    with ThreadPoolExecutor(6) as pool:
+        reads = list(pool.map(first_read, range(6)))
+    assert len(opened) == 1 and all(np.array_equal(r, reads[0]) for r in reads)

@@ -19,7 +19,14 @@ from torch.utils.data import Dataset
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.batch_storage import shared_buffer
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats, one_storage_collate
+from specsolve.data.modules.loaders import (
+    SplitLoaders,
+    TrajectoryShards,
+    Workers,
+    channel_stats,
+    check_workers,
+    one_storage_collate,
+)
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -268,6 +275,7 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         time_scale: float = 1.0,
         batch_size: int = 20,
         num_workers: int = 0,
+        workers: Workers = "processes",
         stride: int = 1,
         eval_strides: list[int] | None = None,
         n_train: int | None = None,
@@ -299,7 +307,7 @@ class All2AllDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.paths = {"train": train, "val": val or test, "test": test}
         self.inputs = list(inputs)
         self.outputs = list(outputs) if outputs else list(inputs)
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.batch_size, self.num_workers, self.workers = batch_size, num_workers, check_workers(workers)
         self.stride, self.eval_strides = stride, list(eval_strides or [])
         self.n_train, self.cache, self.seed = n_train, cache, seed
         self.time_scale = time_scale

@@ -11,7 +11,14 @@ from torch.utils.data import Dataset, Subset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import FieldDataset, channel_statistics, pointwise_statistics
-from specsolve.data.modules.loaders import SplitLoaders, merge_shards, one_storage_collate, shard_paths
+from specsolve.data.modules.loaders import (
+    SplitLoaders,
+    Workers,
+    check_workers,
+    merge_shards,
+    one_storage_collate,
+    shard_paths,
+)
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
 
@@ -39,6 +46,8 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         report test error per epoch).
     inputs, outputs : variable names stacked as channels (extra non-spatial dims fold into channels).
     batch_size, num_workers : DataLoader settings; each worker opens its own HDF5 handle.
+    workers : ``processes`` (DataLoader worker processes) or ``threads`` (``num_workers`` threads of the training
+        process: no shared-memory transfer; :class:`~specsolve.data.modules.loaders.ThreadedDataLoader`).
     stride : spatial subsampling of the stored grid (85 = 421[::5]).
     eval_strides : further strides at which ``evaluate`` reports errors (zero-shot resolution transfer).
     n_train : use only the first ``n_train`` training samples (None = all).
@@ -65,6 +74,7 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
         val: str | None = None,
         batch_size: int = 20,
         num_workers: int = 0,
+        workers: Workers = "processes",
         stride: int = 1,
         eval_strides: list[int] | None = None,
         n_train: int | None = None,
@@ -78,6 +88,7 @@ class FieldDataModule(SplitLoaders, L.LightningDataModule):
             raise ConfigError(f"data.normalization must be 'channel' or 'pointwise', got {normalization!r}")
         self.normalization = normalization
         self._configure(train, inputs, outputs, test, val, batch_size, num_workers, stride, eval_strides, n_train)
+        self.workers = check_workers(workers)
         self.cache, self.seed = cache, seed
         for split, path in self.paths.items():
             if path is not None:

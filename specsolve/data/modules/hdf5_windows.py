@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from specsolve.data.augmentation import build_augmentation, channel_keys
 from specsolve.data.fields import AdvisedBatches, FileLayout
-from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, channel_stats
+from specsolve.data.modules.loaders import SplitLoaders, TrajectoryShards, Workers, channel_stats, check_workers
 from specsolve.data.readers import NativeReader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import register
@@ -198,7 +198,7 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
     layout : ``channels`` (``x: (B, n_in C, *S)``, FNO-2D / G-FNO) or ``time`` (``x: (B, n_in, C, *S)``, ``st_fno``).
     window_stride : step between the first frames of consecutive windows (1 = every window).
     time_stride, time_start : frames used are the stored time indices ``time_start + k time_stride``.
-    batch_size, num_workers, stride, n_train (first trajectories, all their windows), cache, seed, augmentation :
+    batch_size, num_workers, workers, stride, n_train (first trajectories, all their windows), cache, seed, augmentation :
         as ``hdf5`` (augmentation transforms every frame of a window alike).
 
     ``in_channels``/``out_channels`` are what the model sees (``n_in C`` / ``n_out C`` for ``channels``, ``C`` for
@@ -221,6 +221,7 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         time_start: int = 0,
         batch_size: int = 20,
         num_workers: int = 0,
+        workers: Workers = "processes",
         stride: int = 1,
         n_train: int | None = None,
         cache: bool = False,
@@ -244,6 +245,7 @@ class WindowDataModule(TrajectoryShards, SplitLoaders, L.LightningDataModule):
         self.channel_axis = 2 if layout == "time" else 1
         self.paths = {"train": train, "val": val or test, "test": test}
         self.batch_size, self.num_workers, self.stride = batch_size, num_workers, stride
+        self.workers = check_workers(workers)
         self.n_train, self.cache, self.seed = n_train, cache, seed
         options = dict(
             n_in=n_in,

@@ -4,17 +4,19 @@ splits stored as several trajectory files (shards)."""
 from __future__ import annotations
 
 import bisect
+import collections
 import glob
 import itertools
 from collections.abc import Callable, Iterator
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, default_collate, get_worker_info
 
 from specsolve.data.augmentation import AugmentedDataset, BoundAugmentation, EpochTaggedSampler
-from specsolve.data.batch_storage import shared_buffer
+from specsolve.data.batch_storage import build_batch, in_loader_thread, is_fresh_batch_storage, shared_buffer
 from specsolve.data.sampling import EpochSeededSampler
 from specsolve.errors import ConfigError, DataError
 
@@ -78,7 +80,46 @@ class _SkipFirst:
         return len(self.sampler)
 
 
-class ResumableDataLoader(DataLoader):
+class ThreadedDataLoader(DataLoader):
+    """A ``DataLoader`` that can build its batches in ``threads`` threads of this process instead of worker
+    processes (``num_workers`` must then be 0): no shared-memory transfer, which on a machine short of cores costs
+    more than the reads (a fresh shared-memory page costs several times a private one). Each batch is
+    ``collate_fn(dataset.__getitems__(indices))`` (or the items one by one), ``2 * threads`` batches in flight,
+    delivered in the batch sampler's order; an error in a batch is raised when that batch is due. The readers' file
+    reads (``preadv``) and numpy / torch work release the GIL. ``threads=0``: the ``DataLoader`` itself."""
+
+    def __init__(self, dataset: Dataset, *args: Any, threads: int = 0, **kwargs: Any) -> None:
+        super().__init__(dataset, *args, **kwargs)
+        if threads < 0 or (threads and self.num_workers):
+            raise ConfigError(f"threads={threads} needs num_workers=0 and threads >= 0 (got {self.num_workers})")
+        self.threads = threads
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        if not self.threads or self.batch_sampler is None:
+            return super().__iter__()
+        return self._threaded_batches()
+
+    def _threaded_batches(self) -> Iterator[Any]:
+        dataset, collate = self.dataset, self.collate_fn
+        fetch_items = getattr(dataset, "__getitems__", None) or (lambda indices: [dataset[i] for i in indices])
+
+        def fetch(indices: list[int]) -> Any:
+            return collate(fetch_items(indices))
+
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="specsolve-loader")
+        pending: collections.deque[Future] = collections.deque()
+        try:
+            for indices in self.batch_sampler:  # type: ignore[union-attr]
+                pending.append(pool.submit(build_batch, fetch, list(indices)))
+                if len(pending) >= 2 * self.threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ResumableDataLoader(ThreadedDataLoader):
     """A ``DataLoader`` whose place in the epoch travels in checkpoints (Lightning's stateful-loader protocol:
     ``state_dict`` is saved with the fit loop, ``load_state_dict`` is called on resume before the first batch).
 
@@ -110,11 +151,14 @@ class ResumableDataLoader(DataLoader):
 def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:
     """The fields of ``batch`` as they are when its items are already laid out as :func:`one_storage_collate` lays
     them out (field ``k`` of item ``i`` the ``i``-th consecutive block of field ``k``'s run, the runs one after the
-    other in one shared storage that holds the batch and nothing else): views of that storage, without a copy; None
-    otherwise (views into a larger shared tensor, e.g. a dataset's own, are copied as ``default_collate`` would)."""
+    other in one storage that holds the batch and nothing else: shared memory in a worker, the batch storage made by
+    :func:`~specsolve.data.batch_storage.shared_buffer` in a loader thread): views of that storage, without a copy;
+    None otherwise (views into a larger shared tensor, e.g. a dataset's own, are copied as ``default_collate``
+    would)."""
     first = batch[0]
     storage = first[0].untyped_storage()
-    if not storage.is_shared() or first[0].storage_offset() != 0:
+    ours = storage.is_shared() if get_worker_info() is not None else is_fresh_batch_storage(storage)
+    if not ours or first[0].storage_offset() != 0:
         return None
     if storage.nbytes() != len(batch) * sum(value.numel() * value.element_size() for value in first):
         return None
@@ -134,6 +178,26 @@ def _consecutive_views(batch: list[tuple[Tensor, ...]]) -> list[Tensor] | None:
     return fields
 
 
+def _uniform_tensors(batch: list[Any]) -> bool:
+    """Every item a tuple of as many strided CPU tensors as the first, of one dtype, shaped as the first's."""
+    first = batch[0]
+    size, dtype = len(first), first[0].dtype if type(first[0]) is torch.Tensor else None
+    for item in batch:
+        if type(item) is not tuple or len(item) != size:
+            return False
+        for value, model in zip(item, first):
+            if (
+                type(value) is not torch.Tensor
+                or value.dtype != dtype
+                or value.shape != model.shape
+                or value.layout != torch.strided
+                or value.device.type != "cpu"
+                or value.is_nested
+            ):
+                return False
+    return True
+
+
 def one_storage_collate(batch: list[Any]) -> Any:
     """``default_collate(batch)``, the same tensors, with a batch of tuples of CPU tensors of one dtype stacked, in
     a DataLoader worker, into one shared-memory storage (each field a contiguous view of it) instead of one per
@@ -144,30 +208,20 @@ def one_storage_collate(batch: list[Any]) -> Any:
     batches) that costs about as much per batch as reading it (1-2 ms per storage), so ``(x, y, t)`` in one storage
     instead of three delivers batches about half as fast again. Anything else, and the main process
     (``num_workers=0``: no shared memory), goes through ``default_collate``. Items that are already laid out so in
-    one shared storage (``hdf5_all2all`` reads a batch's frames into one) are handed over as they are, uncopied.
+    one shared storage (``hdf5_all2all`` and ``FieldDataset`` read a batch into one) are handed over as they are,
+    uncopied; so are those of a batch storage a loader thread made (:class:`ThreadedDataLoader`).
     """
     first = batch[0] if batch else None
-    if get_worker_info() is None or type(first) is not tuple or not first:
+    worker = get_worker_info() is not None
+    if not (worker or in_loader_thread()) or type(first) is not tuple or not first or not _uniform_tensors(batch):
         return default_collate(batch)
-    size, dtype = len(first), first[0].dtype if type(first[0]) is torch.Tensor else None
-    for item in batch:
-        if type(item) is not tuple or len(item) != size:
-            return default_collate(batch)
-        for value, model in zip(item, first):
-            if (
-                type(value) is not torch.Tensor
-                or value.dtype != dtype
-                or value.shape != model.shape
-                or value.layout != torch.strided
-                or value.device.type != "cpu"
-                or value.is_nested
-            ):
-                return default_collate(batch)
     in_place = _consecutive_views(batch)
     if in_place is not None:
         return in_place
+    if not worker:  # a loader thread: no shared memory to save
+        return default_collate(batch)
     counts = [len(batch) * value.numel() for value in first]
-    flat = shared_buffer(sum(counts), dtype)
+    flat = shared_buffer(sum(counts), first[0].dtype)
     fields, start = [], 0
     for k, (value, count) in enumerate(zip(first, counts)):
         out = flat[start : start + count].view(len(batch), *value.shape)
@@ -177,9 +231,21 @@ def one_storage_collate(batch: list[Any]) -> Any:
     return fields
 
 
+Workers = Literal["processes", "threads"]
+
+
+def check_workers(workers: str) -> Workers:
+    """The ``data.workers`` option: ``num_workers`` worker ``processes`` (torch's DataLoader) or ``threads`` of the
+    training process (:class:`ThreadedDataLoader`)."""
+    if workers not in ("processes", "threads"):
+        raise ConfigError(f"data.workers must be 'processes' or 'threads', got {workers!r}")
+    return workers  # type: ignore[return-value]
+
+
 class SplitLoaders:
     """Mixin for a ``LightningDataModule`` with ``datasets`` (split -> Dataset), ``_train_subset()``,
-    ``batch_size``, ``num_workers`` and ``seed``: builds the train / val / test DataLoaders. With ``augmentation``
+    ``batch_size``, ``num_workers``, ``workers`` (:func:`check_workers`) and ``seed``: builds the train / val /
+    test DataLoaders. With ``augmentation``
     set (:func:`specsolve.data.augmentation.build_augmentation`), training samples only are transformed, by the
     element drawn for ``(seed, epoch, sample index)``. ``collate_fn`` (a ``staticmethod``; None: torch's
     ``default_collate``) builds the batches of every split."""
@@ -190,6 +256,7 @@ class SplitLoaders:
     seed: int
     augmentation: BoundAugmentation | None = None
     collate_fn: Callable[[list[Any]], Any] | None = None
+    workers: Workers = "processes"
 
     def _train_subset(self) -> Dataset:
         return self.datasets["train"]
@@ -198,7 +265,8 @@ class SplitLoaders:
         dataset = self._train_subset() if split == "train" else self.datasets.get(split)
         if dataset is None:
             return None
-        loader = ResumableDataLoader if shuffle else DataLoader
+        loader = ResumableDataLoader if shuffle else ThreadedDataLoader
+        threads = self.num_workers if self.workers == "threads" else 0
         sampler = EpochSeededSampler(len(dataset), self.seed) if shuffle else None
         if split == "train" and self.augmentation is not None:
             dataset = AugmentedDataset(dataset, self.augmentation, self.seed)
@@ -207,9 +275,10 @@ class SplitLoaders:
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.num_workers - threads,
+            persistent_workers=self.num_workers - threads > 0,
             collate_fn=self.collate_fn,
+            threads=threads,
         )
 
     def train_dataloader(self) -> DataLoader:

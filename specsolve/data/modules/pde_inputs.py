@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 from specsolve.data.generators.periodic import periodic_kernel_grf
 from specsolve.data.grf import sample_rng
-from specsolve.data.modules.loaders import SplitLoaders
+from specsolve.data.modules.loaders import SplitLoaders, Workers, check_workers
 from specsolve.errors import ConfigError
 from specsolve.pde import Axis, Domain, TensorBasis
 from specsolve.registry import register
@@ -79,8 +79,8 @@ class PDEInputsDataModule(SplitLoaders, L.LightningDataModule):
     sampler : ``chebyshev_rbf``, ``periodic_minmax`` or ``periodic_mean_free``. shape : grid size per axis of the
         input (the model's input grid: for an initial condition, the spatial axes). kind : ``collocation`` (NSM) or
         ``uniform`` (grid losses; ``chebyshev_rbf`` only differs). length_scale : GP length scale.
-    sample_points : grid the periodic GPs are drawn on (NSM: 64). n_train, batch_size, num_workers, seed : sizes,
-        loader settings and the seed of the draws (sample ``i`` from ``sample_rng(seed, i)``).
+    sample_points : grid the periodic GPs are drawn on (NSM: 64). n_train, batch_size, num_workers, workers, seed :
+        sizes, loader settings (as ``hdf5``) and the seed of the draws (sample ``i`` from ``sample_rng(seed, i)``).
     """
 
     def __init__(
@@ -93,6 +93,7 @@ class PDEInputsDataModule(SplitLoaders, L.LightningDataModule):
         n_train: int = 256,
         batch_size: int = 16,
         num_workers: int = 0,
+        workers: Workers = "processes",
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -109,6 +110,7 @@ class PDEInputsDataModule(SplitLoaders, L.LightningDataModule):
         self.sampler, self.shape, self.kind = sampler, tuple(int(n) for n in shape), kind
         self.length_scale, self.sample_points = float(length_scale), int(sample_points)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.workers = check_workers(workers)
         self.inputs, self.outputs = ["a"], ["u"]
         self.in_channels = self.out_channels = 1
         self.n_train, self.stride, self.eval_strides = n_train, 1, []

@@ -20,6 +20,7 @@ from torch.utils.data import Subset
 
 from specsolve.data.fields import FieldDataset
 from specsolve.data.modules.hdf5_fields import FieldDataModule
+from specsolve.data.modules.loaders import Workers, check_workers
 from specsolve.data.readers import open_reader
 from specsolve.errors import ConfigError
 
@@ -43,6 +44,7 @@ class ReaderDataModule(FieldDataModule):
         val: str | None = None,
         batch_size: int = 20,
         num_workers: int = 0,
+        workers: Workers = "processes",
         stride: int = 1,
         n_train: int | None = None,
         cache: bool = False,
@@ -56,6 +58,7 @@ class ReaderDataModule(FieldDataModule):
         loaders and normalisation statistics work unchanged); ``reader_options`` go to :func:`open_reader`."""
         L.LightningDataModule.__init__(self)
         self._configure(train, inputs, outputs, test, val, batch_size, num_workers, stride, None, n_train)
+        self.workers = check_workers(workers)
         self.cache, self.seed = cache, seed
         ranges = {"train": train_range, "val": test_range if val is None else None, "test": test_range}
         for split, path in self.paths.items():

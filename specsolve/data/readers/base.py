@@ -32,6 +32,7 @@ import itertools
 import math
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -380,6 +381,9 @@ def check_out(out: np.ndarray, size: int) -> None:
         )
 
 
+_OPENING = threading.Lock()  # Reader.handle: one open per reader and process
+
+
 def _selected_length(n: int, s: slice) -> int:
     return len(range(*s.indices(n)))
 
@@ -447,10 +451,13 @@ class Reader:
         return self.variables[name]
 
     def handle(self) -> Any:
+        """The open file of this process, opened on first use (once, also when loader threads ask together)."""
         if self._handle is None or self._pid != os.getpid():
-            self._handle = self._open()
-            self._pid = os.getpid()
-            self._nodes, self._maps, self._fd = {}, {}, None
+            with _OPENING:
+                if self._handle is None or self._pid != os.getpid():
+                    handle = self._open()
+                    self._nodes, self._maps, self._fd = {}, {}, None
+                    self._handle, self._pid = handle, os.getpid()
         return self._handle
 
     def node(self, name: str) -> Any:
