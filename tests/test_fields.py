@@ -22,7 +22,7 @@ import specsolve.data.modules.loaders as loaders
 from specsolve.data.fields import FieldDataset
 from specsolve.data.modules.hdf5_fields import open_fields
 from specsolve.data.modules.loaders import ThreadedDataLoader, one_storage_collate
-from specsolve.data.readers import NativeReader, PDEBenchReader
+from specsolve.data.readers import NativeReader, PDEBenchReader, open_reader
 from specsolve.errors import ConfigError, DataError
 from specsolve.registry import create
 
@@ -311,3 +311,28 @@ def test_loader_threads_open_a_file_once(monkeypatch, tmp_path: Path) -> None:
     with ThreadPoolExecutor(6) as pool:
         reads = list(pool.map(first_read, range(6)))
     assert len(opened) == 1 and all(np.array_equal(r, reads[0]) for r in reads)
+
+
+def test_well_reads_into_out(monkeypatch, tmp_path: Path) -> None:
+    """The Well reader fills ``out`` with what it returns for every kind of field (a plain field in place; a
+    component, a field broadcast along an axis, scalars and time series copied)."""
+    import _format_builders as build
+
+    build.well_file(tmp_path / "w.hdf5", n=2, nt=6, nx=8, ny=4)
+    reader = open_reader(tmp_path / "w.hdf5")
+    for name, frames in (
+        ("u", None),
+        ("u", slice(1, 4)),
+        ("u", 2),
+        ("velocity_y", None),
+        ("c", None),
+        ("energy", None),
+    ):
+        expected = reader.read(name, 1, time=frames)
+        out = np.full(expected.size, np.nan, dtype=np.float32)
+        got = reader.read(name, 1, time=frames, out=out)
+        assert np.array_equal(got, expected) and np.shares_memory(got, out), name
+    expected = reader.read("u", 1)
+    monkeypatch.setattr(reader, "_read", None)  # in place: the copying read is not used
+    out = np.empty(expected.size, dtype=np.float32)
+    assert np.array_equal(reader.read("u", 1, out=out), expected)
