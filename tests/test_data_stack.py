@@ -19,7 +19,16 @@ from specsolve.data.inspect import describe_file
 from specsolve.data.modules.hdf5_all2all import All2AllDataModule
 from specsolve.data.modules.hdf5_windows import WindowDataModule
 from specsolve.data.native import NativeWriter, VariableSpec
-from specsolve.data.readers import READERS, Reader, VariableInfo, detect_format, formats, open_reader, reader_format
+from specsolve.data.readers import (
+    READERS,
+    NativeReader,
+    Reader,
+    VariableInfo,
+    detect_format,
+    formats,
+    open_reader,
+    reader_format,
+)
 from specsolve.errors import DataError, RegistryError
 from specsolve.registry import REGISTRY, create, list_components
 
@@ -97,9 +106,10 @@ def test_finite_check_is_exact_when_a_block_sum_overflows(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("compression", [None, 1])
-def test_uncompressed_chunks_are_read_without_the_chunk_cache(tmp_path: Path, compression: int | None) -> None:
-    """One frame of a trajectory chunk is read directly (no chunk cache) when the chunk is unfiltered; a compressed
-    chunk keeps the cache (it is decoded whole). The values are the same either way."""
+def test_uncompressed_chunks_are_opened_with_a_cache_of_one_chunk(tmp_path: Path, compression: int | None) -> None:
+    """An unfiltered chunked dataset is opened with a chunk cache of one chunk (at least the file's default: its
+    frames are read directly, the cache serves other h5py reads in the process); a compressed one keeps the file's
+    default. The values are the same either way."""
     path = tmp_path / "u.h5"
     u = trajectories(path)
     with h5py.File(path, "r") as f:
@@ -113,8 +123,22 @@ def test_uncompressed_chunks_are_read_without_the_chunk_cache(tmp_path: Path, co
                 g["u"].dims[axis].attach_scale(g[dim])
     reader = FieldDataset(copy, ["u[3]"], ["u[4]"]).reader
     assert np.array_equal(reader.read("u", 2, time=3), u[2, 3])
+    default = reader.handle().id.get_access_plist().get_cache()[2]
     cache_bytes = reader.node("u").id.get_access_plist().get_chunk_cache()[1]
-    assert (cache_bytes == 0) == (compression is None)
+    assert cache_bytes == default  # one chunk here is smaller than the file's default: the default either way
+    big, points = tmp_path / "big.h5", 4 * 1024**2  # one 16 MiB chunk a sample
+    with h5py.File(big, "w") as g:
+        for name, values in (("sample", np.arange(2)), ("x", np.arange(points) / points)):
+            g[name] = values
+            g[name].make_scale(name)
+        data = np.zeros((2, points), np.float32)
+        g.create_dataset("v", data=data, chunks=(1, points), compression="gzip" if compression else None)
+        g["v"].dims[0].attach_scale(g["sample"])
+        g["v"].dims[1].attach_scale(g["x"])
+    reader = NativeReader(big)
+    assert reader.read("v", 1).shape == (points,)
+    cache_bytes = reader.node("v").id.get_access_plist().get_chunk_cache()[1]
+    assert cache_bytes == (default if compression else 4 * points)  # one chunk when unfiltered
     reader.close()
 
 
