@@ -380,9 +380,14 @@ class VariableInfo:
         return 4 * int(np.prod(self.shape, dtype=np.int64))
 
 
+def is_out_buffer(out: np.ndarray | None, size: int) -> bool:
+    """Whether ``out`` is a 1-D C-contiguous float32 array of ``size`` elements (what a read's ``out`` must be)."""
+    return out is not None and out.dtype == np.float32 and out.ndim == 1 and out.flags.c_contiguous and out.size == size
+
+
 def check_out(out: np.ndarray, size: int) -> None:
-    """Raise ValueError unless ``out`` is a 1-D C-contiguous float32 array of ``size`` elements (a read's ``out``)."""
-    if not (out.dtype == np.float32 and out.ndim == 1 and out.flags.c_contiguous and out.size == size):
+    """Raise ValueError unless :func:`is_out_buffer` (a read's ``out``)."""
+    if not is_out_buffer(out, size):
         raise ValueError(
             f"out must be a 1-D C-contiguous float32 array of {size} elements, got {out.dtype} {out.shape}"
         )

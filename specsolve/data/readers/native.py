@@ -28,6 +28,7 @@ from specsolve.data.readers.base import (
     StorageMap,
     VariableInfo,
     guard,
+    is_out_buffer,
     reader_format,
 )
 from specsolve.data.readers.pdebench import plain_attrs
@@ -159,8 +160,7 @@ class NativeReader(Reader):
             return [self.read(name, index, time=t, stride=stride) for name, index, t in requests]
         fd, plans = prepared
         total = sum(plan.count for _, plan in filter(None, plans))
-        usable = out is not None and out.dtype == np.float32 and out.ndim == 1 and out.flags.c_contiguous
-        buffer = out if usable and out.size == total else np.empty(total, dtype=np.float32)  # type: ignore[union-attr]
+        buffer = out if is_out_buffer(out, total) else np.empty(total, dtype=np.float32)
         views: list[np.ndarray | None] = []
         start = 0
         for entry in plans:
